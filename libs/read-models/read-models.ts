@@ -1,7 +1,9 @@
-import { MixedList } from 'typeorm';
+import { ApiKeyRow } from './entities/api-key.entity';
+import { CatalogProviderRow } from './entities/catalog-provider.entity';
+import { InstalledProviderRow } from './entities/installed-provider.entity';
+import { ProviderVersionRow } from './entities/provider-version.entity';
+import { ReadModels1763900000100 } from './migrations/1763900000100-read-models';
 
 // The read models' TypeORM entities and migrations, registered in one place.
-// eslint-disable-next-line @typescript-eslint/ban-types
-export const READ_MODEL_ENTITIES: MixedList<Function> = [];
-// eslint-disable-next-line @typescript-eslint/ban-types
-export const READ_MODEL_MIGRATIONS: Function[] = [];
+export const READ_MODEL_ENTITIES = [InstalledProviderRow, ProviderVersionRow, CatalogProviderRow, ApiKeyRow];
+export const READ_MODEL_MIGRATIONS = [ReadModels1763900000100];

@@ -15,7 +15,9 @@ export class CheckpointStore {
       'SELECT commit_position, prepare_position FROM es_checkpoints WHERE consumer = $1',
       [consumer],
     );
-    return rows[0] ? { commit: BigInt(rows[0].commit_position), prepare: BigInt(rows[0].prepare_position) } : undefined;
+    // A row at -1 is a consumer that has locked its checkpoint but not yet passed any event.
+    if (!rows[0] || BigInt(rows[0].commit_position) < 0n) return undefined;
+    return { commit: BigInt(rows[0].commit_position), prepare: BigInt(rows[0].prepare_position) };
   }
 
   async save(consumer: string, position: Position, db: Queryable = this.pool): Promise<void> {

@@ -1,0 +1,23 @@
+import { ExecutionContext, createParamDecorator } from '@nestjs/common';
+import type { Request } from 'express';
+import { ApiKeyScope } from '../../../libs/domain/api-key/api-key';
+
+/** The caller, as its API key says: put on the request by the guard, on every command by handlers. */
+export interface Principal {
+  keyId: string;
+  organizationId: string;
+  scopes: readonly ApiKeyScope[];
+  platformAdmin: boolean;
+}
+
+export type AuthenticatedRequest = Request & { principal?: Principal };
+
+export const CurrentPrincipal = createParamDecorator((_data: unknown, ctx: ExecutionContext): Principal => {
+  const principal = ctx.switchToHttp().getRequest<AuthenticatedRequest>().principal;
+  if (!principal) throw new Error('CurrentPrincipal used on a route without authentication');
+  return principal;
+});
+
+export function actorOf(principal: Principal): string {
+  return `apikey:${principal.keyId}@${principal.organizationId}`;
+}

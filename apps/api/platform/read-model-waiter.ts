@@ -1,0 +1,50 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { ServiceUnavailableException } from '@nestjs/common';
+import type { Request } from 'express';
+import { CheckpointStore } from '../../../libs/event-store/consumers/checkpoint-store';
+import { comparePositions, decodePosition, Position } from '../../../libs/event-store/position';
+import { DomainError } from '../../../libs/domain/shared/domain-error';
+import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
+import { INFRASTRUCTURE } from './tokens';
+
+/**
+ * Read-your-writes: a query given `min_position` (or `X-Min-Position`) waits, bounded, until the
+ * read model's checkpoint has reached that position, then answers; past the bound it says so (503).
+ */
+@Injectable()
+export class ReadModelWaiter {
+  private readonly checkpoints: CheckpointStore;
+  private readonly waitMs: number;
+
+  constructor(@Inject(INFRASTRUCTURE) infrastructure: Infrastructure) {
+    this.checkpoints = infrastructure.checkpoints;
+    this.waitMs = infrastructure.config.readModelWaitMs;
+  }
+
+  async waitIfAsked(request: Request, consumer: string): Promise<void> {
+    const raw = (request.query.min_position as string | undefined) ?? (request.headers['x-min-position'] as string | undefined);
+    if (raw === undefined || raw === '') return;
+    const target = typeof raw === 'string' ? decodePosition(raw) : undefined;
+    if (!target) {
+      throw new DomainError('invalid', 'invalid_min_position', 'min_position must be a position as returned in X-Position, e.g. "1234:56".');
+    }
+    await this.waitFor(consumer, target);
+  }
+
+  async waitFor(consumer: string, target: Position): Promise<void> {
+    const deadline = Date.now() + this.waitMs;
+    let delay = 5;
+    for (;;) {
+      const checkpoint = await this.checkpoints.load(consumer);
+      if (checkpoint && comparePositions(checkpoint, target) >= 0) return;
+      if (Date.now() >= deadline) {
+        throw new ServiceUnavailableException({
+          code: 'read_model_lagging',
+          message: `The ${consumer} read model has not reached position yet; retry shortly.`,
+        });
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+}

@@ -1,0 +1,99 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  MaxLength,
+  MinLength,
+  ValidateNested,
+} from 'class-validator';
+import { IsJsonObject, IsSemVer } from '../platform/validators';
+
+export class ProviderVersionMetadataDto {
+  @ApiPropertyOptional({ type: String, nullable: true, minLength: 1, maxLength: 200 })
+  @IsOptional() @IsString() @Length(1, 200)
+  display_name?: string | null;
+
+  @ApiPropertyOptional({ type: String, nullable: true, maxLength: 5000 })
+  @IsOptional() @IsString() @MaxLength(5000)
+  description?: string | null;
+
+  @ApiPropertyOptional({ type: String, nullable: true, maxLength: 2048, description: 'https URL of the icon' })
+  @IsOptional() @IsString() @MaxLength(2048) @Matches(/^https:\/\/\S+$/, { message: 'icon_url must be an https URL' })
+  icon_url?: string | null;
+
+  @ApiPropertyOptional({ type: [String], nullable: true, maxItems: 20, description: 'Each tag matches ^[a-z0-9][a-z0-9-]{0,49}$' })
+  @IsOptional() @IsArray() @ArrayMaxSize(20) @IsString({ each: true })
+  @Matches(/^[a-z0-9][a-z0-9-]{0,49}$/, { each: true, message: 'each tag must match ^[a-z0-9][a-z0-9-]{0,49}$' })
+  tags?: string[] | null;
+}
+
+/** Request body of POST /provider-versions, field for field as the platform documents it. */
+export class PublishVersionDto {
+  @ApiProperty({
+    minLength: 1,
+    maxLength: 200,
+    description: 'Canonical provider name ("org/name" or "platform/name"); legacy clients send the short name with organization_id',
+    example: 'acme/postgres',
+  })
+  @IsString() @Length(1, 200)
+  name!: string;
+
+  @ApiProperty({ description: 'Semantic version (semver.valid)', example: '1.0.0', maxLength: 256 })
+  @IsString() @IsSemVer()
+  version!: string;
+
+  @ApiProperty({ description: 'https URL ending in .whl; stored in canonical form', example: 'https://files.example.com/acme_postgres-1.0.0-py3-none-any.whl', maxLength: 2048 })
+  @IsString() @MaxLength(2048)
+  wheel_url!: string;
+
+  @ApiPropertyOptional({ type: String, nullable: true, minLength: 1, maxLength: 63, description: 'Legacy organisation id of the publishing tenant' })
+  @IsOptional() @IsString() @MinLength(1) @MaxLength(63)
+  organization_id?: string | null;
+
+  @ApiPropertyOptional({ type: String, nullable: true, pattern: '^[0-9a-f]{64}$', description: 'When present the wheel is downloaded and verified before anything is stored' })
+  @IsOptional() @IsString() @Matches(/^[0-9a-f]{64}$/, { message: 'sha256 must match ^[0-9a-f]{64}$' })
+  sha256?: string | null;
+
+  @ApiPropertyOptional({ type: String, nullable: true, minLength: 1, maxLength: 200 })
+  @IsOptional() @IsString() @Length(1, 200)
+  package_name?: string | null;
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'object' }, nullable: true, description: 'Resource-schema map keyed by resource type' })
+  @IsOptional() @IsJsonObject()
+  schemas?: Record<string, Record<string, unknown>> | null;
+
+  @ApiPropertyOptional({ type: ProviderVersionMetadataDto, nullable: true })
+  @IsOptional() @ValidateNested() @Type(() => ProviderVersionMetadataDto)
+  metadata?: ProviderVersionMetadataDto | null;
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, nullable: true })
+  @IsOptional() @IsJsonObject()
+  config_schema?: Record<string, unknown> | null;
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, nullable: true })
+  @IsOptional() @IsJsonObject()
+  outputs_schema?: Record<string, unknown> | null;
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'object' }, nullable: true, description: 'Legacy per-resource schema map' })
+  @IsOptional() @IsJsonObject()
+  resource_schemas?: Record<string, Record<string, unknown>> | null;
+
+  @ApiPropertyOptional({ type: String, nullable: true, maxLength: 100000 })
+  @IsOptional() @IsString() @MaxLength(100_000)
+  changelog?: string | null;
+
+  @ApiPropertyOptional({ type: [String], nullable: true, maxItems: 64, description: 'Override of the runtime entrypoint command' })
+  @IsOptional() @IsArray() @ArrayMaxSize(64) @IsString({ each: true }) @MaxLength(4096, { each: true })
+  entrypoint?: string[] | null;
+}
+
+export class YankVersionDto {
+  @ApiPropertyOptional({ type: String, nullable: true, maxLength: 1000 })
+  @IsOptional() @IsString() @MaxLength(1000)
+  reason?: string | null;
+}

@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import { v5 as uuidv5 } from 'uuid';
+import { Decider, fold } from '../domain/shared/decider';
+import { DomainError, conflict } from '../domain/shared/domain-error';
+import { schemaVersionOf, upcast } from '../domain/upcasting/upcasters';
+import { DuplicateEventIds, EventStore, NewEvent, RecordedEvent, WrongExpectedRevision } from '../event-store/event-store.port';
+import { Position } from '../event-store/position';
+
+/** Who and why: becomes every new event's metadata. */
+export interface CommandContext {
+  actor: string;
+  correlationId: string;
+  causationId?: string | null;
+  /** Scope of idempotency keys (the caller's organisation): one key, one effect, per scope. */
+  idempotencyScope: string;
+  idempotencyKey?: string | null;
+  /** Hash of the request body, so a reused key with another body can be refused. */
+  requestHash?: string | null;
+  /** From `If-Match`: the stream revision the caller last saw. */
+  expectedRevision?: number;
+  now: string;
+}
+
+export interface CommandOutcome<State> {
+  state: State;
+  /** Revision of the stream's last event, -1 for an empty stream. */
+  revision: number;
+  position: Position | undefined;
+  appended: number;
+  /** True when this is a retry of an idempotent request that had already been applied. */
+  replayed: boolean;
+}
+
+type DomainEvent = { type: string; data: unknown };
+
+const IDEMPOTENCY_NAMESPACE = '4f1c3a52-7d0e-4f8a-9b55-2f6d3b1e9c10';
+
+/**
+ * The one command-handling path: load the stream, fold it, decide, append with the revision that was
+ * read, and answer from the state after the new events, never from a read model. A concurrent writer
+ * surfaces as a 409; an idempotent retry returns the state its first attempt produced and appends
+ * nothing, because its event ids are derived from the key and were stored the first time.
+ */
+export async function runCommand<Command, State, Event extends DomainEvent>(
+  store: EventStore,
+  decider: Decider<Command, State, Event>,
+  streamName: string,
+  command: Command,
+  context: CommandContext,
+): Promise<CommandOutcome<State>> {
+  const recorded = (await store.readStream(streamName)).map(upcast);
+  const key = context.idempotencyKey ?? null;
+
+  if (key) {
+    const replay = replayOf(decider, recorded, key, context.requestHash ?? null);
+    if (replay) return replay;
+  }
+
+  const state = fold(decider, recorded as unknown as Event[]);
+  const revision = recorded.length - 1;
+  if (context.expectedRevision !== undefined && context.expectedRevision !== revision) {
+    throw new DomainError(
+      'precondition_failed',
+      'revision_mismatch',
+      `If-Match names revision ${context.expectedRevision}, but the resource is at revision ${revision}; fetch it again and retry.`,
+    );
+  }
+
+  const decided = decider.decide(command, state);
+  if (decided.length === 0) {
+    return { state, revision, position: recorded[revision]?.position, appended: 0, replayed: false };
+  }
+
+  const events: NewEvent[] = decided.map((event, index) => ({
+    id: key ? uuidv5(`${context.idempotencyScope}\u0000${key}\u0000${index}`, IDEMPOTENCY_NAMESPACE) : randomUUID(),
+    type: event.type,
+    data: event.data,
+    metadata: {
+      schema_version: schemaVersionOf(event.type),
+      correlation_id: context.correlationId,
+      causation_id: context.causationId ?? null,
+      actor: context.actor,
+      occurred_at: context.now,
+      idempotency_key: key,
+      request_hash: context.requestHash ?? null,
+    },
+  }));
+
+  try {
+    const result = await store.append(streamName, events, revision === -1 ? 'no_stream' : revision);
+    return {
+      state: decided.reduce(decider.evolve, state),
+      revision: result.nextExpectedRevision,
+      position: result.position,
+      appended: events.length,
+      replayed: false,
+    };
+  } catch (error) {
+    if (error instanceof WrongExpectedRevision) {
+      throw conflict('concurrent_modification', 'Another request changed this resource at the same moment; fetch it again and retry.');
+    }
+    if (error instanceof DuplicateEventIds) {
+      throw conflict('idempotency_key_reused', `Idempotency-Key "${key}" was already used for a different request.`);
+    }
+    throw error;
+  }
+}
+
+function replayOf<Command, State, Event extends DomainEvent>(
+  decider: Decider<Command, State, Event>,
+  recorded: RecordedEvent[],
+  key: string,
+  requestHash: string | null,
+): CommandOutcome<State> | undefined {
+  const first = recorded.findIndex((e) => e.metadata.idempotency_key === key);
+  if (first === -1) return undefined;
+  if ((recorded[first].metadata.request_hash ?? null) !== requestHash) {
+    throw conflict('idempotency_key_reused', `Idempotency-Key "${key}" was already used with a different request body.`);
+  }
+  let last = first;
+  while (last + 1 < recorded.length && recorded[last + 1].metadata.idempotency_key === key) last++;
+  return {
+    state: fold(decider, recorded.slice(0, last + 1) as unknown as Event[]),
+    revision: last,
+    position: recorded[last].position,
+    appended: 0,
+    replayed: true,
+  };
+}

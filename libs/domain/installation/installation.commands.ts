@@ -1,0 +1,44 @@
+import { Direction, Health, ResourceTier, UpgradePolicy } from './installation.events';
+
+interface Timed {
+  now: string;
+}
+
+export type InstallProvider = Timed & {
+  type: 'InstallProvider';
+  installationId: string;
+  tenant: string;
+  prefix: string;
+  name: string;
+  version: string;
+  resourceTier: ResourceTier;
+  upgradePolicy: UpgradePolicy;
+  config: Record<string, string>;
+};
+/** Upgrade and downgrade share one command; `direction` says which rule the target must meet. */
+export type ChangeVersion = Timed & { type: 'ChangeVersion'; direction: Direction; targetVersion: string; reason: 'manual' | 'auto' };
+export type Redeploy = Timed & { type: 'Redeploy'; version: string };
+export type Reconfigure = Timed & {
+  type: 'Reconfigure';
+  config?: Record<string, string>;
+  resourceTier?: ResourceTier;
+  upgradePolicy?: UpgradePolicy;
+};
+export type Uninstall = Timed & { type: 'Uninstall' };
+export type StartDeploy = Timed & { type: 'StartDeploy'; generation: number; tokenHash: string };
+export type FailDeploy = Timed & { type: 'FailDeploy'; generation: number; message: string };
+export type RecordRegistration = Timed & { type: 'RecordRegistration'; generation: number; version: string; endpoint: string | null };
+export type ReportHealth = Timed & { type: 'ReportHealth'; health: Health; message: string | null };
+export type CompleteUninstall = Timed & { type: 'CompleteUninstall'; generation: number };
+
+export type InstallationCommand =
+  | InstallProvider
+  | ChangeVersion
+  | Redeploy
+  | Reconfigure
+  | Uninstall
+  | StartDeploy
+  | FailDeploy
+  | RecordRegistration
+  | ReportHealth
+  | CompleteUninstall;

@@ -1,0 +1,256 @@
+import * as semver from 'semver';
+import { Decider, assertNever } from '../shared/decider';
+import { conflict, invalid, notFound } from '../shared/domain-error';
+import {
+  ChangeVersion,
+  InstallProvider,
+  InstallationCommand,
+  Reconfigure,
+} from './installation.commands';
+import { Health, InstallationEvent, LifecycleState, ResourceTier, UpgradePolicy } from './installation.events';
+
+export interface Installation {
+  installationId: string;
+  tenant: string;
+  prefix: string;
+  name: string;
+  /** The version the tenant asked for. */
+  installedVersion: string;
+  /** The version a runtime last registered with; null until one has. */
+  currentVersion: string | null;
+  upgradePolicy: UpgradePolicy;
+  resourceTier: ResourceTier;
+  config: Readonly<Record<string, string>>;
+  lifecycle: LifecycleState;
+  health: Health;
+  healthMessage: string | null;
+  /** Deploy generation of the newest command; anything about an older one is stale. */
+  generation: number;
+  /** Generation of the newest deploy the installer started (0: none yet). */
+  deployedGeneration: number;
+  /** Registration-token hashes by generation, so an old runtime can still be recognised. */
+  tokenHashes: Readonly<Record<number, string>>;
+  lastDeployMessage: string | null;
+  installedAt: string;
+  updatedAt: string;
+}
+
+export type InstallationState = { status: 'absent'; lastGeneration: number } | ({ status: 'present' } & Installation);
+export type PresentInstallation = Extract<InstallationState, { status: 'present' }>;
+
+const label = (s: { prefix: string; name: string }) => `${s.prefix}/${s.name}`;
+
+function requirePresent(state: InstallationState, what: string): PresentInstallation {
+  if (state.status !== 'present') throw notFound('not_installed', `Cannot ${what}: the provider is not installed.`);
+  return state;
+}
+
+function requireChangeable(state: InstallationState, what: string): PresentInstallation {
+  const present = requirePresent(state, what);
+  if (present.lifecycle === 'deleting') {
+    throw conflict('installation_deleting', `Cannot ${what}: ${label(present)} is being uninstalled.`);
+  }
+  return present;
+}
+
+function install(command: InstallProvider, state: InstallationState): InstallationEvent[] {
+  if (state.status === 'present') {
+    throw conflict(
+      'already_installed',
+      `${label(state)} is already installed (version ${state.installedVersion}); use upgrade, downgrade or PATCH to change it.`,
+    );
+  }
+  return [
+    {
+      type: 'InstallRequested',
+      data: {
+        installation_id: command.installationId,
+        tenant: command.tenant,
+        prefix: command.prefix,
+        name: command.name,
+        version: command.version,
+        resource_tier: command.resourceTier,
+        upgrade_policy: command.upgradePolicy,
+        config: command.config,
+        generation: state.lastGeneration + 1,
+        at: command.now,
+      },
+    },
+  ];
+}
+
+function changeVersion(command: ChangeVersion, state: InstallationState): InstallationEvent[] {
+  const verb = command.direction === 'up' ? 'upgrade' : 'downgrade';
+  const present = requireChangeable(state, verb);
+  const from = present.installedVersion;
+  const to = command.targetVersion;
+  if (semver.eq(from, to)) {
+    throw conflict('already_at_version', `${label(present)} is already at version ${to}.`);
+  }
+  if (command.direction === 'up' && !semver.gt(to, from)) {
+    throw invalid('not_an_upgrade', `${to} is not newer than the installed ${from}; use downgrade to go back.`);
+  }
+  if (command.direction === 'down' && !semver.lt(to, from)) {
+    throw invalid('not_a_downgrade', `${to} is not older than the installed ${from}; use upgrade to go forward.`);
+  }
+  return [
+    {
+      type: 'UpgradeRequested',
+      data: { from_version: from, to_version: to, direction: command.direction, generation: present.generation + 1, reason: command.reason, at: command.now },
+    },
+  ];
+}
+
+function reconfigure(command: Reconfigure, state: InstallationState): InstallationEvent[] {
+  const present = requireChangeable(state, 'reconfigure');
+  const config = command.config ?? present.config;
+  const resourceTier = command.resourceTier ?? present.resourceTier;
+  const upgradePolicy = command.upgradePolicy ?? present.upgradePolicy;
+  const configChanged = JSON.stringify(sortKeys(config)) !== JSON.stringify(sortKeys(present.config));
+  const redeploy = configChanged || resourceTier !== present.resourceTier;
+  if (!redeploy && upgradePolicy === present.upgradePolicy) return [];
+  return [
+    {
+      type: 'InstallationReconfigured',
+      data: {
+        config: { ...config },
+        resource_tier: resourceTier,
+        upgrade_policy: upgradePolicy,
+        generation: redeploy ? present.generation + 1 : null,
+        at: command.now,
+      },
+    },
+  ];
+}
+
+function sortKeys(record: Readonly<Record<string, string>>): Array<[string, string]> {
+  return Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function decide(command: InstallationCommand, state: InstallationState): InstallationEvent[] {
+  switch (command.type) {
+    case 'InstallProvider':
+      return install(command, state);
+    case 'ChangeVersion':
+      return changeVersion(command, state);
+    case 'Redeploy': {
+      const present = requireChangeable(state, 'redeploy');
+      return [{ type: 'RedeployRequested', data: { version: command.version, generation: present.generation + 1, at: command.now } }];
+    }
+    case 'Reconfigure':
+      return reconfigure(command, state);
+    case 'Uninstall': {
+      const present = requirePresent(state, 'uninstall');
+      // Asking again while the uninstall runs changes nothing and is not an error.
+      if (present.lifecycle === 'deleting') return [];
+      return [{ type: 'UninstallRequested', data: { generation: present.generation + 1, at: command.now } }];
+    }
+    // The commands below come from the installer and the runtime. They act only on the current
+    // generation: anything about a superseded one is acknowledged and changes nothing.
+    case 'StartDeploy': {
+      // Only a pending generation starts: a redelivered start after the deploy failed or the
+      // runtime already registered must not move the installation back to processing.
+      if (state.status !== 'present' || state.lifecycle !== 'pending') return [];
+      if (command.generation !== state.generation || state.deployedGeneration >= command.generation) return [];
+      return [
+        {
+          type: 'DeployStarted',
+          data: { generation: command.generation, version: state.installedVersion, token_hash: command.tokenHash, at: command.now },
+        },
+      ];
+    }
+    case 'FailDeploy': {
+      if (state.status !== 'present' || command.generation !== state.generation) return [];
+      if (state.lifecycle !== 'pending' && state.lifecycle !== 'processing') return [];
+      return [{ type: 'DeployFailed', data: { generation: command.generation, message: command.message, at: command.now } }];
+    }
+    case 'RecordRegistration': {
+      // A runtime that comes up after its deploy was declared failed (a slow start) is still up:
+      // failed → ready is accepted for the current generation.
+      if (state.status !== 'present' || command.generation !== state.generation || state.lifecycle === 'deleting') return [];
+      if (state.lifecycle === 'ready' && state.currentVersion === command.version) return [];
+      return [
+        {
+          type: 'RegistrationReceived',
+          data: { generation: command.generation, version: command.version, endpoint: command.endpoint, at: command.now },
+        },
+      ];
+    }
+    case 'ReportHealth': {
+      if (state.status !== 'present' || state.lifecycle === 'deleting') return [];
+      if (state.health === command.health && state.healthMessage === command.message) return [];
+      return [{ type: 'HealthChanged', data: { health: command.health, message: command.message, at: command.now } }];
+    }
+    case 'CompleteUninstall': {
+      if (state.status !== 'present' || state.lifecycle !== 'deleting' || command.generation !== state.generation) return [];
+      return [{ type: 'Uninstalled', data: { generation: command.generation, at: command.now } }];
+    }
+    default:
+      return assertNever(command);
+  }
+}
+
+function evolve(state: InstallationState, event: InstallationEvent): InstallationState {
+  if (event.type === 'InstallRequested') {
+    const d = event.data;
+    return {
+      status: 'present',
+      installationId: d.installation_id,
+      tenant: d.tenant,
+      prefix: d.prefix,
+      name: d.name,
+      installedVersion: d.version,
+      currentVersion: null,
+      upgradePolicy: d.upgrade_policy,
+      resourceTier: d.resource_tier,
+      config: d.config,
+      lifecycle: 'pending',
+      health: 'healthy',
+      healthMessage: null,
+      generation: d.generation,
+      deployedGeneration: 0,
+      tokenHashes: {},
+      lastDeployMessage: null,
+      installedAt: d.at,
+      updatedAt: d.at,
+    };
+  }
+  if (state.status !== 'present') return state;
+  const at = event.data.at;
+  switch (event.type) {
+    case 'UpgradeRequested':
+      return { ...state, installedVersion: event.data.to_version, generation: event.data.generation, lifecycle: 'pending', lastDeployMessage: null, updatedAt: at };
+    case 'RedeployRequested':
+      return { ...state, installedVersion: event.data.version, generation: event.data.generation, lifecycle: 'pending', lastDeployMessage: null, updatedAt: at };
+    case 'InstallationReconfigured': {
+      const next = { ...state, config: event.data.config, resourceTier: event.data.resource_tier, upgradePolicy: event.data.upgrade_policy, updatedAt: at };
+      return event.data.generation === null ? next : { ...next, generation: event.data.generation, lifecycle: 'pending', lastDeployMessage: null };
+    }
+    case 'DeployStarted':
+      return {
+        ...state,
+        lifecycle: 'processing',
+        deployedGeneration: event.data.generation,
+        tokenHashes: { ...state.tokenHashes, [event.data.generation]: event.data.token_hash },
+        updatedAt: at,
+      };
+    case 'DeployFailed':
+      return { ...state, lifecycle: 'failed', lastDeployMessage: event.data.message, updatedAt: at };
+    case 'RegistrationReceived':
+      return { ...state, lifecycle: 'ready', currentVersion: event.data.version, health: 'healthy', healthMessage: null, lastDeployMessage: null, updatedAt: at };
+    case 'HealthChanged':
+      return { ...state, health: event.data.health, healthMessage: event.data.message, updatedAt: at };
+    case 'UninstallRequested':
+      return { ...state, lifecycle: 'deleting', generation: event.data.generation, updatedAt: at };
+    case 'Uninstalled':
+      return { status: 'absent', lastGeneration: state.generation };
+    default:
+      return state;
+  }
+}
+
+export const installationDecider: Decider<InstallationCommand, InstallationState, InstallationEvent> = {
+  initialState: { status: 'absent', lastGeneration: 0 },
+  decide,
+  evolve,
+};

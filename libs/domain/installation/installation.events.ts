@@ -1,0 +1,78 @@
+export type LifecycleState = 'pending' | 'processing' | 'ready' | 'failed' | 'deleting';
+export type Health = 'healthy' | 'degraded';
+export type ResourceTier = 'free' | 'standard' | 'performance';
+export type UpgradePolicy = 'auto' | 'manual';
+export type Direction = 'up' | 'down';
+
+export const RESOURCE_TIERS: readonly ResourceTier[] = ['free', 'standard', 'performance'];
+export const UPGRADE_POLICIES: readonly UpgradePolicy[] = ['auto', 'manual'];
+export const LIFECYCLE_STATES: readonly LifecycleState[] = ['pending', 'processing', 'ready', 'failed', 'deleting'];
+export const HEALTH_STATES: readonly Health[] = ['healthy', 'degraded'];
+
+interface Stamped {
+  at: string;
+}
+
+export type InstallRequested = {
+  type: 'InstallRequested';
+  data: Stamped & {
+    installation_id: string;
+    tenant: string;
+    prefix: string;
+    name: string;
+    version: string;
+    resource_tier: ResourceTier;
+    upgrade_policy: UpgradePolicy;
+    config: Record<string, string>;
+    generation: number;
+  };
+};
+export type UpgradeRequested = {
+  type: 'UpgradeRequested';
+  data: Stamped & { from_version: string; to_version: string; direction: Direction; generation: number; reason: 'manual' | 'auto' };
+};
+export type RedeployRequested = { type: 'RedeployRequested'; data: Stamped & { version: string; generation: number } };
+export type InstallationReconfigured = {
+  type: 'InstallationReconfigured';
+  data: Stamped & {
+    config: Record<string, string>;
+    resource_tier: ResourceTier;
+    upgrade_policy: UpgradePolicy;
+    /** Set when config or tier changed: a new generation must be deployed. */
+    generation: number | null;
+  };
+};
+export type DeployStarted = { type: 'DeployStarted'; data: Stamped & { generation: number; version: string; token_hash: string } };
+export type DeployFailed = { type: 'DeployFailed'; data: Stamped & { generation: number; message: string } };
+export type RegistrationReceived = {
+  type: 'RegistrationReceived';
+  data: Stamped & { generation: number; version: string; endpoint: string | null };
+};
+export type HealthChanged = { type: 'HealthChanged'; data: Stamped & { health: Health; message: string | null } };
+export type UninstallRequested = { type: 'UninstallRequested'; data: Stamped & { generation: number } };
+export type Uninstalled = { type: 'Uninstalled'; data: Stamped & { generation: number } };
+
+export type InstallationEvent =
+  | InstallRequested
+  | UpgradeRequested
+  | RedeployRequested
+  | InstallationReconfigured
+  | DeployStarted
+  | DeployFailed
+  | RegistrationReceived
+  | HealthChanged
+  | UninstallRequested
+  | Uninstalled;
+
+export const INSTALLATION_EVENT_TYPES: ReadonlyArray<InstallationEvent['type']> = [
+  'InstallRequested',
+  'UpgradeRequested',
+  'RedeployRequested',
+  'InstallationReconfigured',
+  'DeployStarted',
+  'DeployFailed',
+  'RegistrationReceived',
+  'HealthChanged',
+  'UninstallRequested',
+  'Uninstalled',
+];

@@ -1,0 +1,52 @@
+import { CatalogMetadata, ResourceSchema } from './provider.events';
+import { ProviderId } from './provider-identity';
+
+/** Who asks: the organisation of the API key and whether it may act for the platform. */
+export interface Publisher {
+  organizationId: string;
+  platformAdmin: boolean;
+}
+
+export type PublishVersion = {
+  type: 'PublishVersion';
+  provider: ProviderId;
+  publisher: Publisher;
+  version: string;
+  runtimeVersion: string;
+  wheelUrl: string;
+  wheelSha256: string | null;
+  packageName: string | null;
+  entrypoint: string[] | null;
+  schemas: ResourceSchema[];
+  configSchema: Record<string, unknown> | null;
+  outputsSchema: Record<string, unknown> | null;
+  changelog: string | null;
+  metadata: CatalogMetadata | null;
+  now: string;
+};
+
+export type YankVersion = {
+  type: 'YankVersion';
+  provider: ProviderId;
+  publisher: Publisher;
+  version: string;
+  reason: string | null;
+  now: string;
+};
+
+export type UpdateMetadata = {
+  type: 'UpdateMetadata';
+  provider: ProviderId;
+  publisher: Publisher;
+  changes: CatalogMetadata;
+  now: string;
+};
+
+export type DeleteProvider = {
+  type: 'DeleteProvider';
+  provider: ProviderId;
+  publisher: Publisher;
+  now: string;
+};
+
+export type ProviderCommand = PublishVersion | YankVersion | UpdateMetadata | DeleteProvider;

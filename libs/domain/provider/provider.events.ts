@@ -1,0 +1,54 @@
+export type VersionStatus = 'building' | 'published' | 'failed' | 'yanked';
+
+/** One resource type's schema, as the response's `schemas` list carries it. */
+export interface ResourceSchema {
+  resource_type: string;
+  schema: Record<string, unknown>;
+}
+
+export interface CatalogMetadata {
+  display_name?: string | null;
+  description?: string | null;
+  icon_url?: string | null;
+  readme?: string | null;
+  tags?: string[] | null;
+}
+
+export interface ProviderVersionPublishedData {
+  prefix: string;
+  name: string;
+  version: string;
+  publisher_org: string;
+  runtime_version: string;
+  wheel_url: string;
+  wheel_sha256: string | null;
+  package_name: string | null;
+  entrypoint: string[] | null;
+  schemas: ResourceSchema[];
+  config_schema: Record<string, unknown> | null;
+  outputs_schema: Record<string, unknown> | null;
+  changelog: string | null;
+  status: VersionStatus;
+  published_at: string | null;
+  at: string;
+}
+
+export type ProviderVersionPublished = { type: 'ProviderVersionPublished'; data: ProviderVersionPublishedData };
+export type ProviderVersionYanked = {
+  type: 'ProviderVersionYanked';
+  data: { prefix: string; name: string; version: string; reason: string | null; at: string };
+};
+export type ProviderMetadataUpdated = {
+  type: 'ProviderMetadataUpdated';
+  data: { prefix: string; name: string; changes: CatalogMetadata; at: string };
+};
+export type ProviderDeleted = { type: 'ProviderDeleted'; data: { prefix: string; name: string; at: string } };
+
+export type ProviderEvent = ProviderVersionPublished | ProviderVersionYanked | ProviderMetadataUpdated | ProviderDeleted;
+
+export const PROVIDER_EVENT_TYPES: ReadonlyArray<ProviderEvent['type']> = [
+  'ProviderVersionPublished',
+  'ProviderVersionYanked',
+  'ProviderMetadataUpdated',
+  'ProviderDeleted',
+];

@@ -1,0 +1,37 @@
+import * as semver from 'semver';
+import { conflict, invalid, notFound } from '../shared/domain-error';
+import { ProviderState, VersionState } from './provider.decider';
+import { ProviderId, canonicalOf } from './provider-identity';
+
+/**
+ * The version a tenant gets when it names none: the highest published, non-yanked semver, where a
+ * prerelease counts only when no stable version exists.
+ */
+export function latestVersion(state: ProviderState): VersionState | undefined {
+  if (state.status !== 'listed') return undefined;
+  const candidates = Object.values(state.versions).filter((v) => v.status === 'published');
+  const stable = candidates.filter((v) => semver.prerelease(v.version) === null);
+  const pool = stable.length > 0 ? stable : candidates;
+  return pool.sort((a, b) => semver.rcompare(a.version, b.version))[0];
+}
+
+/** Resolves a requested version (or latest) to one that may be newly installed or upgraded to. */
+export function selectInstallableVersion(state: ProviderState, provider: ProviderId, requested: string | null | undefined): VersionState {
+  if (state.status !== 'listed') {
+    throw notFound('provider_not_found', `Provider ${canonicalOf(provider)} does not exist in the store.`);
+  }
+  if (requested === null || requested === undefined) {
+    const latest = latestVersion(state);
+    if (!latest) throw notFound('version_not_found', `${canonicalOf(provider)} has no published version to install.`);
+    return latest;
+  }
+  const version = state.versions[requested];
+  if (!version) throw notFound('version_not_found', `${canonicalOf(provider)} has no version ${requested}.`);
+  if (version.status === 'yanked') {
+    throw invalid('version_yanked', `${canonicalOf(provider)} ${requested} was yanked and cannot be installed; choose another version.`);
+  }
+  if (version.status !== 'published') {
+    throw conflict('version_not_published', `${canonicalOf(provider)} ${requested} is ${version.status}, not published.`);
+  }
+  return version;
+}

@@ -1,0 +1,84 @@
+import { Pool } from 'pg';
+import pino, { Logger } from 'pino';
+import { DataSource } from 'typeorm';
+import { AppConfig } from '../config/app-config';
+import { createDataSource, createPool, migrate } from '../database/database';
+import { startOrAttachEmbeddedPostgres } from '../database/embedded-postgres';
+import { CheckpointStore } from '../event-store/consumers/checkpoint-store';
+import { EventStore } from '../event-store/event-store.port';
+import { PostgresEventStore } from '../event-store/postgres/postgres-event-store';
+import { createEventStoreDbStore } from './eventstoredb-store';
+
+/**
+ * The process's connections, made once in the composition root and shared by whichever apps run in
+ * it (API, installer, projections). The event-store adapter is chosen here and nowhere else.
+ */
+export interface Infrastructure {
+  config: AppConfig;
+  logger: Logger;
+  pool: Pool;
+  dataSource: DataSource;
+  eventStore: EventStore;
+  checkpoints: CheckpointStore;
+  databaseUrl: string;
+  close(): Promise<void>;
+}
+
+export function createLogger(config: AppConfig, name: string): Logger {
+  return pino({
+    name,
+    level: config.logLevel,
+    // Secrets never reach a log line, whatever a handler passes in.
+    redact: {
+      paths: [
+        'req.headers.authorization',
+        'req.headers["x-registration-token"]',
+        'headers.authorization',
+        'authorization',
+        'token',
+        'key',
+        'secret',
+        '*.token',
+        '*.secret',
+        '*.registration_token',
+        'env.PROVIDER_STORE_REGISTRATION_TOKEN',
+      ],
+      censor: '[redacted]',
+    },
+  });
+}
+
+export async function createInfrastructure(config: AppConfig, name: string): Promise<Infrastructure> {
+  const logger = createLogger(config, name);
+  let stopEmbedded: () => Promise<void> = async () => undefined;
+  let databaseUrl = config.databaseUrl;
+  if (!databaseUrl) {
+    const embedded = await startOrAttachEmbeddedPostgres('postgres');
+    databaseUrl = embedded.url;
+    stopEmbedded = embedded.stop;
+    logger.info({ owned: embedded.owned }, 'using embedded PostgreSQL (DATABASE_URL unset)');
+  }
+  await migrate(databaseUrl);
+  const pool = createPool(databaseUrl, config.databasePoolSize, name);
+  const dataSource = createDataSource(databaseUrl, Math.max(2, Math.floor(config.databasePoolSize / 2)));
+  await dataSource.initialize();
+  const eventStore: EventStore = config.eventStoreUrl
+    ? createEventStoreDbStore(config.eventStoreUrl)
+    : new PostgresEventStore(pool);
+  logger.info({ eventStore: config.eventStoreUrl ? 'eventstoredb' : 'postgresql' }, 'event store selected');
+  return {
+    config,
+    logger,
+    pool,
+    dataSource,
+    eventStore,
+    checkpoints: new CheckpointStore(pool),
+    databaseUrl,
+    close: async () => {
+      await eventStore.close().catch(() => undefined);
+      await dataSource.destroy().catch(() => undefined);
+      await pool.end().catch(() => undefined);
+      await stopEmbedded();
+    },
+  };
+}

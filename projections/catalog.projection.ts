@@ -1,0 +1,99 @@
+import { parseInstallationStream } from '../libs/domain/installation/installation-identity';
+import { ProviderEvent } from '../libs/domain/provider/provider.events';
+import { latestVersion } from '../libs/domain/provider/version-selection';
+import { VersionState } from '../libs/domain/provider/provider.decider';
+import { RecordedEvent } from '../libs/event-store/event-store.port';
+import { JsonRow, RowProjection } from './runtime/row-projection';
+
+/**
+ * One row per listed provider: catalog metadata, each version's status (from which `latest_version`
+ * follows, by the same rule the command side uses) and how many tenants have it installed.
+ */
+export const catalogProjection: RowProjection = {
+  name: 'catalog',
+  eventTypes: ['ProviderVersionPublished', 'ProviderVersionYanked', 'ProviderMetadataUpdated', 'ProviderDeleted', 'InstallRequested', 'Uninstalled'],
+  table: {
+    name: 'catalog_providers',
+    key: ['prefix', 'name'],
+    columns: {
+      prefix: 'text',
+      name: 'text',
+      owner_org: 'text',
+      display_name: 'text',
+      description: 'text',
+      icon_url: 'text',
+      readme: 'text',
+      tags: 'jsonb',
+      versions: 'jsonb',
+      latest_version: 'text',
+      install_count: 'integer',
+      created_at: 'timestamptz',
+      updated_at: 'timestamptz',
+    },
+  },
+  keyOf(event: RecordedEvent) {
+    if (event.type === 'InstallRequested' || event.type === 'Uninstalled') {
+      const id = parseInstallationStream(event.streamName);
+      return id ? { prefix: id.provider.prefix, name: id.provider.name } : undefined;
+    }
+    const e = event as unknown as ProviderEvent;
+    return { prefix: e.data.prefix, name: e.data.name };
+  },
+  evolve(row: JsonRow | null, event: RecordedEvent): JsonRow | null {
+    if (event.type === 'InstallRequested' || event.type === 'Uninstalled') {
+      if (!row) return row;
+      const delta = event.type === 'InstallRequested' ? 1 : -1;
+      return { ...row, install_count: Math.max(0, Number(row.install_count) + delta) };
+    }
+    const e = event as unknown as ProviderEvent;
+    const at = e.data.at;
+    switch (e.type) {
+      case 'ProviderVersionPublished': {
+        const base = row ?? {
+          prefix: e.data.prefix,
+          name: e.data.name,
+          owner_org: e.data.publisher_org,
+          display_name: null,
+          description: null,
+          icon_url: null,
+          readme: null,
+          tags: [],
+          versions: {},
+          install_count: 0,
+          created_at: at,
+        };
+        return withLatest({ ...base, versions: { ...(base.versions as Record<string, string>), [e.data.version]: e.data.status }, updated_at: at });
+      }
+      case 'ProviderVersionYanked':
+        if (!row) return row;
+        return withLatest({ ...row, versions: { ...(row.versions as Record<string, string>), [e.data.version]: 'yanked' }, updated_at: at });
+      case 'ProviderMetadataUpdated': {
+        if (!row) return row;
+        const next: JsonRow = { ...row, updated_at: at };
+        for (const [key, value] of Object.entries(e.data.changes)) if (value !== undefined) next[key] = key === 'tags' ? (value ?? []) : value;
+        return next;
+      }
+      case 'ProviderDeleted':
+        return null;
+      default:
+        return row;
+    }
+  },
+};
+
+function withLatest(row: JsonRow): JsonRow {
+  const versions = Object.fromEntries(
+    Object.entries(row.versions as Record<string, string>).map(([version, status]) => [version, { version, status } as VersionState]),
+  );
+  const latest = latestVersion({
+    status: 'listed',
+    prefix: row.prefix as string,
+    name: row.name as string,
+    ownerOrg: row.owner_org as string,
+    catalog: { display_name: null, description: null, icon_url: null, readme: null, tags: [] },
+    versions,
+    createdAt: row.created_at as string,
+    updatedAt: row.updated_at as string,
+  });
+  return { ...row, latest_version: latest?.version ?? null };
+}

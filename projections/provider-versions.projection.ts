@@ -1,0 +1,69 @@
+import { ProviderEvent } from '../libs/domain/provider/provider.events';
+import { RecordedEvent } from '../libs/event-store/event-store.port';
+import { JsonRow, RowProjection } from './runtime/row-projection';
+
+/** One row per published version; a yank changes its status, nothing else. */
+export const providerVersionsProjection: RowProjection = {
+  name: 'provider-versions',
+  eventTypes: ['ProviderVersionPublished', 'ProviderVersionYanked'],
+  table: {
+    name: 'provider_versions',
+    key: ['prefix', 'name', 'version'],
+    columns: {
+      prefix: 'text',
+      name: 'text',
+      version: 'text',
+      publisher_org: 'text',
+      runtime_version: 'text',
+      wheel_url: 'text',
+      wheel_sha256: 'text',
+      package_name: 'text',
+      entrypoint: 'jsonb',
+      schemas: 'jsonb',
+      changelog: 'text',
+      status: 'text',
+      published_at: 'timestamptz',
+      yanked_reason: 'text',
+      revision: 'bigint',
+      created_at: 'timestamptz',
+      updated_at: 'timestamptz',
+    },
+  },
+  keyOf(event: RecordedEvent) {
+    const e = event as unknown as ProviderEvent;
+    if (e.type !== 'ProviderVersionPublished' && e.type !== 'ProviderVersionYanked') return undefined;
+    return { prefix: e.data.prefix, name: e.data.name, version: e.data.version };
+  },
+  evolve(row: JsonRow | null, event: RecordedEvent): JsonRow | null {
+    const e = event as unknown as ProviderEvent;
+    switch (e.type) {
+      case 'ProviderVersionPublished': {
+        const d = e.data;
+        return {
+          prefix: d.prefix,
+          name: d.name,
+          version: d.version,
+          publisher_org: d.publisher_org,
+          runtime_version: d.runtime_version,
+          wheel_url: d.wheel_url,
+          wheel_sha256: d.wheel_sha256,
+          package_name: d.package_name,
+          entrypoint: d.entrypoint,
+          schemas: d.schemas,
+          changelog: d.changelog,
+          status: d.status,
+          published_at: d.published_at,
+          yanked_reason: null,
+          revision: event.revision,
+          created_at: d.at,
+          updated_at: d.at,
+        };
+      }
+      case 'ProviderVersionYanked':
+        return row ? { ...row, status: 'yanked', yanked_reason: e.data.reason, revision: event.revision, updated_at: e.data.at } : row;
+      default:
+        return row;
+    }
+  },
+};
+
