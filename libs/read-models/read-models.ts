@@ -3,7 +3,8 @@ import { CatalogProviderRow } from './entities/catalog-provider.entity';
 import { InstalledProviderRow } from './entities/installed-provider.entity';
 import { ProviderVersionRow } from './entities/provider-version.entity';
 import { ReadModels1763900000100 } from './migrations/1763900000100-read-models';
+import { RuntimeHeartbeats1763900000200 } from './migrations/1763900000200-runtime-heartbeats';
 
 // The read models' TypeORM entities and migrations, registered in one place.
 export const READ_MODEL_ENTITIES = [InstalledProviderRow, ProviderVersionRow, CatalogProviderRow, ApiKeyRow];
-export const READ_MODEL_MIGRATIONS = [ReadModels1763900000100];
+export const READ_MODEL_MIGRATIONS = [ReadModels1763900000100, RuntimeHeartbeats1763900000200];

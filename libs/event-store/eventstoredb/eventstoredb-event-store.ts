@@ -155,7 +155,7 @@ export class EventStoreDbEventStore implements EventStore {
       // Lets a batch fill up to batchSize while the handler is busy with the previous one.
       { highWaterMark: batchSize },
     );
-    const subscription = new EventStoreDbSubscription(source, options.filter, batchSize, handler, options.fromPosition);
+    const subscription = new EventStoreDbSubscription(source, { ...options, batchSize }, handler);
     this.subscriptions.add(subscription);
     void subscription.finished.catch(() => undefined).finally(() => this.subscriptions.delete(subscription));
     return subscription;

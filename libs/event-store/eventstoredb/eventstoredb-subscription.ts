@@ -20,12 +20,10 @@ export class EventStoreDbSubscription implements Subscription {
 
   constructor(
     private readonly source: AllStreamSubscription,
-    private readonly filter: EventFilter | undefined,
-    private readonly batchSize: number,
+    private readonly options: { fromPosition?: Position; filter?: EventFilter; batchSize: number },
     private readonly handler: BatchHandler,
-    fromPosition: Position | undefined,
   ) {
-    this.cursor = fromPosition;
+    this.cursor = options.fromPosition;
     source.on('readable', this.signal);
     source.on('end', () => {
       this.ended = true;
@@ -63,7 +61,7 @@ export class EventStoreDbSubscription implements Subscription {
 
   private takeBuffered(): RecordedEvent[] {
     const batch: RecordedEvent[] = [];
-    while (batch.length < this.batchSize) {
+    while (batch.length < this.options.batchSize) {
       const resolved = this.source.read() as AllStreamResolvedEvent | null;
       if (resolved === null) break;
       const event = resolved.event;
@@ -72,7 +70,7 @@ export class EventStoreDbSubscription implements Subscription {
       // even if a server ever re-sent the event at the position the subscription started from.
       if (this.cursor && comparePositions(event.position, this.cursor) <= 0) continue;
       this.cursor = event.position;
-      if (!matchesFilter({ type: event.type, streamName: event.streamId }, this.filter)) continue;
+      if (!matchesFilter({ type: event.type, streamName: event.streamId }, this.options.filter)) continue;
       batch.push(toRecordedEvent(event));
     }
     return batch;

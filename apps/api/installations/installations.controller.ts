@@ -1,0 +1,193 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { DomainError } from '../../../libs/domain/shared/domain-error';
+import { HEALTH_STATES, LIFECYCLE_STATES } from '../../../libs/domain/installation/installation.events';
+import { RequireScope } from '../auth/auth.decorators';
+import { CurrentPrincipal, Principal } from '../auth/principal';
+import { setCommandHeaders } from '../platform/command-response';
+import { ErrorBody } from '../platform/error-body';
+import { enumParam, pageOf, providerFromPath } from '../platform/path-params';
+import { ReadModelWaiter } from '../platform/read-model-waiter';
+import { commandContext } from '../platform/request-context';
+import {
+  DeployProviderDto,
+  DeploymentResultResponse,
+  DowngradeProviderDto,
+  InstallProviderDto,
+  InstalledProviderResponse,
+  UpdateInstallationDto,
+  UpgradeProviderDto,
+} from './installation.dto';
+import { installedFromState } from './installed-provider.mapping';
+import { InstalledProvidersQueries } from './installed-providers.queries';
+import { InstallationCommandResult, InstallationsService } from './installations.service';
+
+const COMMAND_HEADERS = {
+  ETag: { description: 'Stream revision after the command, quoted' },
+  'X-Position': { description: 'Global log position of the last appended event (commit:prepare)' },
+};
+const IDEMPOTENCY = { name: 'Idempotency-Key', required: false, description: '1–200 characters; a retry with the same key and body appends nothing' };
+const IF_MATCH = { name: 'If-Match', required: false, description: 'Quoted stream revision; 412 when the installation has moved on' };
+
+@ApiTags('installations')
+@ApiBearerAuth()
+@ApiResponse({ status: 401, type: ErrorBody })
+@Controller('providers')
+export class InstallationsController {
+  constructor(
+    private readonly installations: InstallationsService,
+    private readonly queries: InstalledProvidersQueries,
+    private readonly readModel: ReadModelWaiter,
+  ) {}
+
+  @Post('install')
+  @RequireScope('install')
+  @HttpCode(201)
+  @ApiOperation({ summary: 'Install a provider (PENDING); the installer deploys it out of band' })
+  @ApiHeader(IDEMPOTENCY)
+  @ApiResponse({ status: 201, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
+  @ApiResponse({ status: 404, type: ErrorBody, description: 'provider_not_found, version_not_found' })
+  @ApiResponse({ status: 409, type: ErrorBody, description: 'already_installed, concurrent_modification, idempotency_key_reused' })
+  @ApiResponse({ status: 422, type: ErrorBody, description: 'validation_failed, version_yanked, invalid_provider_name' })
+  async install(@Body() body: InstallProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+    return respond(response, await this.installations.install(body, principal, commandContext(request, principal)));
+  }
+
+  @Get('installed')
+  @RequireScope('read')
+  @ApiOperation({ summary: "The organisation's installations", description: 'A JSON array; the total is in X-Total-Count.' })
+  @ApiQuery({ name: 'lifecycle_state', required: false, enum: LIFECYCLE_STATES })
+  @ApiQuery({ name: 'health', required: false, enum: HEALTH_STATES })
+  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } })
+  @ApiQuery({ name: 'offset', required: false, schema: { type: 'integer', minimum: 0, default: 0 } })
+  @ApiQuery({ name: 'min_position', required: false, description: 'Wait (≤ 5 s) until the read model has reached this X-Position' })
+  @ApiOkResponse({ type: [InstalledProviderResponse], headers: { 'X-Total-Count': { description: 'Number of matching installations' } } })
+  async list(@Query() query: Record<string, unknown>, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+    const lifecycle_state = enumParam(query.lifecycle_state, 'lifecycle_state', LIFECYCLE_STATES);
+    const health = enumParam(query.health, 'health', HEALTH_STATES);
+    const page = pageOf(query);
+    await this.readModel.waitIfAsked(request, 'installed-providers');
+    const { items, total } = await this.queries.list(principal.organizationId, { lifecycle_state, health }, page.limit, page.offset);
+    response.setHeader('X-Total-Count', String(total));
+    return items;
+  }
+
+  @Get('installed/:prefix/:name')
+  @RequireScope('read')
+  @ApiOperation({ summary: 'One installation; with as_of, as it was at that instant (folded from history)' })
+  @ApiQuery({ name: 'as_of', required: false, description: 'RFC 3339 timestamp' })
+  @ApiQuery({ name: 'min_position', required: false })
+  @ApiOkResponse({ type: InstalledProviderResponse, headers: { ETag: { description: 'Stream revision' } } })
+  @ApiResponse({ status: 404, type: ErrorBody, description: 'not_installed (also for another organisation’s installation)' })
+  async get(@Param('prefix') prefix: string, @Param('name') name: string, @Query('as_of') asOf: unknown, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+    const provider = providerFromPath(prefix, name);
+    if (asOf !== undefined) {
+      const instant = typeof asOf === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(asOf) ? new Date(asOf) : new Date(Number.NaN);
+      if (Number.isNaN(instant.getTime())) throw new DomainError('invalid', 'validation_failed', 'as_of must be an RFC 3339 timestamp such as 2026-01-31T12:00:00Z.');
+      const { state, revision, latest } = await this.installations.stateAt(provider, principal, instant);
+      response.setHeader('ETag', `"${revision}"`);
+      return installedFromState(state, latest);
+    }
+    await this.readModel.waitIfAsked(request, 'installed-providers');
+    const { body, revision } = await this.queries.get(principal.organizationId, provider);
+    response.setHeader('ETag', `"${revision}"`);
+    return body;
+  }
+
+  @Patch('installed/:prefix/:name')
+  @RequireScope('install')
+  @ApiOperation({ summary: 'Reconfigure: config or tier changes redeploy (PENDING); the policy alone does not' })
+  @ApiHeader(IDEMPOTENCY)
+  @ApiHeader(IF_MATCH)
+  @ApiResponse({ status: 200, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
+  @ApiResponse({ status: 409, type: ErrorBody, description: 'installation_deleting, concurrent_modification' })
+  @ApiResponse({ status: 412, type: ErrorBody, description: 'revision_mismatch' })
+  async reconfigure(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: UpdateInstallationDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+    const provider = providerFromPath(prefix, name);
+    return respond(response, await this.installations.reconfigure(provider, body, principal, commandContext(request, principal)));
+  }
+
+  @Post('installed/:prefix/:name/upgrade')
+  @RequireScope('install')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Upgrade to a newer version (null or absent = latest)' })
+  @ApiHeader(IDEMPOTENCY)
+  @ApiHeader(IF_MATCH)
+  @ApiResponse({ status: 200, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
+  @ApiResponse({ status: 409, type: ErrorBody, description: 'already_at_version, installation_deleting, concurrent_modification' })
+  @ApiResponse({ status: 422, type: ErrorBody, description: 'not_an_upgrade, version_yanked' })
+  async upgrade(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: UpgradeProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+    const provider = providerFromPath(prefix, name);
+    return respond(response, await this.installations.changeVersion(provider, 'up', body.version ?? null, principal, commandContext(request, principal)));
+  }
+
+  @Post('installed/:prefix/:name/downgrade')
+  @RequireScope('install')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Downgrade to an older version' })
+  @ApiHeader(IDEMPOTENCY)
+  @ApiHeader(IF_MATCH)
+  @ApiResponse({ status: 200, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
+  @ApiResponse({ status: 409, type: ErrorBody, description: 'already_at_version, installation_deleting, concurrent_modification' })
+  @ApiResponse({ status: 422, type: ErrorBody, description: 'not_a_downgrade, version_yanked' })
+  async downgrade(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: DowngradeProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+    const provider = providerFromPath(prefix, name);
+    return respond(response, await this.installations.changeVersion(provider, 'down', body.target_version, principal, commandContext(request, principal)));
+  }
+
+  @Delete('installed/:prefix/:name')
+  @RequireScope('install')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Uninstall (DELETING); the installer removes the deployment' })
+  @ApiHeader(IDEMPOTENCY)
+  @ApiHeader(IF_MATCH)
+  @ApiResponse({ status: 202, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
+  async uninstall(@Param('prefix') prefix: string, @Param('name') name: string, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+    const provider = providerFromPath(prefix, name);
+    return respond(response, await this.installations.uninstall(provider, principal, commandContext(request, principal)));
+  }
+
+  @Get('installed/:prefix/:name/deployment')
+  @RequireScope('read')
+  @ApiOperation({ summary: 'Rollout status of the current generation' })
+  @ApiOkResponse({ type: DeploymentResultResponse })
+  @ApiResponse({ status: 404, type: ErrorBody, description: 'not_installed, not_deployed' })
+  async deployment(@Param('prefix') prefix: string, @Param('name') name: string, @CurrentPrincipal() principal: Principal, @Req() request: Request) {
+    const provider = providerFromPath(prefix, name);
+    await this.readModel.waitIfAsked(request, 'installed-providers');
+    return this.queries.deployment(principal.organizationId, provider);
+  }
+
+  @Post('installed/:prefix/:name/deploy')
+  @RequireScope('install')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Redeploy the installed (or given) version as a new generation' })
+  @ApiHeader(IDEMPOTENCY)
+  @ApiHeader(IF_MATCH)
+  @ApiResponse({ status: 200, type: DeploymentResultResponse, headers: COMMAND_HEADERS })
+  async deploy(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: DeployProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<DeploymentResultResponse> {
+    const provider = providerFromPath(prefix, name);
+    const result = await this.installations.redeploy(provider, body.version ?? null, principal, commandContext(request, principal));
+    setCommandHeaders(response, result.outcome);
+    const state = result.body;
+    return {
+      deployment_name: `ps-${principal.organizationId}-${state.prefix}-${state.name}`,
+      status: 'pending',
+      available_replicas: 0,
+      ready_replicas: 0,
+      version: state.installed_version,
+      image: null,
+      updated_at: state.updated_at,
+      message: null,
+      generation: result.outcome.state.status === 'present' ? result.outcome.state.generation : 0,
+      healthy: state.health === 'healthy',
+    };
+  }
+}
+
+function respond(response: Response, result: InstallationCommandResult): InstalledProviderResponse {
+  setCommandHeaders(response, result.outcome);
+  return result.body;
+}
+

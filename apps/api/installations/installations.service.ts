@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { CommandContext, CommandOutcome, runCommand } from '../../../libs/application/command-runner';
+import { InstallationCommand } from '../../../libs/domain/installation/installation.commands';
+import { InstallationState, PresentInstallation, installationDecider } from '../../../libs/domain/installation/installation.decider';
+import { installationStream } from '../../../libs/domain/installation/installation-identity';
+import { ProviderState, providerDecider } from '../../../libs/domain/provider/provider.decider';
+import { ProviderId, canonicalOf, parseCanonical, providerStream } from '../../../libs/domain/provider/provider-identity';
+import { latestVersion, selectInstallableVersion } from '../../../libs/domain/provider/version-selection';
+import { fold } from '../../../libs/domain/shared/decider';
+import { notFound } from '../../../libs/domain/shared/domain-error';
+import { upcast } from '../../../libs/domain/upcasting/upcasters';
+import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
+import { Principal } from '../auth/principal';
+import { INFRASTRUCTURE } from '../platform/tokens';
+import { InstallProviderDto, InstalledProviderResponse, UpdateInstallationDto } from './installation.dto';
+import { installedFromState } from './installed-provider.mapping';
+
+export interface InstallationCommandResult {
+  outcome: CommandOutcome<InstallationState>;
+  body: InstalledProviderResponse;
+}
+
+/**
+ * The tenant's commands on installations. The target version is checked against the provider's own
+ * stream and the answer built from the installation stream after the append: no read model is
+ * consulted on the command side.
+ */
+@Injectable()
+export class InstallationsService {
+  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure) {}
+
+  async install(body: InstallProviderDto, principal: Principal, context: CommandContext): Promise<InstallationCommandResult> {
+    const provider = parseCanonical(body.provider_name);
+    const providerState = await this.providerState(provider);
+    const version = selectInstallableVersion(providerState, provider, body.version);
+    return this.run(provider, principal, context, providerState, {
+      type: 'InstallProvider',
+      installationId: randomUUID(),
+      tenant: principal.organizationId,
+      prefix: provider.prefix,
+      name: provider.name,
+      version: version.version,
+      resourceTier: body.resource_tier ?? 'standard',
+      upgradePolicy: body.upgrade_policy ?? 'manual',
+      config: body.config ?? {},
+      now: context.now,
+    });
+  }
+
+  async changeVersion(provider: ProviderId, direction: 'up' | 'down', requested: string | null, principal: Principal, context: CommandContext) {
+    const providerState = await this.providerState(provider);
+    await this.requireInstalled(provider, principal);
+    const target = selectInstallableVersion(providerState, provider, requested);
+    return this.run(provider, principal, context, providerState, {
+      type: 'ChangeVersion',
+      direction,
+      targetVersion: target.version,
+      reason: 'manual',
+      now: context.now,
+    });
+  }
+
+  async redeploy(provider: ProviderId, requested: string | null, principal: Principal, context: CommandContext) {
+    const providerState = await this.providerState(provider);
+    const installed = await this.requireInstalled(provider, principal);
+    const version = requested ? selectInstallableVersion(providerState, provider, requested).version : installed.installedVersion;
+    return this.run(provider, principal, context, providerState, { type: 'Redeploy', version, now: context.now });
+  }
+
+  async reconfigure(provider: ProviderId, body: UpdateInstallationDto, principal: Principal, context: CommandContext) {
+    const providerState = await this.providerState(provider);
+    return this.run(provider, principal, context, providerState, {
+      type: 'Reconfigure',
+      config: body.config,
+      resourceTier: body.resource_tier,
+      upgradePolicy: body.upgrade_policy,
+      now: context.now,
+    });
+  }
+
+  async uninstall(provider: ProviderId, principal: Principal, context: CommandContext) {
+    const providerState = await this.providerState(provider);
+    return this.run(provider, principal, context, providerState, { type: 'Uninstall', now: context.now });
+  }
+
+  /** The installation as its stream says, optionally as it was at an instant (time travel). */
+  async stateAt(provider: ProviderId, principal: Principal, asOf?: Date): Promise<{ state: PresentInstallation; revision: number; latest: string | null }> {
+    const events = (await this.infrastructure.eventStore.readStream(installationStream(principal.organizationId, provider))).map(upcast);
+    const upTo = asOf ? events.filter((e) => new Date(e.metadata.occurred_at).getTime() <= asOf.getTime()) : events;
+    const state = fold(installationDecider, upTo as never[]);
+    if (state.status !== 'present') {
+      throw notFound('not_installed', asOf ? `${canonicalOf(provider)} was not installed at ${asOf.toISOString()}.` : `${canonicalOf(provider)} is not installed.`);
+    }
+    const latest = latestVersion(await this.providerState(provider))?.version ?? null;
+    return { state, revision: upTo.length - 1, latest };
+  }
+
+  private async requireInstalled(provider: ProviderId, principal: Principal): Promise<PresentInstallation> {
+    const events = (await this.infrastructure.eventStore.readStream(installationStream(principal.organizationId, provider))).map(upcast);
+    const state = fold(installationDecider, events as never[]);
+    if (state.status !== 'present') throw notFound('not_installed', `${canonicalOf(provider)} is not installed.`);
+    return state;
+  }
+
+  async providerState(provider: ProviderId): Promise<ProviderState> {
+    const events = (await this.infrastructure.eventStore.readStream(providerStream(provider))).map(upcast);
+    return fold(providerDecider, events as never[]);
+  }
+
+  private async run(provider: ProviderId, principal: Principal, context: CommandContext, providerState: ProviderState, command: InstallationCommand): Promise<InstallationCommandResult> {
+    const outcome = await runCommand(
+      this.infrastructure.eventStore,
+      installationDecider,
+      installationStream(principal.organizationId, provider),
+      command,
+      context,
+    );
+    if (outcome.state.status !== 'present') {
+      throw notFound('not_installed', `${canonicalOf(provider)} is not installed.`);
+    }
+    return { outcome, body: installedFromState(outcome.state, latestVersion(providerState)?.version ?? null) };
+  }
+}

@@ -1,0 +1,76 @@
+import { Controller, Get, Inject, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { HealthCheck, HealthCheckService, HealthIndicatorResult } from '@nestjs/terminus';
+import type { Response } from 'express';
+import { register } from 'prom-client';
+import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
+import { Public, RequireScope } from '../auth/auth.decorators';
+import { CurrentPrincipal, Principal } from '../auth/principal';
+import { INFRASTRUCTURE } from '../platform/tokens';
+import { WorkerStatus } from './worker-status';
+
+class MeResponse {
+  @ApiProperty() user_id!: string;
+  @ApiProperty() organization_id!: string;
+  @ApiProperty() organization_name!: string;
+}
+
+@ApiTags('operations')
+@Controller()
+export class OperationsController {
+  constructor(
+    private readonly health: HealthCheckService,
+    @Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure,
+    private readonly workers: WorkerStatus,
+  ) {}
+
+  @Get('health')
+  @Public()
+  @ApiOperation({ summary: "The SDK's probe" })
+  probe() {
+    return { status: 'ok' };
+  }
+
+  @Get('health/live')
+  @Public()
+  @HealthCheck()
+  live() {
+    return this.health.check([async (): Promise<HealthIndicatorResult> => ({ process: { status: 'up' } })]);
+  }
+
+  @Get('health/ready')
+  @Public()
+  @HealthCheck()
+  ready() {
+    return this.health.check([
+      async (): Promise<HealthIndicatorResult> => {
+        await this.infrastructure.pool.query('SELECT 1');
+        return { database: { status: 'up' } };
+      },
+      async (): Promise<HealthIndicatorResult> => {
+        await this.infrastructure.eventStore.headPosition();
+        return { event_store: { status: 'up' } };
+      },
+      async (): Promise<HealthIndicatorResult> => {
+        const failing = this.workers.failing();
+        if (failing.length > 0) throw new Error(`consumers failing: ${failing.join(', ')}`);
+        return { subscriptions: { status: 'up', consumers: this.workers.summary() } as never };
+      },
+    ]);
+  }
+
+  @Get('metrics')
+  @Public()
+  @ApiOperation({ summary: 'Prometheus metrics' })
+  async metrics(@Res() response: Response) {
+    response.setHeader('Content-Type', register.contentType);
+    response.send(await register.metrics());
+  }
+
+  @Get('auth/me')
+  @RequireScope('read')
+  @ApiOkResponse({ type: MeResponse })
+  me(@CurrentPrincipal() principal: Principal): MeResponse {
+    return { user_id: `apikey:${principal.keyId}`, organization_id: principal.organizationId, organization_name: principal.organizationId };
+  }
+}

@@ -1,0 +1,46 @@
+
+import { DomainError } from '../../../libs/domain/shared/domain-error';
+import { ProviderId, TOKEN_PATTERN } from '../../../libs/domain/provider/provider-identity';
+
+/** Path tokens that cannot name anything are a 404: no such provider can exist. */
+export function providerFromPath(prefix: string, name: string): ProviderId {
+  if (!TOKEN_PATTERN.test(prefix) || !TOKEN_PATTERN.test(name)) {
+    throw new DomainError('not_found', 'provider_not_found', `Provider ${prefix}/${name} does not exist.`);
+  }
+  return { prefix, name };
+}
+
+export interface Page {
+  limit: number;
+  offset: number;
+}
+
+/** `limit` 1–100 (default 20) and `offset` ≥ 0, or a 422 naming the bad one. */
+export function pageOf(query: Record<string, unknown>, defaultLimit = 20): Page {
+  const limit = intParam(query.limit, 'limit', 1, 100, defaultLimit);
+  const offset = intParam(query.offset, 'offset', 0, 1_000_000_000, 0);
+  return { limit, offset };
+}
+
+export function intParam(raw: unknown, field: string, min: number, max: number, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const text = Array.isArray(raw) ? raw[0] : raw;
+  if (typeof text !== 'string' || !/^\d{1,10}$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new DomainError('invalid', 'validation_failed', `${field} must be an integer from ${min} to ${max}.`, [
+      { field, constraint: 'range', message: `${field} must be an integer from ${min} to ${max}`, value_type: typeof text },
+    ]);
+  }
+  return Number(text);
+}
+
+export function enumParam<T extends string>(raw: unknown, field: string, allowed: readonly T[]): T | undefined {
+  if (raw === undefined) return undefined;
+  const text = Array.isArray(raw) ? raw[0] : raw;
+  if (typeof text !== 'string' || !(allowed as readonly string[]).includes(text)) {
+    throw new DomainError('invalid', 'validation_failed', `${field} must be one of ${allowed.join(', ')}.`, [
+      { field, constraint: 'isEnum', message: `${field} must be one of ${allowed.join(', ')}`, value_type: typeof text },
+    ]);
+  }
+  return text as T;
+}
+

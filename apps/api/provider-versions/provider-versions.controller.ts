@@ -1,0 +1,117 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { RequireScope } from '../auth/auth.decorators';
+import { CurrentPrincipal, Principal } from '../auth/principal';
+import { setCommandHeaders } from '../platform/command-response';
+import { ErrorBody } from '../platform/error-body';
+import { enumParam, pageOf, providerFromPath } from '../platform/path-params';
+import { ReadModelWaiter } from '../platform/read-model-waiter';
+import { commandContext } from '../platform/request-context';
+import { PublishVersionCommand, PublishOutcome } from './publish-version.handler';
+import { PublishVersionDto, YankVersionDto } from './publish-version.dto';
+import { ProviderVersionResponse, versionFromRow, versionFromState } from './provider-version.response';
+import { GetVersionQuery, ListVersionsQuery } from './provider-versions.queries';
+import { YankVersionCommand } from './yank-version.handler';
+import { CommandOutcome } from '../../../libs/application/command-runner';
+import { ProviderState } from '../../../libs/domain/provider/provider.decider';
+import { ProviderVersionRow } from '../../../libs/read-models/entities/provider-version.entity';
+
+const COMMAND_HEADERS = {
+  ETag: { description: 'Stream revision after the command, quoted' },
+  'X-Position': { description: 'Global log position of the last appended event (commit:prepare)' },
+};
+
+@ApiTags('publishing')
+@ApiBearerAuth()
+@ApiResponse({ status: 401, type: ErrorBody, description: 'Missing or invalid API key' })
+@Controller()
+export class ProviderVersionsController {
+  constructor(
+    private readonly commands: CommandBus,
+    private readonly queries: QueryBus,
+    private readonly readModel: ReadModelWaiter,
+  ) {}
+
+  @Post('provider-versions')
+  @RequireScope('publish')
+  @HttpCode(201)
+  @ApiOperation({ summary: 'Publish a wheel provider version', description: 'With sha256, the wheel is downloaded and verified first; nothing is stored on failure.' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: '1–200 characters' })
+  @ApiResponse({ status: 201, type: ProviderVersionResponse, headers: COMMAND_HEADERS })
+  @ApiResponse({ status: 403, type: ErrorBody, description: 'prefix_not_owned, platform_admin_required, missing_scope' })
+  @ApiResponse({ status: 409, type: ErrorBody, description: 'version_exists, concurrent_modification, idempotency_key_reused' })
+  @ApiResponse({ status: 422, type: ErrorBody, description: 'validation_failed, invalid_provider_name, invalid_wheel_url, sha256_mismatch, wheel_unreachable' })
+  async publish(@Body() body: PublishVersionDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+    const { provider, outcome } = await this.commands.execute<PublishVersionCommand, PublishOutcome>(
+      new PublishVersionCommand(body, principal, commandContext(request, principal)),
+    );
+    setCommandHeaders(response, outcome);
+    return versionFromState(provider, versionOf(outcome, body.version));
+  }
+
+  @Get('providers/:prefix/:name/versions')
+  @RequireScope('read')
+  @ApiOperation({ summary: 'List versions, newest semver first', description: 'A JSON array; the total is in X-Total-Count.' })
+  @ApiQuery({ name: 'status', required: false, enum: ['building', 'published', 'failed', 'yanked'] })
+  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } })
+  @ApiQuery({ name: 'offset', required: false, schema: { type: 'integer', minimum: 0, default: 0 } })
+  @ApiQuery({ name: 'min_position', required: false, description: 'Wait until the read model has reached this position' })
+  @ApiOkResponse({ type: [ProviderVersionResponse], headers: { 'X-Total-Count': { description: 'Number of matching versions' } } })
+  async list(@Param('prefix') prefix: string, @Param('name') name: string, @Query() query: Record<string, unknown>, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+    const provider = providerFromPath(prefix, name);
+    const status = enumParam(query.status, 'status', ['building', 'published', 'failed', 'yanked'] as const);
+    const page = pageOf(query);
+    await this.readModel.waitIfAsked(request, 'provider-versions');
+    const { items, total } = await this.queries.execute<ListVersionsQuery, { items: ProviderVersionRow[]; total: number }>(
+      new ListVersionsQuery(provider, status, page.limit, page.offset),
+    );
+    response.setHeader('X-Total-Count', String(total));
+    return items.map(versionFromRow);
+  }
+
+  @Get('providers/:prefix/:name/versions/:version')
+  @RequireScope('read')
+  @ApiOperation({ summary: 'Get one version' })
+  @ApiQuery({ name: 'min_position', required: false })
+  @ApiOkResponse({ type: ProviderVersionResponse })
+  @ApiResponse({ status: 404, type: ErrorBody })
+  async get(@Param('prefix') prefix: string, @Param('name') name: string, @Param('version') version: string, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+    const provider = providerFromPath(prefix, name);
+    await this.readModel.waitIfAsked(request, 'provider-versions');
+    const row = await this.queries.execute<GetVersionQuery, ProviderVersionRow>(new GetVersionQuery(provider, version));
+    response.setHeader('ETag', `"${row.revision}"`);
+    return versionFromRow(row);
+  }
+
+  @Post('providers/:prefix/:name/versions/:version/yank')
+  @RequireScope('publish')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Yank a version: never chosen as latest, cannot be newly installed; running installations keep it' })
+  @ApiResponse({ status: 200, type: ProviderVersionResponse, headers: COMMAND_HEADERS })
+  @ApiResponse({ status: 404, type: ErrorBody, description: 'provider_not_found, version_not_found' })
+  @ApiResponse({ status: 409, type: ErrorBody, description: 'version_already_yanked' })
+  async yank(
+    @Param('prefix') prefix: string,
+    @Param('name') name: string,
+    @Param('version') version: string,
+    @Body() body: YankVersionDto,
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+  ) {
+    const provider = providerFromPath(prefix, name);
+    const outcome = await this.commands.execute<YankVersionCommand, CommandOutcome<ProviderState>>(
+      new YankVersionCommand(provider, version, body.reason ?? null, principal, commandContext(request, principal)),
+    );
+    setCommandHeaders(response, outcome);
+    return versionFromState(provider, versionOf(outcome, version));
+  }
+}
+
+function versionOf(outcome: CommandOutcome<ProviderState>, version: string) {
+  const state = outcome.state;
+  if (state.status === 'unknown' || !state.versions[version]) throw new Error(`state lacks version ${version} after the command`);
+  return state.versions[version];
+}

@@ -1,0 +1,39 @@
+import { Body, Controller, Headers, HttpCode, Post } from '@nestjs/common';
+import { ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Public } from '../auth/auth.decorators';
+import { ErrorBody } from '../platform/error-body';
+import { HeartbeatDto, RegistrationDto } from './runtime.dto';
+import { RuntimeService } from './runtime.service';
+
+const TOKEN_HEADER = { name: 'Authorization', required: true, description: 'Bearer <PROVIDER_STORE_REGISTRATION_TOKEN>' };
+
+@ApiTags('runtime')
+@Public()
+@Controller('runtime')
+export class RuntimeController {
+  constructor(private readonly runtime: RuntimeService) {}
+
+  @Post('registrations')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'A deployed runtime checks in: the installation becomes READY with current_version set', description: 'An old generation is acknowledged and changes nothing.' })
+  @ApiHeader(TOKEN_HEADER)
+  @ApiResponse({ status: 204 })
+  @ApiResponse({ status: 401, type: ErrorBody })
+  async register(@Body() body: RegistrationDto, @Headers('authorization') authorization?: string): Promise<void> {
+    await this.runtime.register(body, bearer(authorization));
+  }
+
+  @Post('heartbeats')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Liveness report; only a health transition becomes an event' })
+  @ApiHeader(TOKEN_HEADER)
+  @ApiResponse({ status: 204 })
+  @ApiResponse({ status: 401, type: ErrorBody })
+  async heartbeat(@Body() body: HeartbeatDto, @Headers('authorization') authorization?: string): Promise<void> {
+    await this.runtime.heartbeat(body, bearer(authorization));
+  }
+}
+
+function bearer(header: string | undefined): string | undefined {
+  return header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+}

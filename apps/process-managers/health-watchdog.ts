@@ -1,0 +1,69 @@
+import { randomUUID } from 'node:crypto';
+import { runCommand } from '../../libs/application/command-runner';
+import { installationDecider } from '../../libs/domain/installation/installation.decider';
+import { Infrastructure } from '../../libs/infrastructure/infrastructure';
+
+/**
+ * Turns a READY, healthy installation `degraded` when its current generation has not beaten for
+ * longer than the window (or never beat since it registered). Runs in one replica at a time: each
+ * sweep first takes a transaction-scoped advisory lock.
+ */
+export class HealthWatchdog {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+
+  constructor(private readonly infrastructure: Infrastructure) {}
+
+  start(): void {
+    const { watchdogIntervalMs } = this.infrastructure.config.health;
+    this.timer = setInterval(() => {
+      this.running ??= this.sweep()
+        .then(() => undefined)
+        .catch((error: unknown) => this.infrastructure.logger.warn({ err: String(error) }, 'health watchdog sweep failed'))
+        .finally(() => (this.running = undefined));
+    }, watchdogIntervalMs);
+  }
+
+  async sweep(): Promise<number> {
+    const windowMs = this.infrastructure.config.health.heartbeatTimeoutMs;
+    const client = await this.infrastructure.pool.connect();
+    let silent: Array<{ tenant: string; prefix: string; name: string; seconds: number }>;
+    try {
+      await client.query('BEGIN');
+      const { rows: lock } = await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock(hashtextextended('health-watchdog', 0)) AS locked`);
+      if (!lock[0].locked) {
+        await client.query('ROLLBACK');
+        return 0;
+      }
+      const { rows } = await client.query<{ tenant: string; prefix: string; name: string; seconds: number }>(
+        `SELECT i.tenant, i.prefix, i.name,
+                floor(extract(epoch FROM now() - coalesce(h.last_seen_at, i.updated_at)))::int AS seconds
+           FROM installed_providers i
+           LEFT JOIN runtime_heartbeats h ON h.installation_id = i.installation_id AND h.generation = i.generation
+          WHERE i.lifecycle_state = 'ready' AND i.health = 'healthy'
+            AND coalesce(h.last_seen_at, i.updated_at) < now() - make_interval(secs => $1::double precision / 1000)`,
+        [windowMs],
+      );
+      silent = rows;
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    for (const row of silent) {
+      const now = new Date().toISOString();
+      await runCommand(
+        this.infrastructure.eventStore,
+        installationDecider,
+        `installation-${row.tenant}.${row.prefix}.${row.name}`,
+        { type: 'ReportHealth', health: 'degraded', message: `No heartbeat from the runtime for ${row.seconds}s.`, now },
+        { actor: 'process-manager:health-watchdog', correlationId: randomUUID(), idempotencyScope: 'health-watchdog', requestHash: null, now },
+      ).catch(() => undefined);
+    }
+    return silent.length;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+}

@@ -1,0 +1,417 @@
+import { Pool, PoolClient } from 'pg';
+import { CheckpointStore } from '../../libs/event-store/consumers/checkpoint-store';
+import { EventStore, RecordedEvent } from '../../libs/event-store/event-store.port';
+import { Position, comparePositions, encodePosition, maxPosition } from '../../libs/event-store/position';
+import { PostgresEventStore } from '../../libs/event-store/postgres/postgres-event-store';
+import { applyBatch } from './row-projection-writer';
+import { RowProjection } from './row-projection';
+
+/**
+ * Rebuilds a projection's table from the whole history without taking the read model offline.
+ *
+ * The history is folded into a shadow table (`<table>__rebuild`, a copy of the live table's
+ * structure) a page at a time; each page's rows and the shadow checkpoint (`<name>__rebuild`) commit
+ * in one transaction, so an interrupted rebuild resumes where it stopped when run again. Memory stays
+ * flat: one page is held (and the next one prefetched) at a time.
+ *
+ * Once the shadow has caught up with the head, one transaction swaps it in: it locks the live
+ * consumer's checkpoint row (which blocks the live projection's next batch, since every batch locks
+ * that row first), applies what was appended meanwhile, renames the tables, drops the old one and
+ * moves the live checkpoint to the shadow's. The live projection then skips, by its checkpoint, every
+ * event the rebuild already applied.
+ */
+
+export interface ProjectionAdminDeps {
+  pool: Pool;
+  eventStore: EventStore;
+  checkpoints: CheckpointStore;
+}
+
+export interface RebuildProgress {
+  name: string;
+  /** Events applied by this run so far. */
+  processed: number;
+  /** Events this run has to apply (those after the resume point), when the store can count them. */
+  total: number | undefined;
+  elapsedMs: number;
+  eventsPerSecond: number;
+}
+
+export interface RebuildOptions {
+  /** Events per page (and per transaction). */
+  batchSize?: number;
+  /** Aborting stops after the page in flight; the next run resumes from the shadow checkpoint. */
+  signal?: AbortSignal;
+  onStart?(info: { name: string; total: number | undefined; resumedFrom: Position | undefined }): void;
+  onProgress?(progress: RebuildProgress): void;
+  /** How long the swap may wait for a table lock before it retries (default 10 s, 5 attempts). */
+  swapLockTimeoutMs?: number;
+}
+
+export interface RebuildReport {
+  name: string;
+  /** Events applied by this run (the catch-up at the swap included). */
+  events: number;
+  seconds: number;
+  events_per_second: number;
+  /** True when this run continued an interrupted one. */
+  resumed: boolean;
+  /** True when the run was aborted before the swap; nothing live changed. */
+  aborted: boolean;
+  /** Checkpoint the live projection continues from, once swapped. */
+  position: string | null;
+}
+
+export class ProjectionBusy extends Error {
+  constructor(what: string) {
+    super(what);
+    this.name = 'ProjectionBusy';
+  }
+}
+
+export const DEFAULT_BATCH_SIZE = 5000;
+
+export const shadowTableOf = (projection: RowProjection): string => `${projection.table.name}__rebuild`;
+export const rebuildConsumerOf = (projection: RowProjection): string => `${projection.name}__rebuild`;
+
+export async function rebuildProjection(
+  deps: ProjectionAdminDeps,
+  projection: RowProjection,
+  options: RebuildOptions = {},
+): Promise<RebuildReport> {
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  const live = projection.table.name;
+  const shadow = shadowTableOf(projection);
+  const shadowConsumer = rebuildConsumerOf(projection);
+  const started = Date.now();
+
+  const guard = await tryAdvisoryLock(deps.pool, `rebuild:${projection.name}`);
+  if (!guard) throw new ProjectionBusy(`A rebuild of ${projection.name} is already running.`);
+  const client = await deps.pool.connect();
+  try {
+    if (!(await tableExists(client, live))) throw new Error(`Table ${live} of projection ${projection.name} does not exist.`);
+    let from = await deps.checkpoints.load(shadowConsumer, client);
+    const resumed = from !== undefined && (await tableExists(client, shadow));
+    if (!resumed) {
+      from = undefined;
+      await client.query('BEGIN');
+      await client.query(`DROP TABLE IF EXISTS ${quoteIdent(shadow)}`);
+      await client.query(`CREATE TABLE ${quoteIdent(shadow)} (LIKE ${quoteIdent(live)} INCLUDING ALL)`);
+      await deps.checkpoints.reset(shadowConsumer, client);
+      await client.query('COMMIT');
+    }
+
+    const total = await countMatchingEvents(deps, projection.eventTypes, from);
+    options.onStart?.({ name: projection.name, total, resumedFrom: from });
+
+    let processed = 0;
+    const progress = (): RebuildProgress => {
+      const elapsedMs = Date.now() - started;
+      return { name: projection.name, processed, total, elapsedMs, eventsPerSecond: rate(processed, elapsedMs) };
+    };
+    const folded = await foldHistory(deps, client, projection, shadow, from, {
+      batchSize,
+      signal: options.signal,
+      checkpoint: shadowConsumer,
+      onBatch: (count) => {
+        processed += count;
+        options.onProgress?.(progress());
+      },
+    });
+
+    if (folded.aborted) {
+      return report(projection.name, processed, started, resumed, true, null);
+    }
+
+    // Fresh statistics before the table starts serving queries.
+    await client.query(`ANALYZE ${quoteIdent(shadow)}`);
+    const swapped = await swapIn(deps, client, projection, batchSize, options.swapLockTimeoutMs ?? 10_000);
+    processed += swapped.events;
+    options.onProgress?.(progress());
+    return report(projection.name, processed, started, resumed, false, swapped.position ? encodePosition(swapped.position) : null);
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+    await guard.release();
+  }
+}
+
+function report(name: string, events: number, started: number, resumed: boolean, aborted: boolean, position: string | null): RebuildReport {
+  const ms = Date.now() - started;
+  return { name, events, seconds: Math.round(ms) / 1000, events_per_second: rate(events, ms), resumed, aborted, position };
+}
+
+function rate(events: number, ms: number): number {
+  return ms > 0 ? Math.round((events * 1000) / ms) : events;
+}
+
+/**
+ * The swap, in one transaction. Locking the live checkpoint row first is what makes it safe: a live
+ * batch locks that same row before it touches the table, so none can commit between the catch-up and
+ * the rename, and any batch waiting on the lock finds the new checkpoint and skips what is done.
+ */
+async function swapIn(
+  deps: ProjectionAdminDeps,
+  client: PoolClient,
+  projection: RowProjection,
+  batchSize: number,
+  lockTimeoutMs: number,
+): Promise<{ events: number; position: Position | undefined }> {
+  const live = projection.table.name;
+  const shadow = shadowTableOf(projection);
+  const old = `${live}__old`;
+  const shadowConsumer = rebuildConsumerOf(projection);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(lockTimeoutMs))}`);
+      const livePosition = await lockCheckpoint(client, projection.name, 'UPDATE');
+      let position = await deps.checkpoints.load(shadowConsumer, client);
+      let events = 0;
+      for (;;) {
+        const page = await deps.eventStore.readAll({ fromPosition: position, filter: { eventTypes: projection.eventTypes }, limit: batchSize });
+        if (page.length === 0) break;
+        await applyBatch(client, projection, shadow, page);
+        events += page.length;
+        position = page[page.length - 1].position;
+        if (page.length < batchSize) break;
+      }
+      const liveIndexes = await indexesOf(client, live);
+      await client.query(`DROP TABLE IF EXISTS ${quoteIdent(old)}`);
+      await client.query(`ALTER TABLE ${quoteIdent(live)} RENAME TO ${quoteIdent(old)}`);
+      await client.query(`ALTER TABLE ${quoteIdent(shadow)} RENAME TO ${quoteIdent(live)}`);
+      await client.query(`DROP TABLE ${quoteIdent(old)}`);
+      await renameIndexesLike(client, live, liveIndexes);
+      const final = position && livePosition ? maxPosition(position, livePosition) : (position ?? livePosition);
+      if (final) await deps.checkpoints.save(projection.name, final, client);
+      await deps.checkpoints.reset(shadowConsumer, client);
+      await client.query('COMMIT');
+      return { events, position: final };
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      // 55P03: lock_not_available (the lock timeout); 40P01: deadlock detected.
+      const code = (error as { code?: string }).code;
+      if ((code === '55P03' || code === '40P01') && attempt < 5) continue;
+      throw error;
+    }
+  }
+}
+
+/** Locks (creating when absent) a consumer's checkpoint row; returns its position. */
+export async function lockCheckpoint(client: PoolClient, consumer: string, mode: 'UPDATE' | 'SHARE'): Promise<Position | undefined> {
+  await client.query(
+    `INSERT INTO es_checkpoints (consumer, commit_position, prepare_position) VALUES ($1, -1, -1)
+     ON CONFLICT (consumer) DO NOTHING`,
+    [consumer],
+  );
+  const { rows } = await client.query<{ commit_position: string; prepare_position: string }>(
+    `SELECT commit_position, prepare_position FROM es_checkpoints WHERE consumer = $1 FOR ${mode}`,
+    [consumer],
+  );
+  if (!rows[0] || BigInt(rows[0].commit_position) < 0n) return undefined;
+  return { commit: BigInt(rows[0].commit_position), prepare: BigInt(rows[0].prepare_position) };
+}
+
+interface IndexInfo {
+  name: string;
+  signature: string;
+}
+
+async function indexesOf(client: PoolClient, table: string): Promise<IndexInfo[]> {
+  const { rows } = await client.query<{ name: string; def: string }>(
+    `SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def
+       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+      WHERE i.indrelid = to_regclass($1) ORDER BY c.relname`,
+    [quoteIdent(table)],
+  );
+  return rows.map((r) => ({ name: r.name, signature: indexSignature(r.def) }));
+}
+
+/** `CREATE UNIQUE INDEX x ON public.t USING btree (a, b)` → `UNIQUE USING btree (a, b)`. */
+export function indexSignature(definition: string): string {
+  const match = /^CREATE (UNIQUE )?INDEX (?:"(?:[^"]|"")+"|\S+) ON (?:ONLY )?(?:"(?:[^"]|"")+"|\S+) (.*)$/s.exec(definition);
+  return match ? `${match[1] ?? ''}${match[2]}` : definition;
+}
+
+/**
+ * `LIKE … INCLUDING ALL` names the copy's indexes after the copy; once the old table is gone its
+ * index names are free again, and the new table takes them, so each swap leaves the schema as the
+ * migrations made it.
+ */
+async function renameIndexesLike(client: PoolClient, table: string, wanted: IndexInfo[]): Promise<void> {
+  const current = await indexesOf(client, table);
+  const free = [...wanted];
+  for (const index of current) {
+    const at = free.findIndex((w) => w.signature === index.signature);
+    if (at === -1) continue;
+    const [target] = free.splice(at, 1);
+    if (target.name !== index.name) {
+      await client.query(`ALTER INDEX ${quoteIdent(index.name)} RENAME TO ${quoteIdent(target.name)}`);
+    }
+  }
+}
+
+export interface FoldOptions {
+  batchSize: number;
+  /** Inclusive upper bound: events after it are left for later. */
+  until?: Position;
+  signal?: AbortSignal;
+  /** Consumer name whose checkpoint commits with each page; none: pages commit without one. */
+  checkpoint?: string;
+  onBatch?(count: number, last: Position): void;
+}
+
+export interface FoldResult {
+  events: number;
+  position: Position | undefined;
+  aborted: boolean;
+}
+
+/**
+ * Folds the projection's events after `from` into `table`, one transaction per page on `client`.
+ * The next page is read (on another pooled connection) while the current one is written, so reading
+ * and writing overlap.
+ */
+export async function foldHistory(
+  deps: ProjectionAdminDeps,
+  client: PoolClient,
+  projection: RowProjection,
+  table: string,
+  from: Position | undefined,
+  options: FoldOptions,
+): Promise<FoldResult> {
+  const { batchSize, until } = options;
+  const filter = { eventTypes: projection.eventTypes };
+  const read = (after: Position | undefined) => deps.eventStore.readAll({ fromPosition: after, filter, limit: batchSize });
+  let position = from;
+  let events = 0;
+  let next: Promise<RecordedEvent[]> | undefined = read(from);
+  try {
+    while (next) {
+      if (options.signal?.aborted) return { events, position, aborted: true };
+      let page = await next;
+      next = undefined;
+      if (page.length === 0) break;
+      let more = page.length === batchSize;
+      if (until && comparePositions(page[page.length - 1].position, until) > 0) {
+        page = page.filter((e) => comparePositions(e.position, until) <= 0);
+        more = false;
+      }
+      if (page.length === 0) break;
+      const last = page[page.length - 1].position;
+      if (more) next = read(last);
+      await client.query('BEGIN');
+      try {
+        // A lost commit on a crash only means those pages are folded again from the checkpoint.
+        await client.query('SET LOCAL synchronous_commit = off');
+        await applyBatch(client, projection, table, page);
+        if (options.checkpoint) await deps.checkpoints.save(options.checkpoint, last, client);
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+      position = last;
+      events += page.length;
+      options.onBatch?.(page.length, last);
+    }
+    return { events, position, aborted: false };
+  } finally {
+    // Never leave a prefetch running against a pool the caller may be about to close.
+    await next?.catch(() => undefined);
+  }
+}
+
+/**
+ * How many of the projection's events lie after `after` (and up to `upTo`). Counted in SQL when the
+ * events are in PostgreSQL; with another store, by paging up to `pageLimit` pages, else unknown.
+ */
+export async function countMatchingEvents(
+  deps: ProjectionAdminDeps,
+  eventTypes: readonly string[],
+  after: Position | undefined,
+  options: { upTo?: Position; pageLimit?: number } = {},
+): Promise<number | undefined> {
+  if (deps.eventStore instanceof PostgresEventStore) {
+    const params: unknown[] = [eventTypes];
+    const conditions = ['event_type = ANY($1::text[])', 'transaction_id < pg_snapshot_xmin(pg_current_snapshot())'];
+    if (after) {
+      params.push(after.commit.toString(), after.prepare.toString());
+      conditions.push(`(transaction_id, global_position) > ($${params.length - 1}::xid8, $${params.length}::bigint)`);
+    }
+    if (options.upTo) {
+      params.push(options.upTo.commit.toString(), options.upTo.prepare.toString());
+      conditions.push(`(transaction_id, global_position) <= ($${params.length - 1}::xid8, $${params.length}::bigint)`);
+    }
+    const { rows } = await deps.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM es_events WHERE ${conditions.join(' AND ')}`, params);
+    return Number(rows[0].n);
+  }
+  const pageLimit = options.pageLimit ?? 0;
+  let count = 0;
+  let position = after;
+  for (let pages = 0; pages < pageLimit; pages++) {
+    const page = await deps.eventStore.readAll({ fromPosition: position, filter: { eventTypes }, limit: DEFAULT_BATCH_SIZE });
+    const within = options.upTo ? page.filter((e) => comparePositions(e.position, options.upTo as Position) <= 0) : page;
+    count += within.length;
+    if (page.length < DEFAULT_BATCH_SIZE || within.length < page.length) return count;
+    position = page[page.length - 1].position;
+  }
+  return undefined;
+}
+
+export interface LockHolder {
+  pid: number;
+  application_name: string | null;
+  client_addr: string | null;
+}
+
+/** Who holds the session advisory lock `hashtextextended(name, 0)` in this database, if anyone. */
+export async function advisoryLockHolder(db: Pick<Pool, 'query'>, lockName: string): Promise<LockHolder | undefined> {
+  const { rows } = await db.query<{ pid: number; application_name: string | null; client_addr: string | null }>(
+    `SELECT l.pid, a.application_name, host(a.client_addr) AS client_addr
+       FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($1, 0)
+      LIMIT 1`,
+    [lockName],
+  );
+  return rows[0];
+}
+
+/** Takes a session advisory lock on a dedicated connection, or answers undefined when it is held. */
+export async function tryAdvisoryLock(pool: Pool, lockName: string): Promise<{ release(): Promise<void> } | undefined> {
+  const client = await pool.connect();
+  try {
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [lockName]);
+    if (!rows[0].locked) {
+      client.release();
+      return undefined;
+    }
+  } catch (error) {
+    client.release(true);
+    throw error;
+  }
+  return {
+    release: async () => {
+      try {
+        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockName]);
+        client.release();
+      } catch {
+        // Dropping the connection releases the lock as surely.
+        client.release(true);
+      }
+    },
+  };
+}
+
+export async function tableExists(db: Pick<Pool, 'query'>, table: string): Promise<boolean> {
+  const { rows } = await db.query<{ oid: string | null }>('SELECT to_regclass($1)::text AS oid', [quoteIdent(table)]);
+  return rows[0].oid !== null;
+}
+
+export function quoteIdent(identifier: string): string {
+  return `"${identifier.replace(/"/g, '""')}"`;
+}
