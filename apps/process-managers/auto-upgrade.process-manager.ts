@@ -7,7 +7,9 @@ import { ProviderVersionPublished } from '../../libs/domain/provider/provider.ev
 import { DomainError } from '../../libs/domain/shared/domain-error';
 import { LogConsumer } from '../../libs/event-store/consumers/log-consumer';
 import { RecordedEvent } from '../../libs/event-store/event-store.port';
-import { comparePositions, Position } from '../../libs/event-store/position';
+import { Position } from '../../libs/event-store/position';
+import { isCaughtUp } from '../../libs/event-store/consumers/caught-up';
+import { installedProvidersProjection } from '../../projections/installed-providers.projection';
 import { Infrastructure } from '../../libs/infrastructure/infrastructure';
 
 const CATCH_UP_WAIT_MS = 30_000;
@@ -82,10 +84,8 @@ export class AutoUpgradeProcessManager implements LogConsumer {
   private async waitForInstalledProviders(position: Position): Promise<void> {
     const deadline = Date.now() + CATCH_UP_WAIT_MS;
     for (;;) {
-      const checkpoint = await this.infrastructure.checkpoints.load('installed-providers');
-      const head = await this.infrastructure.eventStore.headPosition();
-      // Caught up when the projection passed this event, or has seen everything there is.
-      if (checkpoint && (comparePositions(checkpoint, position) >= 0 || (head && comparePositions(checkpoint, head) >= 0))) return;
+      const checkpoint = await this.infrastructure.checkpoints.load(installedProvidersProjection.name);
+      if (await isCaughtUp(this.infrastructure.eventStore, checkpoint, position, installedProvidersProjection.eventTypes)) return;
       if (Date.now() > deadline) throw new Error('installed-providers read model is not catching up; auto-upgrade will retry');
       await new Promise((r) => setTimeout(r, 25));
     }

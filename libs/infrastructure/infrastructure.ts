@@ -7,7 +7,7 @@ import { startOrAttachEmbeddedPostgres } from '../database/embedded-postgres';
 import { CheckpointStore } from '../event-store/consumers/checkpoint-store';
 import { EventStore } from '../event-store/event-store.port';
 import { PostgresEventStore } from '../event-store/postgres/postgres-event-store';
-import { createEventStoreDbStore } from './eventstoredb-store';
+import { EventStoreDbEventStore } from '../event-store/eventstoredb/eventstoredb-event-store';
 
 /**
  * The process's connections, made once in the composition root and shared by whichever apps run in
@@ -63,7 +63,7 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
   const dataSource = createDataSource(databaseUrl, Math.max(2, Math.floor(config.databasePoolSize / 2)));
   await dataSource.initialize();
   const eventStore: EventStore = config.eventStoreUrl
-    ? createEventStoreDbStore(config.eventStoreUrl)
+    ? new EventStoreDbEventStore(config.eventStoreUrl)
     : new PostgresEventStore(pool);
   logger.info({ eventStore: config.eventStoreUrl ? 'eventstoredb' : 'postgresql' }, 'event store selected');
   return {

@@ -2,7 +2,10 @@ import { Inject, Injectable } from '@nestjs/common';
 import { ServiceUnavailableException } from '@nestjs/common';
 import type { Request } from 'express';
 import { CheckpointStore } from '../../../libs/event-store/consumers/checkpoint-store';
-import { comparePositions, decodePosition, Position } from '../../../libs/event-store/position';
+import { decodePosition, Position } from '../../../libs/event-store/position';
+import { isCaughtUp } from '../../../libs/event-store/consumers/caught-up';
+import { EventStore } from '../../../libs/event-store/event-store.port';
+import { PROJECTIONS } from '../../../projections/projections';
 import { DomainError } from '../../../libs/domain/shared/domain-error';
 import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
 import { INFRASTRUCTURE } from './tokens';
@@ -19,6 +22,15 @@ export class ReadModelWaiter {
   constructor(@Inject(INFRASTRUCTURE) infrastructure: Infrastructure) {
     this.checkpoints = infrastructure.checkpoints;
     this.waitMs = infrastructure.config.readModelWaitMs;
+    this.store = infrastructure.eventStore;
+  }
+
+  private readonly store: EventStore;
+
+  private eventTypesOf(consumer: string): readonly string[] {
+    const projection = PROJECTIONS.find((p) => p.name === consumer);
+    if (!projection) throw new Error(`unknown read model ${consumer}`);
+    return projection.eventTypes;
   }
 
   async waitIfAsked(request: Request, consumer: string): Promise<void> {
@@ -36,7 +48,7 @@ export class ReadModelWaiter {
     let delay = 5;
     for (;;) {
       const checkpoint = await this.checkpoints.load(consumer);
-      if (checkpoint && comparePositions(checkpoint, target) >= 0) return;
+      if (await isCaughtUp(this.store, checkpoint, target, this.eventTypesOf(consumer))) return;
       if (Date.now() >= deadline) {
         throw new ServiceUnavailableException({
           code: 'read_model_lagging',

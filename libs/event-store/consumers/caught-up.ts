@@ -1,0 +1,18 @@
+import { EventStore } from '../event-store.port';
+import { Position, comparePositions } from '../position';
+
+/**
+ * Whether a consumer that follows only `eventTypes` has seen everything up to `target`. Its
+ * checkpoint moves only on events it follows, so a checkpoint below the target still counts as
+ * caught up when none of its events lies between the two.
+ */
+export async function isCaughtUp(
+  store: EventStore,
+  checkpoint: Position | undefined,
+  target: Position,
+  eventTypes: readonly string[],
+): Promise<boolean> {
+  if (checkpoint && comparePositions(checkpoint, target) >= 0) return true;
+  const next = await store.readAll({ fromPosition: checkpoint, limit: 1, filter: { eventTypes } });
+  return next.length === 0 || comparePositions(next[0].position, target) > 0;
+}
