@@ -1,0 +1,64 @@
+import type { Infrastructure } from '../../libs/infrastructure/infrastructure';
+import { apiKeysProjection } from '../../projections/api-keys.projection';
+import { ProjectionConsumer } from '../../projections/runtime/projection-consumer';
+
+export type CatchUpOutcome = 'projected' | 'observed' | 'timeout';
+
+/**
+ * Makes a just-written API key change visible to the auth guard at once. When no app is projecting
+ * (the `api-keys` consumer lock is free), the CLI takes the lock and runs the projection's catch-up
+ * itself, exactly as the app would (checkpoint row lock, dedupe), then lets the lock go. When an app
+ * holds the lock, it is projecting already: the CLI only waits, bounded, until the row shows the change.
+ */
+export async function catchUpApiKeys(
+  infra: Pick<Infrastructure, 'pool' | 'eventStore' | 'checkpoints'>,
+  ready: () => Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<CatchUpOutcome> {
+  const deadline = Date.now() + timeoutMs;
+  const lockName = `consumer:${apiKeysProjection.name}`;
+  const client = await infra.pool.connect();
+  let locked = false;
+  try {
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [lockName]);
+    locked = rows[0].locked;
+    if (locked) {
+      const consumer = new ProjectionConsumer(infra.pool, apiKeysProjection, infra.checkpoints);
+      for (;;) {
+        const events = await infra.eventStore.readAll({
+          fromPosition: await consumer.loadCheckpoint(),
+          filter: consumer.filter,
+          limit: consumer.batchSize,
+        });
+        if (events.length > 0) {
+          await consumer.handle(events);
+          continue;
+        }
+        // Drained. An older transaction still in flight can hide the new event for a moment.
+        if (await ready()) return 'projected';
+        if (Date.now() >= deadline) return 'timeout';
+        await sleep(50);
+      }
+    }
+    for (;;) {
+      if (await ready()) return 'observed';
+      if (Date.now() >= deadline) return 'timeout';
+      await sleep(100);
+    }
+  } finally {
+    if (locked) {
+      try {
+        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockName]);
+        client.release();
+      } catch {
+        client.release(true);
+      }
+    } else {
+      client.release();
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,194 @@
+import { randomUUID } from 'node:crypto';
+import { userInfo } from 'node:os';
+import { Command } from 'commander';
+import { runCommand } from '../../libs/application/command-runner';
+import { issueApiKey } from '../../libs/auth/api-key-secret';
+import { API_KEY_SCOPES, ApiKeyScope, apiKeyDecider, apiKeyStream } from '../../libs/domain/api-key/api-key';
+import { TOKEN_PATTERN } from '../../libs/domain/provider/provider-identity';
+import type { Infrastructure } from '../../libs/infrastructure/infrastructure';
+import { catchUpApiKeys } from './api-key-catch-up';
+import { CliState, UsageError, err, fail, out, splitList, table, withInfrastructure } from './io';
+
+const KEY_ID_PATTERN = /^[0-9a-f]{16}$/;
+
+export function parseOrg(value: string): string {
+  if (!TOKEN_PATTERN.test(value)) {
+    throw new UsageError(`--org "${value}" is not an organisation: use lower-case letters, digits and dashes (^[a-z0-9][a-z0-9-]{0,62}$)`);
+  }
+  return value;
+}
+
+export function parseScopes(value: string): ApiKeyScope[] {
+  const scopes = splitList(value);
+  if (scopes.length === 0) throw new UsageError(`--scopes needs at least one of ${API_KEY_SCOPES.join(', ')}`);
+  const unknown = scopes.filter((s) => !(API_KEY_SCOPES as readonly string[]).includes(s));
+  if (unknown.length > 0) {
+    throw new UsageError(`unknown scope${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}: use ${API_KEY_SCOPES.join(', ')}`);
+  }
+  // Canonical order, no repeats.
+  return API_KEY_SCOPES.filter((s) => scopes.includes(s));
+}
+
+/** `cli:<os user>`: who ran the command, recorded on the event. */
+export function cliActor(): string {
+  let user: string | undefined;
+  try {
+    user = userInfo().username;
+  } catch {
+    user = undefined;
+  }
+  return `cli:${user || process.env.USER || process.env.LOGNAME || 'unknown'}`;
+}
+
+function context(actor: string) {
+  return { actor, correlationId: randomUUID(), idempotencyScope: 'cli', now: new Date().toISOString() };
+}
+
+interface ApiKeyListRow {
+  key_id: string;
+  org: string;
+  scopes: string[];
+  platform_admin: boolean;
+  label: string | null;
+  created_by: string;
+  created_at: Date;
+  revoked_at: Date | null;
+}
+
+export function registerKeys(program: Command, state: CliState): void {
+  const keys = program.command('keys').description('create, list and revoke API keys');
+
+  keys
+    .command('create')
+    .description('create an API key; the key is printed once and never stored')
+    .requiredOption('--org <org>', 'organisation the key acts for')
+    .requiredOption('--scopes <scopes>', `comma-separated scopes: ${API_KEY_SCOPES.join(', ')}`)
+    .option('--platform-admin', 'the key may act for the platform (publish under platform/)', false)
+    .option('--label <label>', 'a note for people, shown by `keys list`')
+    .option('--json', 'print one JSON object: key, key_id, org, scopes, platform_admin')
+    .addHelpText('after', '\nThe key works as soon as this command returns: with no app running the CLI projects it itself,\notherwise it waits (up to 10 s) until the running app has.')
+    .action(async (opts: { org: string; scopes: string; platformAdmin: boolean; label?: string; json?: boolean }) => {
+      const org = parseOrg(opts.org);
+      const scopes = parseScopes(opts.scopes);
+      if (opts.label !== undefined && opts.label.length > 200) throw new UsageError('--label is limited to 200 characters');
+      await withInfrastructure(async (infra) => {
+        const actor = cliActor();
+        const issued = issueApiKey();
+        await runCommand(
+          infra.eventStore,
+          apiKeyDecider,
+          apiKeyStream(issued.keyId),
+          {
+            type: 'CreateApiKey',
+            key_id: issued.keyId,
+            org,
+            scopes,
+            platform_admin: opts.platformAdmin === true,
+            secret_hash: issued.secretHash,
+            label: opts.label ?? null,
+            created_by: actor,
+            now: new Date().toISOString(),
+          },
+          context(actor),
+        );
+        const outcome = await catchUpApiKeys(infra, () => keyRowExists(infra, issued.keyId));
+        if (opts.json) {
+          await out(
+            `${JSON.stringify({ key: issued.key, key_id: issued.keyId, org, scopes, platform_admin: opts.platformAdmin === true })}\n`,
+          );
+        } else {
+          await out(
+            `key: ${issued.key}\nkey_id: ${issued.keyId}\norg: ${org}\nscopes: ${scopes.join(',')}\nplatform_admin: ${opts.platformAdmin === true}\n` +
+              (opts.label ? `label: ${opts.label}\n` : ''),
+          );
+          err('Store the key now: it is shown only this once.\n');
+        }
+        if (outcome === 'timeout') {
+          // The key exists (its event is in the log); it works once the running app has projected it.
+          err('warning: the running app has not projected the key within 10 s; it will work once it has.\n');
+        }
+      });
+    });
+
+  keys
+    .command('list')
+    .description('list API keys (never secrets or hashes)')
+    .option('--org <org>', 'only this organisation’s keys')
+    .option('--json', 'print a JSON array')
+    .action(async (opts: { org?: string; json?: boolean }) => {
+      const org = opts.org === undefined ? undefined : parseOrg(opts.org);
+      await withInfrastructure(async (infra) => {
+        const { rows } = await infra.pool.query<ApiKeyListRow>(
+          `SELECT key_id, org, scopes, platform_admin, label, created_by, created_at, revoked_at
+             FROM api_keys ${org ? 'WHERE org = $1' : ''} ORDER BY org, created_at, key_id`,
+          org ? [org] : [],
+        );
+        if (opts.json) {
+          await out(`${JSON.stringify(rows.map((r) => ({ ...r, created_at: iso(r.created_at), revoked_at: iso(r.revoked_at) })))}\n`);
+          return;
+        }
+        if (rows.length === 0) {
+          await out(org ? `no API keys for ${org}\n` : 'no API keys\n');
+          return;
+        }
+        await out(
+          table(
+            ['KEY_ID', 'ORG', 'SCOPES', 'ADMIN', 'CREATED', 'REVOKED', 'CREATED_BY', 'LABEL'],
+            rows.map((r) => [
+              r.key_id,
+              r.org,
+              r.scopes.join(','),
+              r.platform_admin ? 'yes' : 'no',
+              iso(r.created_at) ?? '',
+              iso(r.revoked_at) ?? '-',
+              r.created_by,
+              r.label ?? '',
+            ]),
+          ),
+        );
+      });
+    });
+
+  keys
+    .command('revoke')
+    .description('revoke an API key; it stops working within seconds')
+    .argument('<key_id>', 'the key id (the 16 hex digits after psk_)')
+    .option('--json', 'print {"key_id", "revoked", "already_revoked"}')
+    .action(async (keyIdArgument: string, opts: { json?: boolean }) => {
+      const keyId = keyIdArgument.startsWith('psk_') ? keyIdArgument.slice(4, 20) : keyIdArgument;
+      if (!KEY_ID_PATTERN.test(keyId)) throw new UsageError(`"${keyIdArgument}" is not a key id (16 hex digits)`);
+      await withInfrastructure(async (infra) => {
+        const actor = cliActor();
+        const outcome = await runCommand(
+          infra.eventStore,
+          apiKeyDecider,
+          apiKeyStream(keyId),
+          { type: 'RevokeApiKey', keyId, now: new Date().toISOString() },
+          context(actor),
+        );
+        const caughtUp = await catchUpApiKeys(infra, () => keyRowRevoked(infra, keyId));
+        const alreadyRevoked = outcome.appended === 0;
+        if (opts.json) await out(`${JSON.stringify({ key_id: keyId, revoked: true, already_revoked: alreadyRevoked })}\n`);
+        else await out(alreadyRevoked ? `key ${keyId} was already revoked\n` : `revoked key ${keyId}\n`);
+        if (caughtUp === 'timeout') {
+          err('warning: the running app has not projected the revocation within 10 s; it takes effect once it has.\n');
+          fail(state);
+        }
+      });
+    });
+}
+
+async function keyRowExists(infra: Infrastructure, keyId: string): Promise<boolean> {
+  const { rowCount } = await infra.pool.query('SELECT 1 FROM api_keys WHERE key_id = $1', [keyId]);
+  return (rowCount ?? 0) > 0;
+}
+
+async function keyRowRevoked(infra: Infrastructure, keyId: string): Promise<boolean> {
+  const { rowCount } = await infra.pool.query('SELECT 1 FROM api_keys WHERE key_id = $1 AND revoked_at IS NOT NULL', [keyId]);
+  return (rowCount ?? 0) > 0;
+}
+
+function iso(value: Date | string | null): string | null {
+  if (value === null) return null;
+  return value instanceof Date ? value.toISOString() : new Date(value).toISOString();
+}

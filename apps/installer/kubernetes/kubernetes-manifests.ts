@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import type { V1Deployment, V1EnvVar, V1Secret, V1Service } from '@kubernetes/client-node';
+import { ResourceTier } from '../../../libs/domain/installation/installation.events';
+import { DesiredDeployment, REGISTRATION_TOKEN_ENV, runtimeEnvironment } from '../deployer.port';
+
+export const LABELS = {
+  tenant: 'provider-store/tenant',
+  provider: 'provider-store/provider',
+  generation: 'provider-store/generation',
+  installationId: 'provider-store/installation-id',
+  managedBy: 'app.kubernetes.io/managed-by',
+} as const;
+
+export const MANAGED_BY = 'provider-store';
+/** Key of the registration token in the generation's Secret; config keys (env names) cannot clash. */
+export const TOKEN_KEY = 'registration-token';
+export const RUNTIME_PORT = 8080;
+
+const MAX_NAME = 63;
+
+/** Requests equal limits: a tier is a guarantee, not a burst allowance. */
+export const TIER_RESOURCES: Readonly<Record<ResourceTier, { cpu: string; memory: string }>> = {
+  free: { cpu: '100m', memory: '128Mi' },
+  standard: { cpu: '500m', memory: '512Mi' },
+  performance: { cpu: '2', memory: '2Gi' },
+};
+
+/**
+ * A DNS-1123 label of at most 63 characters. Too long a name keeps its readable head and `suffix`
+ * and gets a hash of the whole name in between, so two long names never collide by truncation.
+ */
+export function dnsLabel(base: string, suffix = ''): string {
+  const clean = (text: string) => text.toLowerCase().replace(/[^a-z0-9-]/g, '-');
+  const full = clean(`${base}${suffix}`);
+  if (full.length <= MAX_NAME) return full;
+  const hash = createHash('sha256').update(full).digest('hex').slice(0, 10);
+  const room = MAX_NAME - hash.length - 1 - suffix.length;
+  const head = clean(base).slice(0, room).replace(/-+$/, '');
+  return `${head}-${hash}${clean(suffix)}`;
+}
+
+/** Label values allow dots and underscores too, but also at most 63 characters. */
+function labelValue(text: string): string {
+  if (text.length <= MAX_NAME) return text;
+  const hash = createHash('sha256').update(text).digest('hex').slice(0, 10);
+  return `${text.slice(0, MAX_NAME - hash.length - 1).replace(/[^a-zA-Z0-9]+$/, '')}-${hash}`;
+}
+
+export function installationBaseName(d: Pick<DesiredDeployment, 'tenant' | 'prefix' | 'name'>): string {
+  return `ps-${d.tenant}-${d.prefix}-${d.name}`;
+}
+
+/** One Deployment (and one Secret of the same name) per generation, so generations run side by side. */
+export function generationName(d: Pick<DesiredDeployment, 'tenant' | 'prefix' | 'name' | 'generation'>): string {
+  return dnsLabel(installationBaseName(d), `-g${d.generation}`);
+}
+
+/** One Service per installation, in front of whichever generations are running. */
+export function serviceName(d: Pick<DesiredDeployment, 'tenant' | 'prefix' | 'name'>): string {
+  return dnsLabel(installationBaseName(d));
+}
+
+export function installationLabels(d: Pick<DesiredDeployment, 'tenant' | 'prefix' | 'name' | 'installationId'>): Record<string, string> {
+  return {
+    [LABELS.tenant]: labelValue(d.tenant),
+    [LABELS.provider]: labelValue(`${d.prefix}.${d.name}`),
+    [LABELS.installationId]: d.installationId,
+    [LABELS.managedBy]: MANAGED_BY,
+  };
+}
+
+export function generationLabels(d: DesiredDeployment): Record<string, string> {
+  return { ...installationLabels(d), [LABELS.generation]: String(d.generation) };
+}
+
+/** The platform's variables, in plain view; the token goes through the Secret. */
+function platformValues(d: DesiredDeployment): Record<string, string> {
+  const { [REGISTRATION_TOKEN_ENV]: _token, ...values } = runtimeEnvironment(d);
+  return values;
+}
+
+function configEntries(d: DesiredDeployment): Array<[string, string]> {
+  const reserved = new Set(Object.keys(runtimeEnvironment(d)));
+  return Object.entries(d.config)
+    .filter(([key]) => !reserved.has(key))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The token and the installation's config (which may hold credentials) travel only in the Secret. */
+export function secretManifest(d: DesiredDeployment, namespace: string): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: generationName(d), namespace, labels: generationLabels(d) },
+    type: 'Opaque',
+    stringData: { [TOKEN_KEY]: d.registrationToken, ...Object.fromEntries(configEntries(d)) },
+  };
+}
+
+export function deploymentManifest(d: DesiredDeployment, namespace: string, runtimeImage: string): V1Deployment {
+  const name = generationName(d);
+  const labels = generationLabels(d);
+  const fromSecret = (envName: string, key: string): V1EnvVar => ({ name: envName, valueFrom: { secretKeyRef: { name, key } } });
+  const env: V1EnvVar[] = [
+    ...configEntries(d).map(([key]) => fromSecret(key, key)),
+    ...Object.entries(platformValues(d)).map(([envName, value]) => ({ name: envName, value })),
+    fromSecret(REGISTRATION_TOKEN_ENV, TOKEN_KEY),
+  ];
+  const resources = TIER_RESOURCES[d.resourceTier];
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace, labels, annotations: { 'provider-store/version': d.version } },
+    spec: {
+      replicas: 1,
+      revisionHistoryLimit: 1,
+      progressDeadlineSeconds: 600,
+      selector: { matchLabels: { [LABELS.installationId]: d.installationId, [LABELS.generation]: String(d.generation) } },
+      template: {
+        metadata: { labels, annotations: { 'provider-store/version': d.version } },
+        spec: {
+          automountServiceAccountToken: false,
+          containers: [
+            {
+              name: 'runtime',
+              image: `${runtimeImage}:${d.runtimeVersion}`,
+              imagePullPolicy: 'IfNotPresent',
+              ports: [{ name: 'http', containerPort: RUNTIME_PORT }],
+              env,
+              resources: { requests: { ...resources }, limits: { ...resources } },
+              securityContext: { allowPrivilegeEscalation: false, runAsNonRoot: true },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+export function serviceManifest(d: DesiredDeployment, namespace: string): V1Service {
+  const labels = installationLabels(d);
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: serviceName(d), namespace, labels },
+    spec: {
+      selector: { [LABELS.installationId]: d.installationId },
+      ports: [{ name: 'http', port: 80, targetPort: 'http' }],
+    },
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * The smallest real runtime: what a provider's runtime does towards the platform, without running a
+ * provider. It registers its generation with the registration token it was handed, retrying until the
+ * platform answers 2xx, then sends heartbeats until it is told to stop.
+ *
+ * Env: PROVIDER_STORE_URL, PROVIDER_STORE_INSTALLATION_ID, PROVIDER_STORE_GENERATION,
+ * PROVIDER_STORE_REGISTRATION_TOKEN, PROVIDER_STORE_VERSION; HEARTBEAT_INTERVAL_MS (default 2000).
+ */
+
+interface RuntimeSettings {
+  storeUrl: string;
+  installationId: string;
+  generation: number;
+  token: string;
+  version: string;
+  heartbeatIntervalMs: number;
+}
+
+const REGISTRATION_BACKOFF_START_MS = 200;
+const REGISTRATION_BACKOFF_MAX_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+
+let stopping = false;
+let wake: (() => void) | undefined;
+/** Aborts a request in flight when the runtime is told to stop. */
+const stopSignal = new AbortController();
+
+function write(level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown> = {}): void {
+  const stream = level === 'info' ? process.stdout : process.stderr;
+  stream.write(`${JSON.stringify({ level, msg: message, ...fields, time: new Date().toISOString() })}\n`);
+}
+
+function readSettings(env: NodeJS.ProcessEnv): RuntimeSettings {
+  const missing = ['PROVIDER_STORE_URL', 'PROVIDER_STORE_INSTALLATION_ID', 'PROVIDER_STORE_GENERATION', 'PROVIDER_STORE_REGISTRATION_TOKEN', 'PROVIDER_STORE_VERSION'].filter(
+    (name) => !env[name],
+  );
+  if (missing.length > 0) throw new Error(`missing environment: ${missing.join(', ')}`);
+  const generation = Number(env.PROVIDER_STORE_GENERATION);
+  if (!Number.isInteger(generation) || generation < 1) throw new Error(`PROVIDER_STORE_GENERATION="${env.PROVIDER_STORE_GENERATION}" is not a generation`);
+  const interval = Number(env.HEARTBEAT_INTERVAL_MS || 2000);
+  if (!Number.isFinite(interval) || interval < 10) throw new Error(`HEARTBEAT_INTERVAL_MS="${env.HEARTBEAT_INTERVAL_MS}" must be a number of milliseconds >= 10`);
+  return {
+    storeUrl: (env.PROVIDER_STORE_URL as string).replace(/\/+$/, ''),
+    installationId: env.PROVIDER_STORE_INSTALLATION_ID as string,
+    generation,
+    token: env.PROVIDER_STORE_REGISTRATION_TOKEN as string,
+    version: env.PROVIDER_STORE_VERSION as string,
+    heartbeatIntervalMs: interval,
+  };
+}
+
+/** Waits, but a SIGTERM ends the wait at once. */
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      wake = undefined;
+      resolve();
+    }
+    wake = done;
+  });
+}
+
+async function post(settings: RuntimeSettings, path: string, body: Record<string, unknown>): Promise<number> {
+  const response = await fetch(`${settings.storeUrl}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${settings.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.any([AbortSignal.timeout(REQUEST_TIMEOUT_MS), stopSignal.signal]),
+  });
+  await response.arrayBuffer().catch(() => undefined);
+  return response.status;
+}
+
+async function register(settings: RuntimeSettings): Promise<boolean> {
+  let delay = REGISTRATION_BACKOFF_START_MS;
+  const body = { installation_id: settings.installationId, generation: settings.generation, version: settings.version, endpoint: null };
+  while (!stopping) {
+    try {
+      const status = await post(settings, '/runtime/registrations', body);
+      if (status >= 200 && status < 300) {
+        write('info', 'registered', { generation: settings.generation, version: settings.version });
+        return true;
+      }
+      write('warn', 'registration refused; retrying', { status, retry_in_ms: delay });
+    } catch (error) {
+      if (stopping) break;
+      write('warn', 'registration failed; retrying', { error: (error as Error).message, retry_in_ms: delay });
+    }
+    await pause(delay);
+    delay = Math.min(delay * 2, REGISTRATION_BACKOFF_MAX_MS);
+  }
+  return false;
+}
+
+async function heartbeat(settings: RuntimeSettings): Promise<void> {
+  const body = { installation_id: settings.installationId, generation: settings.generation, status: 'healthy' };
+  while (!stopping) {
+    await pause(settings.heartbeatIntervalMs);
+    if (stopping) break;
+    try {
+      const status = await post(settings, '/runtime/heartbeats', body);
+      if (status < 200 || status >= 300) write('warn', 'heartbeat refused', { status });
+    } catch (error) {
+      if (stopping) break;
+      write('warn', 'heartbeat failed', { error: (error as Error).message });
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  // The installer that started this runtime may die while the runtime runs on (it is adopted by the
+  // next one): writing to its closed pipes must not end the runtime.
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
+  const settings = readSettings(process.env);
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    write('info', 'stopping', { signal });
+    stopSignal.abort();
+    wake?.();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  write('info', 'runtime starting', { installation_id: settings.installationId, generation: settings.generation, version: settings.version });
+  if (await register(settings)) await heartbeat(settings);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    write('error', error instanceof Error ? error.message : String(error));
+    process.exit(1);
+  },
+);

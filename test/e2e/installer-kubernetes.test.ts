@@ -1,0 +1,407 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { DesiredDeployment } from '../../apps/installer/deployer.port';
+import { createDeployer, startInstaller } from '../../apps/installer/installer';
+import { KubernetesDeployer } from '../../apps/installer/kubernetes/kubernetes.deployer';
+import { dnsLabel, generationName } from '../../apps/installer/kubernetes/kubernetes-manifests';
+import { RegistrationTokens, hashToken } from '../../apps/installer/registration-token';
+import { runCommand } from '../../libs/application/command-runner';
+import { loadConfig } from '../../libs/config/app-config';
+import { installationStream } from '../../libs/domain/installation/installation-identity';
+import { installationDecider } from '../../libs/domain/installation/installation.decider';
+import { providerStream } from '../../libs/domain/provider/provider-identity';
+import { providerDecider } from '../../libs/domain/provider/provider.decider';
+import { CheckpointStore } from '../../libs/event-store/consumers/checkpoint-store';
+import { PostgresEventStore } from '../../libs/event-store/postgres/postgres-event-store';
+import { KubernetesApiTestDouble, RecordedRequest } from '../support/kubernetes-test-double/kubernetes-api-test-double';
+import { createTestDatabase } from '../support/test-database';
+
+const NS = 'provider-store';
+const IMAGE = 'ghcr.io/provider-store/runtime';
+const INSTALLATION_ID = '7f0c1a52-2b5e-4c0e-9a36-0d3f4c8b9e11';
+const SHA = 'ab'.repeat(32);
+const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+const desired = (overrides: Partial<DesiredDeployment> = {}): DesiredDeployment => ({
+  installationId: INSTALLATION_ID,
+  tenant: 'tenant-a',
+  prefix: 'acme',
+  name: 'db',
+  generation: 1,
+  version: '1.0.0',
+  runtimeVersion: '1.0.0',
+  wheelUrl: 'https://wheels.example.com/acme_db-1.0.0-py3-none-any.whl',
+  wheelSha256: SHA,
+  packageName: 'acme_db',
+  entrypoint: ['acme_db.main:app'],
+  config: { REGION: 'eu-west-1', DB_SIZE: 'small' },
+  resourceTier: 'standard',
+  registrationToken: 'token-g1',
+  storeUrl: 'https://store.example.com',
+  ...overrides,
+});
+
+const labels = (generation?: number) => ({
+  'provider-store/tenant': 'tenant-a',
+  'provider-store/provider': 'acme.db',
+  'provider-store/installation-id': INSTALLATION_ID,
+  'app.kubernetes.io/managed-by': 'provider-store',
+  ...(generation === undefined ? {} : { 'provider-store/generation': String(generation) }),
+});
+
+const APPLY_QUERY = { fieldManager: 'provider-store', force: 'true' };
+
+function expectedSecret(generation: number, token: string) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: `ps-tenant-a-acme-db-g${generation}`, namespace: NS, labels: labels(generation) },
+    type: 'Opaque',
+    stringData: { 'registration-token': token, DB_SIZE: 'small', REGION: 'eu-west-1' },
+  };
+}
+
+function expectedDeployment(generation: number, version: string) {
+  const name = `ps-tenant-a-acme-db-g${generation}`;
+  const secretRef = (key: string) => ({ secretKeyRef: { name, key } });
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: NS, labels: labels(generation), annotations: { 'provider-store/version': version } },
+    spec: {
+      replicas: 1,
+      revisionHistoryLimit: 1,
+      progressDeadlineSeconds: 600,
+      selector: { matchLabels: { 'provider-store/installation-id': INSTALLATION_ID, 'provider-store/generation': String(generation) } },
+      template: {
+        metadata: { labels: labels(generation), annotations: { 'provider-store/version': version } },
+        spec: {
+          automountServiceAccountToken: false,
+          containers: [
+            {
+              name: 'runtime',
+              image: `${IMAGE}:1.0.0`,
+              imagePullPolicy: 'IfNotPresent',
+              ports: [{ name: 'http', containerPort: 8080 }],
+              env: [
+                { name: 'DB_SIZE', valueFrom: secretRef('DB_SIZE') },
+                { name: 'REGION', valueFrom: secretRef('REGION') },
+                { name: 'PROVIDER_STORE_URL', value: 'https://store.example.com' },
+                { name: 'PROVIDER_STORE_INSTALLATION_ID', value: INSTALLATION_ID },
+                { name: 'PROVIDER_STORE_GENERATION', value: String(generation) },
+                { name: 'PROVIDER_STORE_VERSION', value: version },
+                { name: 'PROVIDER_WHEEL_URL', value: 'https://wheels.example.com/acme_db-1.0.0-py3-none-any.whl' },
+                { name: 'PROVIDER_WHEEL_SHA256', value: SHA },
+                { name: 'PROVIDER_PACKAGE_NAME', value: 'acme_db' },
+                { name: 'PROVIDER_ENTRYPOINT', value: '["acme_db.main:app"]' },
+                { name: 'PROVIDER_STORE_REGISTRATION_TOKEN', valueFrom: secretRef('registration-token') },
+              ],
+              resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { cpu: '500m', memory: '512Mi' } },
+              securityContext: { allowPrivilegeEscalation: false, runAsNonRoot: true },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+const EXPECTED_SERVICE = {
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { name: 'ps-tenant-a-acme-db', namespace: NS, labels: labels() },
+  spec: { selector: { 'provider-store/installation-id': INSTALLATION_ID }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+};
+
+/** The calls without the parts every request shares, in order. */
+const calls = (requests: RecordedRequest[]) => requests.map((r) => `${r.method} ${r.path}${r.query.labelSelector ? `?labelSelector=${r.query.labelSelector}` : ''}`);
+
+describe('Kubernetes deployer against the recorded Kubernetes API test double', () => {
+  let double: KubernetesApiTestDouble;
+  let dir: string;
+  let deployer: KubernetesDeployer;
+  const savedKubeconfig = process.env.KUBECONFIG;
+
+  beforeAll(async () => {
+    double = new KubernetesApiTestDouble();
+    await double.start();
+    dir = mkdtempSync(path.join(tmpdir(), 'kube-double-'));
+    const file = path.join(dir, 'kubeconfig.yaml');
+    writeFileSync(file, double.kubeconfig());
+    // The deployer loads its configuration the production way: KUBECONFIG.
+    process.env.KUBECONFIG = file;
+    deployer = new KubernetesDeployer({ namespace: NS, runtimeImage: IMAGE, logger });
+  });
+
+  afterAll(async () => {
+    if (savedKubeconfig === undefined) delete process.env.KUBECONFIG;
+    else process.env.KUBECONFIG = savedKubeconfig;
+    await deployer.close();
+    await double.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  beforeEach(() => double.clearRequests());
+
+  it('applies the Secret, the Deployment and the Service with server-side apply, in that order', async () => {
+    await deployer.apply(desired());
+
+    expect(double.requests.map((r) => [r.method, r.path, r.query, r.contentType])).toEqual([
+      ['PATCH', `/api/v1/namespaces/${NS}/secrets/ps-tenant-a-acme-db-g1`, APPLY_QUERY, 'application/apply-patch+yaml'],
+      ['PATCH', `/apis/apps/v1/namespaces/${NS}/deployments/ps-tenant-a-acme-db-g1`, APPLY_QUERY, 'application/apply-patch+yaml'],
+      ['PATCH', `/api/v1/namespaces/${NS}/services/ps-tenant-a-acme-db`, APPLY_QUERY, 'application/apply-patch+yaml'],
+    ]);
+    expect(double.requests[0].body).toEqual(expectedSecret(1, 'token-g1'));
+    expect(double.requests[1].body).toEqual(expectedDeployment(1, '1.0.0'));
+    expect(double.requests[2].body).toEqual(EXPECTED_SERVICE);
+    expect(double.requests.every((r) => r.authorization === 'Bearer test-double-token')).toBe(true);
+  });
+
+  it('keeps the token out of the Deployment: only the Secret holds it (base64 once stored)', async () => {
+    const deployment = double.get('deployments', NS, 'ps-tenant-a-acme-db-g1');
+    expect(JSON.stringify(deployment)).not.toContain('token-g1');
+    const secret = double.get('secrets', NS, 'ps-tenant-a-acme-db-g1') as { data: Record<string, string> };
+    expect(Buffer.from(secret.data['registration-token'], 'base64').toString()).toBe('token-g1');
+  });
+
+  it('applying the same generation again sends the same manifests and changes nothing', async () => {
+    const before = double.get('deployments', NS, 'ps-tenant-a-acme-db-g1');
+    await deployer.apply(desired());
+    expect(double.requests.map((r) => r.body)).toEqual([expectedSecret(1, 'token-g1'), expectedDeployment(1, '1.0.0'), EXPECTED_SERVICE]);
+    expect(double.get('deployments', NS, 'ps-tenant-a-acme-db-g1')).toEqual(before);
+    expect(double.names('deployments', NS)).toEqual(['ps-tenant-a-acme-db-g1']);
+  });
+
+  it('reads the rollout of the newest generation into DeploymentResult terms', async () => {
+    const name = 'ps-tenant-a-acme-db-g1';
+    expect(await deployer.status(INSTALLATION_ID)).toEqual({
+      deployment_name: name,
+      generation: 1,
+      status: 'pending',
+      available_replicas: 0,
+      ready_replicas: 0,
+      image: `${IMAGE}:1.0.0`,
+      message: null,
+    });
+    expect(calls(double.requests)).toEqual([
+      `GET /apis/apps/v1/namespaces/${NS}/deployments?labelSelector=provider-store/installation-id=${INSTALLATION_ID}`,
+    ]);
+
+    double.setDeploymentStatus(NS, name, {
+      observedGeneration: 1,
+      replicas: 1,
+      updatedReplicas: 1,
+      conditions: [{ type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', message: 'ReplicaSet "x" is progressing.' }],
+    });
+    expect(await deployer.status(INSTALLATION_ID)).toMatchObject({ status: 'progressing', available_replicas: 0, message: 'ReplicaSet "x" is progressing.' });
+
+    double.setDeploymentStatus(NS, name, {
+      observedGeneration: 1,
+      replicas: 1,
+      updatedReplicas: 1,
+      readyReplicas: 1,
+      availableReplicas: 1,
+      conditions: [
+        { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' },
+        { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable' },
+      ],
+    });
+    expect(await deployer.status(INSTALLATION_ID)).toMatchObject({ status: 'available', available_replicas: 1, ready_replicas: 1, message: null });
+
+    double.setDeploymentStatus(NS, name, {
+      observedGeneration: 1,
+      replicas: 1,
+      updatedReplicas: 1,
+      conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: 'ReplicaSet "x" has timed out progressing.' }],
+    });
+    expect(await deployer.status(INSTALLATION_ID)).toMatchObject({ status: 'failed', message: 'ReplicaSet "x" has timed out progressing.' });
+    expect(await deployer.status('00000000-0000-4000-8000-000000000000')).toBeUndefined();
+  });
+
+  it('an upgrade runs beside the old generation; retire deletes only the older generations', async () => {
+    await deployer.apply(desired({ generation: 2, version: '2.0.0', registrationToken: 'token-g2' }));
+    expect(double.requests[1].body).toEqual(expectedDeployment(2, '2.0.0'));
+    expect(double.names('deployments', NS)).toEqual(['ps-tenant-a-acme-db-g1', 'ps-tenant-a-acme-db-g2']);
+    expect(double.names('secrets', NS)).toEqual(['ps-tenant-a-acme-db-g1', 'ps-tenant-a-acme-db-g2']);
+    expect((await deployer.status(INSTALLATION_ID))?.generation).toBe(2);
+
+    double.clearRequests();
+    await deployer.retire(INSTALLATION_ID, 2);
+    const selector = `provider-store/installation-id=${INSTALLATION_ID}`;
+    expect(calls(double.requests)).toEqual([
+      `GET /apis/apps/v1/namespaces/${NS}/deployments?labelSelector=${selector}`,
+      `DELETE /apis/apps/v1/namespaces/${NS}/deployments/ps-tenant-a-acme-db-g1`,
+      `GET /api/v1/namespaces/${NS}/secrets?labelSelector=${selector}`,
+      `DELETE /api/v1/namespaces/${NS}/secrets/ps-tenant-a-acme-db-g1`,
+    ]);
+    expect(double.requests[1].query).toEqual({ propagationPolicy: 'Background' });
+    expect(double.names('deployments', NS)).toEqual(['ps-tenant-a-acme-db-g2']);
+    expect(double.names('secrets', NS)).toEqual(['ps-tenant-a-acme-db-g2']);
+    expect(double.names('services', NS)).toEqual(['ps-tenant-a-acme-db']);
+
+    // Redelivered: nothing older is left, so nothing is deleted.
+    double.clearRequests();
+    await deployer.retire(INSTALLATION_ID, 2);
+    expect(double.requests.filter((r) => r.method === 'DELETE')).toEqual([]);
+  });
+
+  it('remove deletes every generation, its Secret and the Service; a second remove finds nothing', async () => {
+    await deployer.remove(INSTALLATION_ID);
+    const selector = `provider-store/installation-id=${INSTALLATION_ID}`;
+    expect(calls(double.requests)).toEqual([
+      `GET /apis/apps/v1/namespaces/${NS}/deployments?labelSelector=${selector}`,
+      `DELETE /apis/apps/v1/namespaces/${NS}/deployments/ps-tenant-a-acme-db-g2`,
+      `GET /api/v1/namespaces/${NS}/secrets?labelSelector=${selector}`,
+      `DELETE /api/v1/namespaces/${NS}/secrets/ps-tenant-a-acme-db-g2`,
+      `GET /api/v1/namespaces/${NS}/services?labelSelector=${selector}`,
+      `DELETE /api/v1/namespaces/${NS}/services/ps-tenant-a-acme-db`,
+    ]);
+    expect(double.names('deployments', NS)).toEqual([]);
+    expect(double.names('secrets', NS)).toEqual([]);
+    expect(double.names('services', NS)).toEqual([]);
+
+    double.clearRequests();
+    await deployer.remove(INSTALLATION_ID);
+    expect(double.requests.filter((r) => r.method === 'DELETE')).toEqual([]);
+  });
+
+  it('sizes the container by resource tier', async () => {
+    for (const [tier, cpu, memory] of [
+      ['free', '100m', '128Mi'],
+      ['performance', '2', '2Gi'],
+    ] as const) {
+      double.clearRequests();
+      await deployer.apply(desired({ resourceTier: tier }));
+      const body = double.requests[1].body as ReturnType<typeof expectedDeployment>;
+      expect(body.spec.template.spec.containers[0].resources).toEqual({ requests: { cpu, memory }, limits: { cpu, memory } });
+    }
+    await deployer.remove(INSTALLATION_ID);
+  });
+
+  it('names too long for Kubernetes are shortened to 63 DNS-safe characters, keep the generation and stay distinct', () => {
+    const long = (name: string) => ({ tenant: 'a-very-long-organisation-name-for-testing', prefix: 'another-long-publisher', name, generation: 12 });
+    const first = generationName(long('provider-with-a-long-name-one'));
+    const second = generationName(long('provider-with-a-long-name-two'));
+    for (const name of [first, second]) {
+      expect(name.length).toBeLessThanOrEqual(63);
+      expect(name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+      expect(name.startsWith('ps-a-very-long-organisation')).toBe(true);
+      expect(name.endsWith('-g12')).toBe(true);
+    }
+    expect(first).not.toBe(second);
+    expect(generationName({ tenant: 'tenant-a', prefix: 'acme', name: 'db', generation: 3 })).toBe('ps-tenant-a-acme-db-g3');
+    expect(dnsLabel('x'.repeat(100)).length).toBe(63);
+  });
+
+  it('an API server refusal becomes an error carrying the server’s message', async () => {
+    double.failNext('PATCH', 'deployments', 422, 'Deployment.apps "ps-tenant-a-acme-db-g1" is invalid: spec.template.spec.containers[0].image: Required value');
+    await expect(deployer.apply(desired())).rejects.toThrow(
+      'kubernetes apply Deployment failed (422): Deployment.apps "ps-tenant-a-acme-db-g1" is invalid: spec.template.spec.containers[0].image: Required value',
+    );
+    await deployer.remove(INSTALLATION_ID);
+  });
+});
+
+describe('installer with DEPLOYER=kubernetes', () => {
+  let double: KubernetesApiTestDouble;
+  let dir: string;
+  const savedKubeconfig = process.env.KUBECONFIG;
+
+  beforeAll(async () => {
+    double = new KubernetesApiTestDouble();
+    await double.start();
+    dir = mkdtempSync(path.join(tmpdir(), 'kube-double-'));
+    writeFileSync(path.join(dir, 'kubeconfig.yaml'), double.kubeconfig());
+    process.env.KUBECONFIG = path.join(dir, 'kubeconfig.yaml');
+  });
+
+  afterAll(async () => {
+    if (savedKubeconfig === undefined) delete process.env.KUBECONFIG;
+    else process.env.KUBECONFIG = savedKubeconfig;
+    await double.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the configuration selects the Kubernetes deployer', async () => {
+    const deployer = await createDeployer(loadConfig({ DEPLOYER: 'kubernetes' }), logger);
+    expect(deployer).toBeInstanceOf(KubernetesDeployer);
+    expect(deployer.kind).toBe('kubernetes');
+    await deployer.close();
+  });
+
+  it('an install request becomes DeployStarted and a Deployment carrying the token whose hash was logged', async () => {
+    const db = await createTestDatabase('instk8s');
+    const eventStore = new PostgresEventStore(db.pool, { idlePollMs: 200 });
+    const config = loadConfig({
+      DEPLOYER: 'kubernetes',
+      KUBERNETES_NAMESPACE: 'tenants',
+      RUNTIME_IMAGE: 'registry.example.com/runtime',
+      PUBLIC_URL: 'https://store.example.com',
+    });
+    const installer = await startInstaller({ config, logger, pool: db.pool, eventStore, checkpoints: new CheckpointStore(db.pool) });
+    try {
+      const now = new Date().toISOString();
+      const context = { actor: 'test', correlationId: 'c-1', idempotencyScope: 'test', now };
+      await runCommand(eventStore, providerDecider, providerStream({ prefix: 'acme', name: 'db' }), {
+        type: 'PublishVersion',
+        provider: { prefix: 'acme', name: 'db' },
+        publisher: { organizationId: 'acme', platformAdmin: false },
+        version: '1.0.0',
+        runtimeVersion: '3.1.0',
+        wheelUrl: 'https://wheels.example.com/acme_db-1.0.0-py3-none-any.whl',
+        wheelSha256: null,
+        packageName: null,
+        entrypoint: null,
+        schemas: [],
+        configSchema: null,
+        outputsSchema: null,
+        changelog: null,
+        metadata: null,
+        now,
+      }, context);
+      const stream = installationStream('tenant-a', { prefix: 'acme', name: 'db' });
+      await runCommand(eventStore, installationDecider, stream, {
+        type: 'InstallProvider',
+        installationId: INSTALLATION_ID,
+        tenant: 'tenant-a',
+        prefix: 'acme',
+        name: 'db',
+        version: '1.0.0',
+        resourceTier: 'free',
+        upgradePolicy: 'manual',
+        config: { REGION: 'eu-west-1' },
+        now,
+      }, context);
+
+      await waitFor(() => double.names('deployments', 'tenants').length === 1);
+      const started = (await eventStore.readStream(stream)).find((e) => e.type === 'DeployStarted');
+      expect(started?.data).toMatchObject({ generation: 1, version: '1.0.0' });
+
+      const secret = double.get('secrets', 'tenants', 'ps-tenant-a-acme-db-g1') as { data: Record<string, string> };
+      const token = Buffer.from(secret.data['registration-token'], 'base64').toString();
+      expect(hashToken(token)).toBe((started?.data as { token_hash: string }).token_hash);
+      expect(token).toBe((await RegistrationTokens.load(db.pool)).tokenFor(INSTALLATION_ID, 1));
+
+      const deployment = double.get('deployments', 'tenants', 'ps-tenant-a-acme-db-g1') as ReturnType<typeof expectedDeployment>;
+      const container = deployment.spec.template.spec.containers[0];
+      expect(container.image).toBe('registry.example.com/runtime:3.1.0');
+      expect(container.resources.limits).toEqual({ cpu: '100m', memory: '128Mi' });
+      expect(container.env).toContainEqual({ name: 'PROVIDER_STORE_URL', value: 'https://store.example.com' });
+      expect(container.env).toContainEqual({ name: 'PROVIDER_WHEEL_SHA256', value: '' });
+    } finally {
+      await installer.stop();
+      await eventStore.close();
+      await db.drop();
+    }
+  });
+});
+
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
