@@ -1,3 +1,5 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { IncomingMessage, Server, ServerResponse, createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
@@ -482,6 +484,79 @@ describe('installer (local-process deployer, real sample runtime)', () => {
       expect(types).toEqual(['InstallRequested', 'DeployStarted']);
       expect(installer.deployer.running(ids[i])).toHaveLength(1);
     }
+  });
+});
+
+describe('installer process (node dist/apps/installer/main.js)', () => {
+  const MAIN = path.resolve(__dirname, '../../dist/apps/installer/main.js');
+
+  function spawnInstaller(): { child: ChildProcess; exited: Promise<void> } {
+    const child = spawn(process.execPath, [MAIN], {
+      env: {
+        PATH: process.env.PATH,
+        DATABASE_URL: db.url,
+        DATABASE_POOL_SIZE: '4',
+        PUBLIC_URL: api.url,
+        DEPLOY_EFFECT_LOG: effectLog,
+        REGISTRATION_TIMEOUT_MS: '60000',
+        LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    cleanup.push(async () => {
+      child.kill('SIGKILL');
+      await exited;
+    });
+    return { child, exited };
+  }
+
+  it('killed with SIGKILL and restarted with its checkpoint lost, it adopts the running runtime instead of starting another', async () => {
+    // A fresh id: the installer's pid files live in the machine's temp folder.
+    const installationId = randomUUID();
+    await command(store, {
+      type: 'InstallProvider',
+      installationId,
+      tenant: TENANT,
+      ...ACME_DB,
+      version: '1.0.0',
+      resourceTier: 'standard',
+      upgradePolicy: 'manual',
+      config: CONFIG,
+      now: now(),
+    });
+    api.accepting = false;
+    const first = spawnInstaller();
+    await waitFor('the runtime to start', () => effects().length === 1, 30_000);
+    await caughtUp();
+    const [{ pid }] = effects();
+    cleanup.push(async () => {
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+    });
+
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(alive(pid)).toBe(true);
+    await checkpoints.reset('installer');
+
+    const second = spawnInstaller();
+    await caughtUp();
+    expect(await eventTypes()).toEqual(['InstallRequested', 'DeployStarted']);
+    expect(effectSummary()).toEqual(['start g1']);
+
+    // The orphaned runtime, whose output pipes are gone, is still the one that registers.
+    api.accepting = true;
+    await waitFor('RegistrationReceived', has('RegistrationReceived', 1));
+    expect(alive(pid)).toBe(true);
+
+    // A graceful stop takes the adopted runtime down with it.
+    second.child.kill('SIGTERM');
+    await second.exited;
+    expect(alive(pid)).toBe(false);
+    expect(effects().map((e) => [e.action, e.generation, e.pid])).toEqual([
+      ['start', 1, pid],
+      ['stop', 1, pid],
+    ]);
   });
 });
 
