@@ -1,0 +1,62 @@
+/**
+ * `node dist/bench/autocannon-worker.js '<json>'`: drives autocannon in its own process (so the load
+ * generator does not share a CPU core's event loop with the API under test) and prints one JSON line:
+ * the number of 2xx responses, elapsed time, exact latency percentiles of every response, non-2xx
+ * and error counts.
+ */
+export {};
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const autocannon = require('autocannon');
+
+interface WorkerInput {
+  url: string;
+  connections: number;
+  durationSec: number;
+  method: string;
+  headers: Record<string, string>;
+  /** Rotated over, one per request. */
+  paths: string[];
+  body?: string;
+  /** When set, alternates the path suffix: `${path}/${suffixes[i % n]}` (upgrade / downgrade). */
+  suffixes?: string[];
+}
+
+async function main(): Promise<void> {
+  const input = JSON.parse(process.argv[2]) as WorkerInput;
+  let next = 0;
+  const latencies: number[] = [];
+  let non2xx = 0;
+  let ok = 0;
+  const started = process.hrtime.bigint();
+  const instance = autocannon({
+    url: input.url,
+    connections: input.connections,
+    duration: input.durationSec,
+    method: input.method,
+    headers: input.headers,
+    body: input.body,
+    requests: [
+      {
+        setupRequest: (req: Record<string, unknown>) => {
+          const i = next++;
+          const base = input.paths[i % input.paths.length];
+          const path = input.suffixes ? `${base}/${input.suffixes[Math.floor(i / input.paths.length) % input.suffixes.length]}` : base;
+          return { ...req, path };
+        },
+      },
+    ],
+  });
+  instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
+    latencies.push(responseTime);
+    if (statusCode >= 200 && statusCode < 300) ok++;
+    else non2xx++;
+  });
+  const result = await instance;
+  const elapsedMs = typeof result.duration === 'number' && result.duration > 0 ? result.duration * 1000 : Number(process.hrtime.bigint() - started) / 1e6;
+  process.stdout.write(JSON.stringify({ ok, non2xx, errors: result.errors + result.timeouts, elapsedMs, latencies }) + '\n');
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});

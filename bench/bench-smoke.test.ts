@@ -1,0 +1,42 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+/**
+ * Runs the compiled benchmark in quick mode (DATABASE_URL inherited from `npm test`) and checks only
+ * the shape of its output, never its speed: one JSON object per stdout line, with positive numbers.
+ */
+const ROOT = resolve(__dirname, '..');
+const RUN = resolve(ROOT, 'dist', 'bench', 'run.js');
+const MEASURED = ['ops', 'ops_per_sec', 'p50_ms', 'p95_ms', 'p99_ms'] as const;
+
+describe('bench (quick mode)', () => {
+  it('prints one well-formed JSON result per benchmark', () => {
+    expect(existsSync(RUN)).toBe(true);
+    const run = spawnSync(process.execPath, [RUN], {
+      cwd: ROOT,
+      env: { ...process.env, BENCH_QUICK: '1' },
+      encoding: 'utf8',
+      timeout: 120_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    if (run.status !== 0) throw new Error(`bench exited ${run.status} (${run.signal ?? 'no signal'}):\n${run.stderr}`);
+    const lines = run.stdout.split('\n').filter((l) => l.trim() !== '');
+    expect(lines.length).toBeGreaterThanOrEqual(4);
+    for (const line of lines) {
+      const r = JSON.parse(line);
+      expect(typeof r.name).toBe('string');
+      expect(typeof r.parameters).toBe('object');
+      expect(typeof r.target).toBe('string');
+      expect(typeof r.met).toBe('boolean');
+      for (const field of [...MEASURED, 'peak_rss_mb', 'ratio']) {
+        expect(typeof r[field]).toBe('number');
+        expect(r[field]).toBeGreaterThan(0);
+      }
+      for (const field of MEASURED) {
+        expect(typeof r.baseline[field]).toBe('number');
+        expect(r.baseline[field]).toBeGreaterThan(0);
+      }
+    }
+  }, 130_000);
+});

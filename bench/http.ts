@@ -1,0 +1,182 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { INestApplication } from '@nestjs/common';
+import { Pool } from 'pg';
+import { createApi } from '../apps/api/create-api';
+import { runCommand } from '../libs/application/command-runner';
+import { issueApiKey } from '../libs/auth/api-key-secret';
+import { loadConfig } from '../libs/config/app-config';
+import { createPool } from '../libs/database/database';
+import { ApiKeyScope, apiKeyDecider, apiKeyStream } from '../libs/domain/api-key/api-key';
+import { ConsumerRunner } from '../libs/event-store/consumers/consumer-runner';
+import { Infrastructure, createInfrastructure } from '../libs/infrastructure/infrastructure';
+import { startProjections } from '../projections/runtime/start-projections';
+import { BenchResult, Measured, RssSampler, round, summarise, timedLoop } from './stats';
+
+export interface RunningApi {
+  baseUrl: string;
+  infrastructure: Infrastructure;
+  createKey(org: string, scopes: ApiKeyScope[]): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** The real API with its projections in this process, as test/support/test-app.ts starts it. */
+export async function startApi(databaseUrl: string): Promise<RunningApi> {
+  const config = loadConfig({ LOG_LEVEL: 'silent', RATE_LIMIT_PER_MINUTE: '1000000', DATABASE_URL: databaseUrl });
+  const infrastructure = await createInfrastructure(config, 'bench');
+  const app: INestApplication = await createApi(infrastructure);
+  await app.listen(0, '127.0.0.1');
+  const address = app.getHttpServer().address() as AddressInfo;
+  const workers: ConsumerRunner[] = startProjections(infrastructure);
+  return {
+    baseUrl: `http://127.0.0.1:${address.port}`,
+    infrastructure,
+    async createKey(org, scopes) {
+      const issued = issueApiKey();
+      const now = new Date().toISOString();
+      await runCommand(
+        infrastructure.eventStore,
+        apiKeyDecider,
+        apiKeyStream(issued.keyId),
+        { type: 'CreateApiKey', key_id: issued.keyId, org, scopes, platform_admin: false, secret_hash: issued.secretHash, label: null, created_by: 'bench', now },
+        { actor: 'bench', correlationId: randomUUID(), idempotencyScope: 'bench', now },
+      );
+      for (let i = 0; i < 400; i++) {
+        const { rowCount } = await infrastructure.pool.query('SELECT 1 FROM api_keys WHERE key_id = $1', [issued.keyId]);
+        if (rowCount) return issued.key;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error('api-keys projection did not pick up the new key');
+    },
+    async close() {
+      await Promise.all(workers.map((w) => w.stop()));
+      await app.close();
+      await infrastructure.close();
+    },
+  };
+}
+
+/** `perTenant` installations for the benchmark's tenant and `total - perTenant` spread over 99 others. */
+export async function seedInstalled(pool: Pool, tenant: string, perTenant: number, total: number): Promise<void> {
+  const insert = (tenantExpr: string, count: number) =>
+    pool.query(
+      `INSERT INTO installed_providers (tenant, prefix, name, installation_id, installed_version, current_version,
+         upgrade_policy, resource_tier, config, lifecycle_state, health, health_message, generation,
+         last_deploy_message, revision, installed_at, updated_at)
+       SELECT ${tenantExpr}, 'p' || (g % 100), 'n' || g, gen_random_uuid(), '1.0.' || (g % 10), '1.0.' || (g % 10),
+              'manual', 'small', jsonb_build_object('replicas', 1 + g % 3, 'region', 'eu-west-1'), 'ready', 'healthy', NULL, 1,
+              NULL, 3, now(), now()
+         FROM generate_series(1, $1::int) AS g`,
+      [count],
+    );
+  await insert(`'${tenant}'`, perTenant);
+  await insert(`'other-' || (g % 99)`, total - perTenant);
+  await pool.query('ANALYZE installed_providers');
+}
+
+interface WorkerOutput {
+  ok: number;
+  non2xx: number;
+  errors: number;
+  elapsedMs: number;
+  latencies: number[];
+}
+
+export function runAutocannon(input: Record<string, unknown>): Promise<WorkerOutput> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [join(__dirname, 'autocannon-worker.js'), JSON.stringify(input)], { maxBuffer: 512 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error) return reject(new Error(`autocannon worker failed: ${error.message}\n${stderr}`));
+      resolve(JSON.parse(stdout) as WorkerOutput);
+    });
+  });
+}
+
+export function httpMeasured(out: WorkerOutput): Measured {
+  const m = summarise(out.latencies, out.elapsedMs);
+  return { ...m, ops: out.ok, ops_per_sec: round(out.ok / (out.elapsedMs / 1000)) };
+}
+
+export interface QueryOptions {
+  perTenant: number;
+  total: number;
+  durationSec: number;
+  connections: number;
+}
+
+/** GET /providers/installed?limit=50 and GET /providers/installed/{p}/{n} against raw SELECTs of the same rows. */
+export async function benchQueries(api: RunningApi, databaseUrl: string, rss: RssSampler, o: QueryOptions): Promise<BenchResult[]> {
+  const tenant = `bench-${randomUUID().slice(0, 8)}`;
+  const pool = api.infrastructure.pool;
+  await seedInstalled(pool, tenant, o.perTenant, o.total);
+  const key = await api.createKey(tenant, ['read']);
+  const headers = { authorization: `Bearer ${key}` };
+  const rawPool = createPool(databaseUrl, o.connections, 'bench-raw');
+  const pages = 20; // rotate over the first pages, so the list is not one cached answer
+  const getNames = Array.from({ length: 500 }, (_, i) => {
+    const g = 1 + ((i * 7919) % o.perTenant);
+    return { prefix: `p${g % 100}`, name: `n${g}` };
+  });
+  const common = { target: 'p99_ms < 5', connections: o.connections, duration_s: o.durationSec, installations_for_tenant: o.perTenant, installations_total: o.total };
+
+  // Sanity check that the routes answer 200 with the seeded rows before loading them.
+  const probe = await fetch(`${api.baseUrl}/providers/installed?limit=50`, { headers });
+  const probeBody = (await probe.json()) as unknown[];
+  if (probe.status !== 200 || probeBody.length !== 50) throw new Error(`GET /providers/installed answered ${probe.status} with ${probeBody.length} items`);
+
+  const results: BenchResult[] = [];
+  try {
+    // list
+    rss.reset();
+    const listBase = await timedLoop(o.durationSec * 1000, o.connections, async (_w, i) => {
+      const offset = (i % pages) * 50;
+      await rawPool.query('SELECT * FROM installed_providers WHERE tenant = $1 ORDER BY prefix, name LIMIT 50 OFFSET $2', [tenant, offset]);
+      await rawPool.query('SELECT count(*) FROM installed_providers WHERE tenant = $1', [tenant]);
+    });
+    const listOut = await runAutocannon({
+      url: api.baseUrl,
+      connections: o.connections,
+      durationSec: o.durationSec,
+      method: 'GET',
+      headers,
+      paths: Array.from({ length: pages }, (_, i) => `/providers/installed?limit=50&offset=${i * 50}`),
+    });
+    results.push(httpResult('query_installed_list', { ...common, endpoint: 'GET /providers/installed?limit=50&offset=0..950', non_2xx: listOut.non2xx, errors: listOut.errors, baseline: 'SELECT page of 50 + SELECT count(*), raw pg pool' }, listOut, listBase, rss));
+
+    // get one
+    rss.reset();
+    const getBase = await timedLoop(o.durationSec * 1000, o.connections, async (w, i) => {
+      const p = getNames[(w * 31 + i) % getNames.length];
+      await rawPool.query('SELECT * FROM installed_providers WHERE tenant = $1 AND prefix = $2 AND name = $3', [tenant, p.prefix, p.name]);
+    });
+    const getOut = await runAutocannon({
+      url: api.baseUrl,
+      connections: o.connections,
+      durationSec: o.durationSec,
+      method: 'GET',
+      headers,
+      paths: getNames.map((p) => `/providers/installed/${p.prefix}/${p.name}`),
+    });
+    results.push(httpResult('query_installed_get', { ...common, endpoint: 'GET /providers/installed/{prefix}/{name}', non_2xx: getOut.non2xx, errors: getOut.errors, baseline: 'SELECT one row by primary key, raw pg pool' }, getOut, getBase, rss));
+  } finally {
+    await rawPool.end();
+  }
+  return results;
+}
+
+function httpResult(name: string, parameters: Record<string, unknown> & { target: string }, out: WorkerOutput, baseline: Measured, rss: RssSampler): BenchResult {
+  const measured = httpMeasured(out);
+  const { target, ...rest } = parameters;
+  const healthy = out.non2xx === 0 && out.errors === 0;
+  return {
+    name,
+    parameters: rest,
+    ...measured,
+    peak_rss_mb: rss.peakMb(),
+    baseline,
+    ratio: round(measured.ops_per_sec / baseline.ops_per_sec, 3),
+    target,
+    met: healthy && measured.p99_ms < 5,
+  };
+}

@@ -1,0 +1,123 @@
+/**
+ * `npm run bench` (full) or `BENCH_QUICK=1 npm run bench` (all benchmarks in under a minute).
+ *
+ * Creates a fresh database on DATABASE_URL's server (or on an embedded PostgreSQL server started for
+ * the run when DATABASE_URL is unset), runs each benchmark against a baseline measured in the same
+ * run on the same server, prints one JSON object per benchmark on stdout, writes
+ * bench/results/latest.json and latest.md, and drops the database.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Client } from 'pg';
+import { createPool, migrate } from '../libs/database/database';
+import { startOrAttachEmbeddedPostgres } from '../libs/database/embedded-postgres';
+import { benchAppend, createRawTable } from './append';
+import { benchQueries, startApi } from './http';
+import { BenchResult, RssSampler } from './stats';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const RESULTS_DIR = resolve(__dirname, '..', '..', 'bench', 'results');
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+async function admin(url: string, sql: string): Promise<void> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+async function main(): Promise<void> {
+  let stopServer: () => Promise<void> = async () => undefined;
+  let adminUrl = process.env.DATABASE_URL;
+  if (!adminUrl) {
+    const pg = await startOrAttachEmbeddedPostgres('pg-bench');
+    adminUrl = pg.url;
+    stopServer = pg.stop;
+    log(`embedded PostgreSQL ${pg.owned ? 'started' : 'attached'} (pg-bench)`);
+  }
+  const dbName = `bench_${randomBytes(6).toString('hex')}`;
+  const url = withDatabase(adminUrl, dbName);
+  const rss = new RssSampler();
+  const results: BenchResult[] = [];
+  const emit = (r: BenchResult) => {
+    results.push(r);
+    process.stdout.write(JSON.stringify(r) + '\n');
+  };
+
+  await admin(adminUrl, `CREATE DATABASE ${dbName}`);
+  try {
+    await migrate(url);
+    log(`database ${dbName} created and migrated (${QUICK ? 'quick' : 'full'} mode)`);
+
+    const pool = createPool(url, 20, 'bench');
+    try {
+      await createRawTable(pool);
+      const appendMs = QUICK ? 3_000 : 15_000;
+      log('append_1');
+      emit(await benchAppend(pool, rss, 1, appendMs));
+      log('append_100');
+      emit(await benchAppend(pool, rss, 100, appendMs));
+    } finally {
+      await pool.end();
+    }
+
+    log('query_installed: starting API and seeding');
+    const api = await startApi(url);
+    try {
+      const queries = await benchQueries(api, url, rss, {
+        perTenant: QUICK ? 2_000 : 10_000,
+        total: QUICK ? 20_000 : 100_000,
+        durationSec: QUICK ? 4 : 15,
+        connections: 16,
+      });
+      queries.forEach(emit);
+    } finally {
+      await api.close();
+    }
+  } finally {
+    rss.stop();
+    await admin(adminUrl, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((e) => log(`could not drop ${dbName}: ${String(e)}`));
+    await stopServer();
+  }
+
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(join(RESULTS_DIR, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(join(RESULTS_DIR, 'latest.md'), markdown(results));
+  log(`wrote ${join(RESULTS_DIR, 'latest.json')} and latest.md`);
+}
+
+function markdown(results: BenchResult[]): string {
+  const lines = [
+    `# Benchmark results (${QUICK ? 'quick' : 'full'} mode, ${new Date().toISOString()})`,
+    '',
+    '| benchmark | ops | ops/s | p50 ms | p95 ms | p99 ms | baseline ops/s | baseline p50 / p99 ms | ratio | peak RSS MB | target | met |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|',
+    ...results.map(
+      (r) =>
+        `| ${r.name} | ${r.ops} | ${r.ops_per_sec} | ${r.p50_ms} | ${r.p95_ms} | ${r.p99_ms} | ${r.baseline.ops_per_sec} | ${r.baseline.p50_ms} / ${r.baseline.p99_ms} | ${r.ratio} | ${r.peak_rss_mb} | ${r.target} | ${r.met ? 'yes' : 'no'} |`,
+    ),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  },
+);
