@@ -1,10 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { CommandContext, runCommand } from '../../../libs/application/command-runner';
 import { CatalogMetadata } from '../../../libs/domain/provider/provider.events';
-import { KnownProvider, providerDecider } from '../../../libs/domain/provider/provider.decider';
+import { KnownProvider, mayPublishUnder, providerDecider } from '../../../libs/domain/provider/provider.decider';
 import { latestVersion } from '../../../libs/domain/provider/version-selection';
 import { PLATFORM_PREFIX, ProviderId, canonicalOf, providerStream } from '../../../libs/domain/provider/provider-identity';
-import { conflict, notFound } from '../../../libs/domain/shared/domain-error';
+import { conflict, forbidden, notFound } from '../../../libs/domain/shared/domain-error';
 import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
 import { CatalogProviderRow } from '../../../libs/read-models/entities/catalog-provider.entity';
 import { InstalledProviderRow } from '../../../libs/read-models/entities/installed-provider.entity';
@@ -53,6 +53,12 @@ export class CatalogService {
    * running the version it has (its history stays).
    */
   async remove(provider: ProviderId, principal: Principal, context: CommandContext) {
+    // Only the publisher may learn whether (and how widely) the provider is installed.
+    if (!mayPublishUnder(publisherOf(principal), provider.prefix)) {
+      throw provider.prefix === PLATFORM_PREFIX
+        ? forbidden('platform_admin_required', 'Deleting a platform provider needs a platform-admin API key.')
+        : forbidden('prefix_not_owned', `Organisation "${principal.organizationId}" may delete only providers under "${principal.organizationId}/".`);
+    }
     const inUse = await this.infrastructure.dataSource.getRepository(InstalledProviderRow).count({ where: { ...provider } });
     if (inUse > 0) {
       throw conflict('provider_in_use', `${canonicalOf(provider)} is installed by ${inUse} organisation(s); they must uninstall it first.`);

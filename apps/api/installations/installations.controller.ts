@@ -67,7 +67,7 @@ export class InstallationsController {
     const lifecycle_state = enumParam(query.lifecycle_state, 'lifecycle_state', LIFECYCLE_STATES);
     const health = enumParam(query.health, 'health', HEALTH_STATES);
     const page = pageOf(query);
-    await this.readModel.waitIfAsked(request, 'installed-providers');
+    await this.readModel.waitIfAsked(request, 'installed-providers', 'catalog'); // upgrade_available comes from the catalog
     const { items, total } = await this.queries.list(principal.organizationId, { lifecycle_state, health }, page.limit, page.offset);
     response.setHeader('X-Total-Count', String(total));
     return items;
@@ -89,7 +89,7 @@ export class InstallationsController {
       response.setHeader('ETag', `"${revision}"`);
       return installedFromState(state, latest);
     }
-    await this.readModel.waitIfAsked(request, 'installed-providers');
+    await this.readModel.waitIfAsked(request, 'installed-providers', 'catalog');
     const { body, revision } = await this.queries.get(principal.organizationId, provider);
     response.setHeader('ETag', `"${revision}"`);
     return body;

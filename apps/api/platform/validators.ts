@@ -1,5 +1,6 @@
 import { ValidationOptions, registerDecorator } from 'class-validator';
 import * as semver from 'semver';
+import { canonicalWheelUrl } from '../../../libs/wheels/wheel-url';
 
 export function IsSemVer(options?: ValidationOptions) {
   return (object: object, propertyName: string) =>
@@ -9,6 +10,18 @@ export function IsSemVer(options?: ValidationOptions) {
       propertyName,
       options: { message: `${propertyName} must be a valid semantic version such as 1.2.3`, ...options },
       validator: { validate: (value: unknown) => typeof value === 'string' && value.length <= 256 && semver.valid(value) === value },
+    });
+}
+
+/** An https URL without credentials whose path ends in `.whl` (what `canonicalWheelUrl` accepts). */
+export function IsHttpsWheelUrl(options?: ValidationOptions) {
+  return (object: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isHttpsWheelUrl',
+      target: object.constructor,
+      propertyName,
+      options: { message: `${propertyName} must be an https URL (without credentials) whose path ends in .whl`, ...options },
+      validator: { validate: (value: unknown) => typeof value === 'string' && canonicalWheelUrl(value) !== undefined },
     });
 }
 

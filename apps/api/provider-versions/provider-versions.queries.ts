@@ -49,7 +49,12 @@ export class GetVersionHandler implements IQueryHandler<GetVersionQuery, Provide
     const row = await this.infrastructure.dataSource
       .getRepository(ProviderVersionRow)
       .findOne({ where: { prefix: provider.prefix, name: provider.name, version } });
-    if (!row) throw notFound('version_not_found', `${canonicalOf(provider)} has no version ${version}.`);
+    if (!row) {
+      // As the list and the yank say: an unknown provider is not a missing version of a known one.
+      const listed = await this.infrastructure.dataSource.getRepository(CatalogProviderRow).exist({ where: { prefix: provider.prefix, name: provider.name } });
+      if (!listed) throw notFound('provider_not_found', `Provider ${canonicalOf(provider)} does not exist.`);
+      throw notFound('version_not_found', `${canonicalOf(provider)} has no version ${version}.`);
+    }
     return row;
   }
 }

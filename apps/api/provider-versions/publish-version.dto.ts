@@ -11,7 +11,7 @@ import {
   MinLength,
   ValidateNested,
 } from 'class-validator';
-import { IsJsonObject, IsSemVer } from '../platform/validators';
+import { IsHttpsWheelUrl, IsJsonObject, IsSemVer } from '../platform/validators';
 
 export class ProviderVersionMetadataDto {
   @ApiPropertyOptional({ type: String, nullable: true, minLength: 1, maxLength: 200 })
@@ -48,7 +48,7 @@ export class PublishVersionDto {
   version!: string;
 
   @ApiProperty({ description: 'https URL ending in .whl; stored in canonical form', example: 'https://files.example.com/acme_postgres-1.0.0-py3-none-any.whl', maxLength: 2048 })
-  @IsString() @MaxLength(2048)
+  @IsString() @MaxLength(2048) @IsHttpsWheelUrl()
   wheel_url!: string;
 
   @ApiPropertyOptional({ type: String, nullable: true, minLength: 1, maxLength: 63, description: 'Legacy organisation id of the publishing tenant' })
@@ -68,7 +68,7 @@ export class PublishVersionDto {
   schemas?: Record<string, Record<string, unknown>> | null;
 
   @ApiPropertyOptional({ type: ProviderVersionMetadataDto, nullable: true })
-  @IsOptional() @ValidateNested() @Type(() => ProviderVersionMetadataDto)
+  @IsOptional() @IsJsonObject() @ValidateNested() @Type(() => ProviderVersionMetadataDto)
   metadata?: ProviderVersionMetadataDto | null;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, nullable: true })
