@@ -3,8 +3,9 @@ import { CheckpointStore } from '../../libs/event-store/consumers/checkpoint-sto
 import { EventStore, RecordedEvent } from '../../libs/event-store/event-store.port';
 import { Position, comparePositions, encodePosition, maxPosition } from '../../libs/event-store/position';
 import { PostgresEventStore } from '../../libs/event-store/postgres/postgres-event-store';
+import { upcast } from '../../libs/domain/upcasting/upcasters';
 import { applyBatch } from './row-projection-writer';
-import { RowProjection } from './row-projection';
+import { JsonRow, RowProjection, keyString } from './row-projection';
 
 /**
  * Rebuilds a projection's table from the whole history without taking the read model offline.
@@ -38,7 +39,7 @@ export interface RebuildProgress {
 }
 
 export interface RebuildOptions {
-  /** Events per page (and per transaction). */
+  /** Events per page read, and most rows written per transaction (default 5000). */
   batchSize?: number;
   /** Aborting stops after the page in flight; the next run resumes from the shadow checkpoint. */
   signal?: AbortSignal;
@@ -113,6 +114,7 @@ export async function rebuildProjection(
       batchSize,
       signal: options.signal,
       checkpoint: shadowConsumer,
+      analyze: true,
       onBatch: (count) => {
         processed += count;
         options.onProgress?.(progress());
@@ -254,25 +256,44 @@ async function renameIndexesLike(client: PoolClient, table: string, wanted: Inde
 }
 
 export interface FoldOptions {
+  /** Events per page read; the write-back cache flushes at 4× this many changed rows. */
   batchSize: number;
+  /**
+   * Refresh the table's planner statistics as it grows (after flush 1, 2, 4, 8…): a table created
+   * empty is otherwise planned as empty, and the key lookups pick a poor index.
+   */
+  analyze?: boolean;
   /** Inclusive upper bound: events after it are left for later. */
   until?: Position;
+  /** Aborting stops after the page in flight; what was folded is flushed (and checkpointed) first. */
   signal?: AbortSignal;
-  /** Consumer name whose checkpoint commits with each page; none: pages commit without one. */
+  /** Consumer name whose checkpoint commits with each flush; none: flushes commit without one. */
   checkpoint?: string;
+  /** Called after each page is folded (not necessarily flushed yet). */
   onBatch?(count: number, last: Position): void;
 }
 
 export interface FoldResult {
   events: number;
+  /** Position of the last event folded and flushed. */
   position: Position | undefined;
   aborted: boolean;
 }
 
 /**
- * Folds the projection's events after `from` into `table`, one transaction per page on `client`.
- * The next page is read (on another pooled connection) while the current one is written, so reading
- * and writing overlap.
+ * Folds the projection's events after `from` into `table` (a shadow or scratch table only this
+ * process writes), in pages of `batchSize` events.
+ *
+ * Reading and writing overlap: the next page is read, on another pooled connection, while the
+ * current one is folded and written. Rows are folded in a bounded write-back cache: rows a page needs
+ * are read from the table once (one query per page for the keys not cached), each event changes its
+ * row in memory, and changed rows are written in one transaction, with the checkpoint, whenever
+ * 4 × `batchSize` rows have changed or 20 pages have been folded. A row with many events is thus
+ * written once per flush rather than once per event. Memory stays flat: one page or two of events
+ * and at most 16 × `batchSize` cached rows, whatever the length of the history.
+ *
+ * The fold is `applyBatch`'s (upcast, `keyOf`, `evolve`, upsert or delete by key); only the batch
+ * boundaries differ, and a projection's result may not depend on those.
  */
 export async function foldHistory(
   deps: ProjectionAdminDeps,
@@ -285,43 +306,188 @@ export async function foldHistory(
   const { batchSize, until } = options;
   const filter = { eventTypes: projection.eventTypes };
   const read = (after: Position | undefined) => deps.eventStore.readAll({ fromPosition: after, filter, limit: batchSize });
-  let position = from;
+  const cache = new RowCache(client, projection, table);
+  const maxDirty = batchSize * 4;
+  const maxPages = 20;
+  const capacity = batchSize * 16;
+
+  let flushed = from;
+  let folded = from;
   let events = 0;
+  let pagesSinceFlush = 0;
+  let flushes = 0;
+  let nextAnalyze = 1;
+
+  const flush = async (): Promise<void> => {
+    if (pagesSinceFlush === 0) return;
+    await client.query('BEGIN');
+    try {
+      // A lost commit on a crash only means those events are folded again from the checkpoint.
+      await client.query('SET LOCAL synchronous_commit = off');
+      await cache.flush();
+      if (options.checkpoint && folded) await deps.checkpoints.save(options.checkpoint, folded, client);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+    flushed = folded;
+    pagesSinceFlush = 0;
+    cache.trim(capacity);
+    flushes++;
+    if (options.analyze && flushes === nextAnalyze) {
+      nextAnalyze *= 2;
+      await client.query(`ANALYZE ${quoteIdent(table)}`);
+    }
+  };
+
   let next: Promise<RecordedEvent[]> | undefined = read(from);
   try {
     while (next) {
-      if (options.signal?.aborted) return { events, position, aborted: true };
+      if (options.signal?.aborted) {
+        await flush();
+        return { events, position: flushed, aborted: true };
+      }
       let page = await next;
       next = undefined;
-      if (page.length === 0) break;
       let more = page.length === batchSize;
-      if (until && comparePositions(page[page.length - 1].position, until) > 0) {
+      if (until && page.length > 0 && comparePositions(page[page.length - 1].position, until) > 0) {
         page = page.filter((e) => comparePositions(e.position, until) <= 0);
         more = false;
       }
       if (page.length === 0) break;
       const last = page[page.length - 1].position;
       if (more) next = read(last);
-      await client.query('BEGIN');
-      try {
-        // A lost commit on a crash only means those pages are folded again from the checkpoint.
-        await client.query('SET LOCAL synchronous_commit = off');
-        await applyBatch(client, projection, table, page);
-        if (options.checkpoint) await deps.checkpoints.save(options.checkpoint, last, client);
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
-      position = last;
+      await cache.apply(page);
+      folded = last;
       events += page.length;
+      pagesSinceFlush++;
+      if (cache.dirty >= maxDirty || pagesSinceFlush >= maxPages) await flush();
       options.onBatch?.(page.length, last);
     }
-    return { events, position, aborted: false };
+    await flush();
+    return { events, position: flushed, aborted: false };
   } finally {
     // Never leave a prefetch running against a pool the caller may be about to close.
     await next?.catch(() => undefined);
   }
+}
+
+interface CachedRow {
+  keyValues: Record<string, string>;
+  row: JsonRow | null;
+  /** Whether the table holds a row for this key (as of the last read or flush). */
+  stored: boolean;
+  dirty: boolean;
+}
+
+/** Rows of one table by key, folded in memory and written back in bulk. See `foldHistory`. */
+class RowCache {
+  private readonly rows = new Map<string, CachedRow>();
+  private readonly columns: string[];
+  dirty = 0;
+
+  constructor(
+    private readonly client: PoolClient,
+    private readonly projection: RowProjection,
+    private readonly table: string,
+  ) {
+    this.columns = Object.keys(projection.table.columns);
+  }
+
+  async apply(events: readonly RecordedEvent[]): Promise<void> {
+    const { projection } = this;
+    const relevant: Array<{ key: string; event: RecordedEvent }> = [];
+    const missing = new Map<string, Record<string, string>>();
+    for (const raw of events) {
+      if (!projection.eventTypes.includes(raw.type)) continue;
+      const event = upcast(raw);
+      const keyValues = projection.keyOf(event);
+      if (!keyValues) continue;
+      const key = keyString(projection, keyValues);
+      relevant.push({ key, event });
+      if (!this.rows.has(key) && !missing.has(key)) missing.set(key, keyValues);
+    }
+    if (missing.size > 0) await this.load(missing);
+    for (const { key, event } of relevant) {
+      const entry = this.rows.get(key) as CachedRow;
+      entry.row = projection.evolve(entry.row, event);
+      if (!entry.dirty) {
+        entry.dirty = true;
+        this.dirty++;
+      }
+    }
+  }
+
+  private async load(missing: Map<string, Record<string, string>>): Promise<void> {
+    const { key, columns } = this.projection.table;
+    const keyList = [...missing.values()];
+    const { rows } = await this.client.query<{ row: JsonRow }>(
+      `SELECT to_jsonb(t) AS row FROM ${quoteIdent(this.table)} t
+         JOIN unnest(${key.map((k, i) => `$${i + 1}::${columns[k]}[]`).join(', ')}) AS k(${key.map(quoteIdent).join(', ')})
+           ON ${key.map((k) => `t.${quoteIdent(k)} = k.${quoteIdent(k)}`).join(' AND ')}`,
+      key.map((k) => keyList.map((values) => values[k])),
+    );
+    for (const { row } of rows) {
+      const k = keyString(this.projection, row);
+      const keyValues = missing.get(k);
+      if (keyValues) this.rows.set(k, { keyValues, row, stored: true, dirty: false });
+    }
+    for (const [k, keyValues] of missing) {
+      if (!this.rows.has(k)) this.rows.set(k, { keyValues, row: null, stored: false, dirty: false });
+    }
+  }
+
+  /** Writes the changed rows in the caller's transaction: one DELETE and one upsert. */
+  async flush(): Promise<void> {
+    const { key, columns } = this.projection.table;
+    const upserts: CachedRow[] = [];
+    const deletes: CachedRow[] = [];
+    for (const entry of this.rows.values()) {
+      if (!entry.dirty) continue;
+      if (entry.row) upserts.push(entry);
+      else if (entry.stored) deletes.push(entry);
+    }
+    if (deletes.length > 0) {
+      await this.client.query(
+        `DELETE FROM ${quoteIdent(this.table)} t
+          USING unnest(${key.map((k, i) => `$${i + 1}::${columns[k]}[]`).join(', ')}) AS k(${key.map(quoteIdent).join(', ')})
+          WHERE ${key.map((k) => `t.${quoteIdent(k)} = k.${quoteIdent(k)}`).join(' AND ')}`,
+        key.map((k) => deletes.map((d) => d.keyValues[k])),
+      );
+    }
+    if (upserts.length > 0) {
+      const list = this.columns.map(quoteIdent).join(', ');
+      const updates = this.columns.filter((c) => !key.includes(c)).map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`);
+      await this.client.query(
+        `INSERT INTO ${quoteIdent(this.table)} (${list})
+         SELECT * FROM unnest(${this.columns.map((c, i) => `$${i + 1}::${columns[c]}[]`).join(', ')})
+         ON CONFLICT (${key.map(quoteIdent).join(', ')}) DO ${updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING'}`,
+        this.columns.map((c) => upserts.map((u) => columnValue((u.row as JsonRow)[c], columns[c]))),
+      );
+    }
+    for (const entry of upserts) entry.stored = true;
+    for (const entry of deletes) entry.stored = false;
+    for (const entry of this.rows.values()) entry.dirty = false;
+    this.dirty = 0;
+  }
+
+  /** Forgets every (clean) row once the cache outgrows its bound. */
+  trim(capacity: number): void {
+    if (this.rows.size > capacity) this.rows.clear();
+  }
+}
+
+/**
+ * A row value as a PostgreSQL array element, converted as `jsonb_to_recordset` would: JSON columns
+ * take the value's JSON text, other columns the value itself (objects as JSON text).
+ */
+function columnValue(value: unknown, type: string): unknown {
+  if (value === undefined || value === null) return null;
+  if (type === 'jsonb' || type === 'json') return JSON.stringify(value);
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'object') return JSON.stringify(value);
+  return value;
 }
 
 /**

@@ -112,7 +112,7 @@ export async function verifyProjection(
     try {
       let position: Position | undefined;
       if (target) {
-        const folded = await foldHistory(deps, client, projection, scratch, undefined, { batchSize, until: target, signal: options.signal });
+        const folded = await foldHistory(deps, client, projection, scratch, undefined, { batchSize, until: target, signal: options.signal, analyze: true });
         if (folded.aborted) throw new Error('verify aborted');
         position = folded.position;
       }

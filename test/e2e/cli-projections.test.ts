@@ -237,8 +237,10 @@ describe('projections rebuild and verify (PostgreSQL)', () => {
         controller.abort();
       },
     });
-    expect(first).toMatchObject({ aborted: true, events: 40 });
-    expect(pages).toEqual([40]);
+    // One transaction: a page of 40, or a few when they touch fewer than 40 rows.
+    expect(first.aborted).toBe(true);
+    expect(first.events).toBeGreaterThanOrEqual(40);
+    expect(pages).toEqual([first.events]);
     // Nothing live changed; the shadow table and its checkpoint wait for the rerun.
     expect(await leftovers()).toEqual({ tables: ['installed_providers__rebuild'], checkpoints: ['installed-providers__rebuild'] });
     const shadowRows = await db.pool.query('SELECT count(*)::int AS n FROM installed_providers__rebuild');
