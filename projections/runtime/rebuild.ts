@@ -11,9 +11,10 @@ import { JsonRow, RowProjection, keyString } from './row-projection';
  * Rebuilds a projection's table from the whole history without taking the read model offline.
  *
  * The history is folded into a shadow table (`<table>__rebuild`, a copy of the live table's
- * structure) a page at a time; each page's rows and the shadow checkpoint (`<name>__rebuild`) commit
- * in one transaction, so an interrupted rebuild resumes where it stopped when run again. Memory stays
- * flat: one page is held (and the next one prefetched) at a time.
+ * structure) in pages of events (see `foldHistory`); each write of folded rows commits in one
+ * transaction with the shadow checkpoint (`<name>__rebuild`), so an interrupted rebuild resumes where
+ * it stopped when run again. Memory stays flat: a page or two of events and a bounded row cache,
+ * however long the history.
  *
  * Once the shadow has caught up with the head, one transaction swaps it in: it locks the live
  * consumer's checkpoint row (which blocks the live projection's next batch, since every batch locks
@@ -97,7 +98,7 @@ export async function rebuildProjection(
       from = undefined;
       await client.query('BEGIN');
       await client.query(`DROP TABLE IF EXISTS ${quoteIdent(shadow)}`);
-      await client.query(`CREATE TABLE ${quoteIdent(shadow)} (LIKE ${quoteIdent(live)} INCLUDING ALL)`);
+      await createCopyTable(client, live, shadow);
       await deps.checkpoints.reset(shadowConsumer, client);
       await client.query('COMMIT');
     }
@@ -115,6 +116,7 @@ export async function rebuildProjection(
       signal: options.signal,
       checkpoint: shadowConsumer,
       analyze: true,
+      fromEmptyTable: !resumed,
       onBatch: (count) => {
         processed += count;
         options.onProgress?.(progress());
@@ -181,11 +183,13 @@ async function swapIn(
         if (page.length < batchSize) break;
       }
       const liveIndexes = await indexesOf(client, live);
+      const liveFillfactor = await fillfactorOf(client, live);
       await client.query(`DROP TABLE IF EXISTS ${quoteIdent(old)}`);
       await client.query(`ALTER TABLE ${quoteIdent(live)} RENAME TO ${quoteIdent(old)}`);
       await client.query(`ALTER TABLE ${quoteIdent(shadow)} RENAME TO ${quoteIdent(live)}`);
       await client.query(`DROP TABLE ${quoteIdent(old)}`);
       await renameIndexesLike(client, live, liveIndexes);
+      await restoreFillfactor(client, live, liveFillfactor);
       const final = position && livePosition ? maxPosition(position, livePosition) : (position ?? livePosition);
       if (final) await deps.checkpoints.save(projection.name, final, client);
       await deps.checkpoints.reset(shadowConsumer, client);
@@ -216,6 +220,28 @@ export async function lockCheckpoint(client: PoolClient, consumer: string, mode:
   return { commit: BigInt(rows[0].commit_position), prepare: BigInt(rows[0].prepare_position) };
 }
 
+/**
+ * A table shaped like `source` (`LIKE … INCLUDING ALL`) for folding into. It leaves a third of each
+ * page free while it fills: a fold updates rows over and over, and the free room makes those updates
+ * HOT (no new index entries), which is most of their cost. The swap restores the live setting.
+ */
+export async function createCopyTable(db: Pick<Pool, 'query'>, source: string, target: string): Promise<void> {
+  await db.query(`CREATE TABLE ${quoteIdent(target)} (LIKE ${quoteIdent(source)} INCLUDING ALL) WITH (fillfactor = 70)`);
+}
+
+async function fillfactorOf(client: PoolClient, table: string): Promise<string | undefined> {
+  const { rows } = await client.query<{ option: string | null }>(
+    `SELECT (SELECT o FROM unnest(c.reloptions) AS o WHERE o LIKE 'fillfactor=%') AS option FROM pg_class c WHERE c.oid = to_regclass($1)`,
+    [quoteIdent(table)],
+  );
+  return rows[0]?.option?.split('=')[1];
+}
+
+async function restoreFillfactor(client: PoolClient, table: string, fillfactor: string | undefined): Promise<void> {
+  if (fillfactor && /^\d+$/.test(fillfactor)) await client.query(`ALTER TABLE ${quoteIdent(table)} SET (fillfactor = ${fillfactor})`);
+  else await client.query(`ALTER TABLE ${quoteIdent(table)} RESET (fillfactor)`);
+}
+
 interface IndexInfo {
   name: string;
   signature: string;
@@ -233,7 +259,8 @@ async function indexesOf(client: PoolClient, table: string): Promise<IndexInfo[]
 
 /** `CREATE UNIQUE INDEX x ON public.t USING btree (a, b)` → `UNIQUE USING btree (a, b)`. */
 export function indexSignature(definition: string): string {
-  const match = /^CREATE (UNIQUE )?INDEX (?:"(?:[^"]|"")+"|\S+) ON (?:ONLY )?(?:"(?:[^"]|"")+"|\S+) (.*)$/s.exec(definition);
+  const name = '(?:"(?:[^"]|"")+"|[^\\s."]+)';
+  const match = new RegExp(`^CREATE (UNIQUE )?INDEX ${name} ON (?:ONLY )?(?:${name}\\.)?${name} (.*)$`, 's').exec(definition);
   return match ? `${match[1] ?? ''}${match[2]}` : definition;
 }
 
@@ -269,6 +296,8 @@ export interface FoldOptions {
   signal?: AbortSignal;
   /** Consumer name whose checkpoint commits with each flush; none: flushes commit without one. */
   checkpoint?: string;
+  /** The table is empty and only this fold writes it: keys never written need no lookup. */
+  fromEmptyTable?: boolean;
   /** Called after each page is folded (not necessarily flushed yet). */
   onBatch?(count: number, last: Position): void;
 }
@@ -290,7 +319,7 @@ export interface FoldResult {
  * row in memory, and changed rows are written in one transaction, with the checkpoint, whenever
  * 4 × `batchSize` rows have changed or 20 pages have been folded. A row with many events is thus
  * written once per flush rather than once per event. Memory stays flat: one page or two of events
- * and at most 16 × `batchSize` cached rows, whatever the length of the history.
+ * and about 8 × `batchSize` cached rows, whatever the length of the history.
  *
  * The fold is `applyBatch`'s (upcast, `keyOf`, `evolve`, upsert or delete by key); only the batch
  * boundaries differ, and a projection's result may not depend on those.
@@ -306,10 +335,12 @@ export async function foldHistory(
   const { batchSize, until } = options;
   const filter = { eventTypes: projection.eventTypes };
   const read = (after: Position | undefined) => deps.eventStore.readAll({ fromPosition: after, filter, limit: batchSize });
-  const cache = new RowCache(client, projection, table);
+  const cache = new RowCache(client, projection, table, options.fromEmptyTable ? new KeyFilter() : undefined);
   const maxDirty = batchSize * 4;
   const maxPages = 20;
-  const capacity = batchSize * 16;
+  const capacity = maxDirty * 2;
+  // Flushes run on their own connection, so that the next pages are read and folded meanwhile.
+  const writer = await deps.pool.connect();
 
   let flushed = from;
   let folded = from;
@@ -317,28 +348,38 @@ export async function foldHistory(
   let pagesSinceFlush = 0;
   let flushes = 0;
   let nextAnalyze = 1;
+  let inflight: Promise<void> | undefined;
 
-  const flush = async (): Promise<void> => {
-    if (pagesSinceFlush === 0) return;
-    await client.query('BEGIN');
+  const write = async (plan: FlushPlan, at: Position | undefined): Promise<void> => {
+    await writer.query('BEGIN');
     try {
       // A lost commit on a crash only means those events are folded again from the checkpoint.
-      await client.query('SET LOCAL synchronous_commit = off');
-      await cache.flush();
-      if (options.checkpoint && folded) await deps.checkpoints.save(options.checkpoint, folded, client);
-      await client.query('COMMIT');
+      await writer.query('SET LOCAL synchronous_commit = off');
+      await writePlan(writer, plan);
+      if (options.checkpoint && at) await deps.checkpoints.save(options.checkpoint, at, writer);
+      await writer.query('COMMIT');
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      await writer.query('ROLLBACK').catch(() => undefined);
       throw error;
     }
-    flushed = folded;
-    pagesSinceFlush = 0;
-    cache.trim(capacity);
+    flushed = at;
     flushes++;
     if (options.analyze && flushes === nextAnalyze) {
       nextAnalyze *= 2;
-      await client.query(`ANALYZE ${quoteIdent(table)}`);
+      await writer.query(`ANALYZE ${quoteIdent(table)}`);
     }
+  };
+
+  /** Starts writing what has changed (after the previous flush has committed). */
+  const flush = async (): Promise<void> => {
+    await inflight;
+    if (pagesSinceFlush === 0) return;
+    const plan = cache.takeDirty(flushes + 1);
+    pagesSinceFlush = 0;
+    const started = write(plan, folded);
+    // Awaited at the next flush or at the end; a failure surfaces there.
+    started.catch(() => undefined);
+    inflight = started;
   };
 
   let next: Promise<RecordedEvent[]> | undefined = read(from);
@@ -346,6 +387,7 @@ export async function foldHistory(
     while (next) {
       if (options.signal?.aborted) {
         await flush();
+        await inflight;
         return { events, position: flushed, aborted: true };
       }
       let page = await next;
@@ -358,6 +400,8 @@ export async function foldHistory(
       if (page.length === 0) break;
       const last = page[page.length - 1].position;
       if (more) next = read(last);
+      // Rows the table has committed may leave the cache (between applies, never during one).
+      cache.trim(capacity, flushes);
       await cache.apply(page);
       folded = last;
       events += page.length;
@@ -366,10 +410,13 @@ export async function foldHistory(
       options.onBatch?.(page.length, last);
     }
     await flush();
+    await inflight;
     return { events, position: flushed, aborted: false };
   } finally {
-    // Never leave a prefetch running against a pool the caller may be about to close.
+    // Never leave a read or a write running against a pool the caller may be about to close.
     await next?.catch(() => undefined);
+    await inflight?.catch(() => undefined);
+    writer.release();
   }
 }
 
@@ -379,6 +426,8 @@ interface CachedRow {
   /** Whether the table holds a row for this key (as of the last read or flush). */
   stored: boolean;
   dirty: boolean;
+  /** Number of the flush that last wrote the row (0: never written by this fold). */
+  writtenBy: number;
 }
 
 /** Rows of one table by key, folded in memory and written back in bulk. See `foldHistory`. */
@@ -387,10 +436,15 @@ class RowCache {
   private readonly columns: string[];
   dirty = 0;
 
+  /**
+   * @param written when the table started empty: a filter of every key written since, so that keys
+   * it has never seen (most keys, in a rebuild) are known absent without a lookup.
+   */
   constructor(
     private readonly client: PoolClient,
     private readonly projection: RowProjection,
     private readonly table: string,
+    private readonly written?: KeyFilter,
   ) {
     this.columns = Object.keys(projection.table.columns);
   }
@@ -406,7 +460,9 @@ class RowCache {
       if (!keyValues) continue;
       const key = keyString(projection, keyValues);
       relevant.push({ key, event });
-      if (!this.rows.has(key) && !missing.has(key)) missing.set(key, keyValues);
+      if (this.rows.has(key) || missing.has(key)) continue;
+      if (this.written && !this.written.mightContain(key)) this.rows.set(key, { keyValues, row: null, stored: false, dirty: false, writtenBy: 0 });
+      else missing.set(key, keyValues);
     }
     if (missing.size > 0) await this.load(missing);
     for (const { key, event } of relevant) {
@@ -431,63 +487,144 @@ class RowCache {
     for (const { row } of rows) {
       const k = keyString(this.projection, row);
       const keyValues = missing.get(k);
-      if (keyValues) this.rows.set(k, { keyValues, row, stored: true, dirty: false });
+      if (keyValues) this.rows.set(k, { keyValues, row, stored: true, dirty: false, writtenBy: 0 });
     }
     for (const [k, keyValues] of missing) {
-      if (!this.rows.has(k)) this.rows.set(k, { keyValues, row: null, stored: false, dirty: false });
+      if (!this.rows.has(k)) this.rows.set(k, { keyValues, row: null, stored: false, dirty: false, writtenBy: 0 });
     }
   }
 
-  /** Writes the changed rows in the caller's transaction: one DELETE and one upsert. */
-  async flush(): Promise<void> {
+  /**
+   * Takes every changed row for writing: builds the statements' parameters now (later changes to a
+   * row make it dirty again, for the next flush) and records the rows as written.
+   */
+  takeDirty(flush: number): FlushPlan {
     const { key, columns } = this.projection.table;
     const upserts: CachedRow[] = [];
     const deletes: CachedRow[] = [];
     for (const entry of this.rows.values()) {
       if (!entry.dirty) continue;
+      entry.dirty = false;
+      entry.writtenBy = flush;
       if (entry.row) upserts.push(entry);
       else if (entry.stored) deletes.push(entry);
     }
-    if (deletes.length > 0) {
-      await this.client.query(
-        `DELETE FROM ${quoteIdent(this.table)} t
-          USING unnest(${key.map((k, i) => `$${i + 1}::${columns[k]}[]`).join(', ')}) AS k(${key.map(quoteIdent).join(', ')})
-          WHERE ${key.map((k) => `t.${quoteIdent(k)} = k.${quoteIdent(k)}`).join(' AND ')}`,
-        key.map((k) => deletes.map((d) => d.keyValues[k])),
-      );
-    }
-    if (upserts.length > 0) {
-      const list = this.columns.map(quoteIdent).join(', ');
-      const updates = this.columns.filter((c) => !key.includes(c)).map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`);
-      await this.client.query(
-        `INSERT INTO ${quoteIdent(this.table)} (${list})
-         SELECT * FROM unnest(${this.columns.map((c, i) => `$${i + 1}::${columns[c]}[]`).join(', ')})
-         ON CONFLICT (${key.map(quoteIdent).join(', ')}) DO ${updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING'}`,
-        this.columns.map((c) => upserts.map((u) => columnValue((u.row as JsonRow)[c], columns[c]))),
-      );
-    }
-    for (const entry of upserts) entry.stored = true;
-    for (const entry of deletes) entry.stored = false;
-    for (const entry of this.rows.values()) entry.dirty = false;
     this.dirty = 0;
+    const plan: FlushPlan = {
+      table: this.table,
+      columns: this.columns,
+      types: this.columns.map((c) => columns[c]),
+      key,
+      keyTypes: key.map((k) => columns[k]),
+      deletes: deletes.length > 0 ? JSON.stringify(deletes.map((d) => d.keyValues)) : undefined,
+      inserts: rowsJson(upserts.filter((u) => !u.stored)),
+      updates: rowsJson(upserts.filter((u) => u.stored)),
+    };
+    for (const entry of upserts) {
+      entry.stored = true;
+      this.written?.add(keyString(this.projection, entry.keyValues));
+    }
+    for (const entry of deletes) entry.stored = false;
+    return plan;
   }
 
-  /** Forgets every (clean) row once the cache outgrows its bound. */
-  trim(capacity: number): void {
-    if (this.rows.size > capacity) this.rows.clear();
+  /**
+   * Forgets clean rows once the cache outgrows its bound: rows whose last write has committed
+   * (flush number ≤ `committed`), since a lookup would otherwise not see them yet.
+   */
+  trim(capacity: number, committed: number): void {
+    if (this.rows.size <= capacity) return;
+    for (const [key, entry] of this.rows) if (!entry.dirty && entry.writtenBy <= committed) this.rows.delete(key);
+  }
+}
+
+interface FlushPlan {
+  table: string;
+  columns: readonly string[];
+  types: readonly string[];
+  key: readonly string[];
+  keyTypes: readonly string[];
+  /** JSON arrays of key objects and of rows, converted by PostgreSQL as `applyBatch`'s are. */
+  deletes?: string;
+  /** Rows the table does not have (only this fold writes it): a plain INSERT, the cheapest write. */
+  inserts?: string;
+  /** Rows the table has. */
+  updates?: string;
+}
+
+function rowsJson(entries: CachedRow[]): string | undefined {
+  return entries.length > 0 ? JSON.stringify(entries.map((e) => e.row)) : undefined;
+}
+
+/** A DELETE, an upsert and an INSERT, in the caller's transaction. */
+async function writePlan(db: PoolClient, plan: FlushPlan): Promise<void> {
+  const keyNames = plan.key.map(quoteIdent);
+  const join = keyNames.map((k) => `t.${k} = k.${k}`).join(' AND ');
+  if (plan.deletes) {
+    const keyColumns = plan.key.map((k, i) => `${quoteIdent(k)} ${plan.keyTypes[i]}`).join(', ');
+    await db.query(`DELETE FROM ${quoteIdent(plan.table)} t USING jsonb_to_recordset($1::jsonb) AS k(${keyColumns}) WHERE ${join}`, [plan.deletes]);
+  }
+  const list = plan.columns.map(quoteIdent).join(', ');
+  const definitions = plan.columns.map((c, i) => `${quoteIdent(c)} ${plan.types[i]}`).join(', ');
+  if (plan.updates) {
+    const updates = plan.columns.filter((c) => !plan.key.includes(c)).map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`);
+    await db.query(
+      `INSERT INTO ${quoteIdent(plan.table)} (${list})
+       SELECT ${list} FROM jsonb_to_recordset($1::jsonb) AS x(${definitions})
+       ON CONFLICT (${keyNames.join(', ')}) DO ${updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING'}`,
+      [plan.updates],
+    );
+  }
+  if (plan.inserts) {
+    await db.query(`INSERT INTO ${quoteIdent(plan.table)} (${list}) SELECT ${list} FROM jsonb_to_recordset($1::jsonb) AS x(${definitions})`, [
+      plan.inserts,
+    ]);
   }
 }
 
 /**
- * A row value as a PostgreSQL array element, converted as `jsonb_to_recordset` would: JSON columns
- * take the value's JSON text, other columns the value itself (objects as JSON text).
+ * A Bloom filter over keys: `mightContain` is false only for keys never added. Its size is fixed
+ * (4 MiB), so memory stays flat; past a few million keys it answers "maybe" more often, which costs
+ * lookups, never correctness.
  */
-function columnValue(value: unknown, type: string): unknown {
-  if (value === undefined || value === null) return null;
-  if (type === 'jsonb' || type === 'json') return JSON.stringify(value);
-  if (value instanceof Date) return value.toISOString();
-  if (typeof value === 'object') return JSON.stringify(value);
-  return value;
+export class KeyFilter {
+  private readonly bits: Uint32Array;
+  private readonly mask: number;
+
+  constructor(log2Bits = 25) {
+    this.bits = new Uint32Array(2 ** (log2Bits - 5));
+    this.mask = 2 ** log2Bits - 1;
+  }
+
+  add(key: string): void {
+    const [h1, h2] = hashes(key);
+    for (let i = 0; i < 4; i++) {
+      const bit = (h1 + i * h2) & this.mask;
+      this.bits[bit >>> 5] |= 1 << (bit & 31);
+    }
+  }
+
+  mightContain(key: string): boolean {
+    const [h1, h2] = hashes(key);
+    for (let i = 0; i < 4; i++) {
+      const bit = (h1 + i * h2) & this.mask;
+      if ((this.bits[bit >>> 5] & (1 << (bit & 31))) === 0) return false;
+    }
+    return true;
+  }
+}
+
+/** Two independent 32-bit string hashes (FNV-1a and a multiplicative one) for double hashing. */
+function hashes(key: string): [number, number] {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  return [a >>> 0, (b | 1) >>> 0];
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   ProjectionBusy,
   advisoryLockHolder,
   countMatchingEvents,
+  createCopyTable,
   foldHistory,
   lockCheckpoint,
   quoteIdent,
@@ -108,11 +109,17 @@ export async function verifyProjection(
     }
 
     await client.query(`DROP TABLE IF EXISTS ${quoteIdent(scratch)}`);
-    await client.query(`CREATE TABLE ${quoteIdent(scratch)} (LIKE ${quoteIdent(live)} INCLUDING ALL)`);
+    await createCopyTable(client, live, scratch);
     try {
       let position: Position | undefined;
       if (target) {
-        const folded = await foldHistory(deps, client, projection, scratch, undefined, { batchSize, until: target, signal: options.signal, analyze: true });
+        const folded = await foldHistory(deps, client, projection, scratch, undefined, {
+          batchSize,
+          until: target,
+          signal: options.signal,
+          analyze: true,
+          fromEmptyTable: true,
+        });
         if (folded.aborted) throw new Error('verify aborted');
         position = folded.position;
       }
