@@ -27,6 +27,7 @@ export const catalogProjection: RowProjection = {
       versions: 'jsonb',
       latest_version: 'text',
       install_count: 'integer',
+      revision: 'bigint',
       created_at: 'timestamptz',
       updated_at: 'timestamptz',
     },
@@ -47,6 +48,7 @@ export const catalogProjection: RowProjection = {
     }
     const e = event as unknown as ProviderEvent;
     const at = e.data.at;
+    const revision = event.revision;
     switch (e.type) {
       case 'ProviderVersionPublished': {
         const base = row ?? {
@@ -62,14 +64,14 @@ export const catalogProjection: RowProjection = {
           install_count: 0,
           created_at: at,
         };
-        return withLatest({ ...base, versions: { ...(base.versions as Record<string, string>), [e.data.version]: e.data.status }, updated_at: at });
+        return withLatest({ ...base, versions: { ...(base.versions as Record<string, string>), [e.data.version]: e.data.status }, revision, updated_at: at });
       }
       case 'ProviderVersionYanked':
         if (!row) return row;
-        return withLatest({ ...row, versions: { ...(row.versions as Record<string, string>), [e.data.version]: 'yanked' }, updated_at: at });
+        return withLatest({ ...row, versions: { ...(row.versions as Record<string, string>), [e.data.version]: 'yanked' }, revision, updated_at: at });
       case 'ProviderMetadataUpdated': {
         if (!row) return row;
-        const next: JsonRow = { ...row, updated_at: at };
+        const next: JsonRow = { ...row, revision, updated_at: at };
         for (const [key, value] of Object.entries(e.data.changes)) if (value !== undefined) next[key] = key === 'tags' ? (value ?? []) : value;
         return next;
       }

@@ -4,7 +4,6 @@ import { installationStream } from '../../libs/domain/installation/installation-
 import { installationDecider } from '../../libs/domain/installation/installation.decider';
 import { fold } from '../../libs/domain/shared/decider';
 import { upcast } from '../../libs/domain/upcasting/upcasters';
-import { encodePosition } from '../../libs/event-store/position';
 import { TestApp, TestResponse, startTestApp } from '../support/test-app';
 
 /**
@@ -92,14 +91,13 @@ describe('installations', () => {
       { actor: 'installer:test', correlationId: randomUUID(), idempotencyScope: 'installer', now },
     );
     // The runtime endpoints find the installation through the read model: let it catch up first.
-    await ok(t.request('GET', `/providers/installed?min_position=${encodePosition((await t.infrastructure.eventStore.headPosition())!)}`, { key }));
+    await ok(t.request('GET', `/providers/installed?min_position=${await t.lastPosition()}`, { key }));
     const registered = await t.request('POST', '/runtime/registrations', {
       headers: { authorization: `Bearer ${token}` },
       body: { installation_id: state.installationId, generation: state.generation, version: state.installedVersion, endpoint: 'http://127.0.0.1:9/' },
     });
     expect(registered.status).toBe(204);
-    const head = await t.infrastructure.eventStore.headPosition();
-    const got = await ok(t.request('GET', `${PG}?min_position=${encodePosition(head!)}`, { key }));
+    const got = await ok(t.request('GET', `${PG}?min_position=${await t.lastPosition()}`, { key }));
     expect(got.body).toMatchObject({ lifecycle_state: 'ready', current_version: state.installedVersion, health: 'healthy' });
     return got;
   }
@@ -462,7 +460,7 @@ describe('installations', () => {
     });
 
     it('honours If-Match: 412 revision_mismatch when stale, 200 when current', async () => {
-      const got = await ok(t.request('GET', `${PG}?min_position=${encodePosition((await t.infrastructure.eventStore.headPosition())!)}`, { key: acme }));
+      const got = await ok(t.request('GET', `${PG}?min_position=${await t.lastPosition()}`, { key: acme }));
       const etag = got.headers.get('etag')!;
       const revision = Number(etag.replace(/"/g, ''));
       expect(revision).toBe((await history(acme)).length - 1);

@@ -256,11 +256,15 @@ describe('publishing', () => {
       await rejected(() => t.request('GET', '/providers/acme/postgres/versions'), 401, 'unauthorized');
     });
 
-    it('gets one version with the ETag of its last change', async () => {
-      const got = await t.request('GET', '/providers/acme/postgres/versions/1.1.0', { key: acme });
+    it('gets one version with the provider stream revision as its ETag (what If-Match on a yank needs)', async () => {
+      const position = await t.lastPosition();
+      const got = await t.request('GET', `/providers/acme/postgres/versions/1.1.0?min_position=${position}`, { key: acme });
       expect(got.status).toBe(200);
       expect(got.body).toEqual(second.body);
-      expect(got.headers.get('etag')).toBe(second.headers.get('etag'));
+      await t.request('GET', `/providers/acme/postgres?min_position=${position}`, { key: acme });
+      const [last] = await t.infrastructure.eventStore.readStream('provider-acme.postgres', { direction: 'backwards', maxCount: 1 });
+      const again = await t.request('GET', '/providers/acme/postgres/versions/1.1.0', { key: acme });
+      expect(again.headers.get('etag')).toBe(`"${last.revision}"`);
       await rejected(() => t.request('GET', '/providers/acme/postgres/versions/9.9.9', { key: acme }), 404, 'version_not_found');
       await rejected(() => t.request('GET', '/providers/acme/nope/versions/1.0.0', { key: acme }), 404, 'provider_not_found');
     });

@@ -4,7 +4,6 @@ import { installationStream } from '../../libs/domain/installation/installation-
 import { installationDecider } from '../../libs/domain/installation/installation.decider';
 import { fold } from '../../libs/domain/shared/decider';
 import { upcast } from '../../libs/domain/upcasting/upcasters';
-import { encodePosition } from '../../libs/event-store/position';
 import { TestApp, TestResponse, startTestApp } from '../support/test-app';
 
 /**
@@ -41,7 +40,7 @@ describe('tenant isolation', () => {
     return res;
   }
 
-  const headPosition = async () => encodePosition((await t.infrastructure.eventStore.headPosition())!);
+  const headPosition = () => t.lastPosition();
 
   /** Plays the installer (DeployStarted) and the runtime (registration over HTTP) for a tenant. */
   async function deployAndRegister(tenant: string) {

@@ -20,6 +20,8 @@ export interface TestApp {
   createKey(org: string, scopes: ApiKeyScope[], options?: { platformAdmin?: boolean }): Promise<string>;
   request(method: string, path: string, options?: { key?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<TestResponse>;
   eventCount(): Promise<number>;
+  /** Wire position of the newest committed event, whatever other transactions are in flight. */
+  lastPosition(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -88,6 +90,13 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     async eventCount() {
       const { rows } = await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM es_events');
       return Number(rows[0].n);
+    },
+    async lastPosition() {
+      const { rows } = await db.pool.query<{ commit: string; global_position: string }>(
+        'SELECT transaction_id::text AS commit, global_position FROM es_events ORDER BY transaction_id DESC, global_position DESC LIMIT 1',
+      );
+      if (!rows[0]) throw new Error('the log is empty');
+      return `${rows[0].commit}:${rows[0].global_position}`;
     },
     async close() {
       await Promise.all(workers.map((w) => w.stop()));

@@ -7,7 +7,7 @@ import { RequireScope } from '../auth/auth.decorators';
 import { CurrentPrincipal, Principal } from '../auth/principal';
 import { setCommandHeaders } from '../platform/command-response';
 import { ErrorBody } from '../platform/error-body';
-import { enumParam, pageOf, providerFromPath } from '../platform/path-params';
+import { asOfParam, enumParam, pageOf, providerFromPath } from '../platform/path-params';
 import { ReadModelWaiter } from '../platform/read-model-waiter';
 import { commandContext } from '../platform/request-context';
 import {
@@ -82,9 +82,8 @@ export class InstallationsController {
   @ApiResponse({ status: 404, type: ErrorBody, description: 'not_installed (also for another organisation’s installation)' })
   async get(@Param('prefix') prefix: string, @Param('name') name: string, @Query('as_of') asOf: unknown, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
     const provider = providerFromPath(prefix, name);
-    if (asOf !== undefined) {
-      const instant = typeof asOf === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(asOf) ? new Date(asOf) : new Date(Number.NaN);
-      if (Number.isNaN(instant.getTime())) throw new DomainError('invalid', 'validation_failed', 'as_of must be an RFC 3339 timestamp such as 2026-01-31T12:00:00Z.');
+    const instant = asOfParam(asOf);
+    if (instant) {
       const { state, revision, latest } = await this.installations.stateAt(provider, principal, instant);
       response.setHeader('ETag', `"${revision}"`);
       return installedFromState(state, latest);

@@ -7,9 +7,8 @@ import { installationStream } from '../../../libs/domain/installation/installati
 import { ProviderState, providerDecider } from '../../../libs/domain/provider/provider.decider';
 import { ProviderId, canonicalOf, parseCanonical, providerStream } from '../../../libs/domain/provider/provider-identity';
 import { latestVersion, selectInstallableVersion } from '../../../libs/domain/provider/version-selection';
-import { fold } from '../../../libs/domain/shared/decider';
 import { notFound } from '../../../libs/domain/shared/domain-error';
-import { upcast } from '../../../libs/domain/upcasting/upcasters';
+import { loadState } from '../../../libs/application/stream-state';
 import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
 import { Principal } from '../auth/principal';
 import { INFRASTRUCTURE } from '../platform/tokens';
@@ -86,26 +85,22 @@ export class InstallationsService {
 
   /** The installation as its stream says, optionally as it was at an instant (time travel). */
   async stateAt(provider: ProviderId, principal: Principal, asOf?: Date): Promise<{ state: PresentInstallation; revision: number; latest: string | null }> {
-    const events = (await this.infrastructure.eventStore.readStream(installationStream(principal.organizationId, provider))).map(upcast);
-    const upTo = asOf ? events.filter((e) => new Date(e.metadata.occurred_at).getTime() <= asOf.getTime()) : events;
-    const state = fold(installationDecider, upTo as never[]);
+    const { state, revision } = await loadState(this.infrastructure.eventStore, installationDecider, installationStream(principal.organizationId, provider), asOf);
     if (state.status !== 'present') {
       throw notFound('not_installed', asOf ? `${canonicalOf(provider)} was not installed at ${asOf.toISOString()}.` : `${canonicalOf(provider)} is not installed.`);
     }
     const latest = latestVersion(await this.providerState(provider))?.version ?? null;
-    return { state, revision: upTo.length - 1, latest };
+    return { state, revision, latest };
   }
 
   private async requireInstalled(provider: ProviderId, principal: Principal): Promise<PresentInstallation> {
-    const events = (await this.infrastructure.eventStore.readStream(installationStream(principal.organizationId, provider))).map(upcast);
-    const state = fold(installationDecider, events as never[]);
+    const { state } = await loadState(this.infrastructure.eventStore, installationDecider, installationStream(principal.organizationId, provider));
     if (state.status !== 'present') throw notFound('not_installed', `${canonicalOf(provider)} is not installed.`);
     return state;
   }
 
-  async providerState(provider: ProviderId): Promise<ProviderState> {
-    const events = (await this.infrastructure.eventStore.readStream(providerStream(provider))).map(upcast);
-    return fold(providerDecider, events as never[]);
+  async providerState(provider: ProviderId, asOf?: Date): Promise<ProviderState> {
+    return (await loadState(this.infrastructure.eventStore, providerDecider, providerStream(provider), asOf)).state;
   }
 
   private async run(provider: ProviderId, principal: Principal, context: CommandContext, providerState: ProviderState, command: InstallationCommand): Promise<InstallationCommandResult> {

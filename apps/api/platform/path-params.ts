@@ -44,3 +44,15 @@ export function enumParam<T extends string>(raw: unknown, field: string, allowed
   return text as T;
 }
 
+
+/** `as_of` for time travel: an RFC 3339 timestamp, or undefined when absent. */
+export function asOfParam(raw: unknown): Date | undefined {
+  if (raw === undefined) return undefined;
+  const instant = typeof raw === 'string' && /^\d{4}-\d{2}-\d{2}T[^\s]{1,40}$/.test(raw) ? new Date(raw) : new Date(Number.NaN);
+  if (Number.isNaN(instant.getTime())) {
+    throw new DomainError('invalid', 'validation_failed', 'as_of must be an RFC 3339 timestamp such as 2026-01-31T12:00:00Z.', [
+      { field: 'as_of', constraint: 'isRfc3339', message: 'as_of must be an RFC 3339 timestamp', value_type: typeof raw },
+    ]);
+  }
+  return instant;
+}

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { ServiceUnavailableException } from '@nestjs/common';
 import type { Request } from 'express';
 import { CheckpointStore } from '../../../libs/event-store/consumers/checkpoint-store';
-import { comparePositions, decodePosition, Position } from '../../../libs/event-store/position';
+import { decodePosition, Position } from '../../../libs/event-store/position';
 import { isCaughtUp } from '../../../libs/event-store/consumers/caught-up';
 import { EventStore } from '../../../libs/event-store/event-store.port';
 import { PROJECTIONS } from '../../../projections/projections';
@@ -43,20 +43,12 @@ export class ReadModelWaiter {
     for (const each of [consumer, ...alsoConsumers]) await this.waitFor(each, target);
   }
 
-  private async visible(target: Position): Promise<boolean> {
-    const head = await this.store.headPosition();
-    return head !== undefined && comparePositions(head, target) >= 0;
-  }
-
   async waitFor(consumer: string, target: Position): Promise<void> {
     const deadline = Date.now() + this.waitMs;
     let delay = 5;
     for (;;) {
       const checkpoint = await this.checkpoints.load(consumer);
-      // "No followed event up to the target" means something only once the target itself is
-      // visible: while an older transaction (a projection's own, say) is still open, the log reads
-      // nothing past it, and an empty read would pass a consumer that has not yet seen the target.
-      if ((await this.visible(target)) && (await isCaughtUp(this.store, checkpoint, target, this.eventTypesOf(consumer)))) return;
+      if (await isCaughtUp(this.store, checkpoint, target, this.eventTypesOf(consumer))) return;
       if (Date.now() >= deadline) {
         throw new ServiceUnavailableException({
           code: 'read_model_lagging',

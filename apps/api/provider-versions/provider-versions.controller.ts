@@ -1,4 +1,12 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
+import * as semver from 'semver';
+import { loadState } from '../../../libs/application/stream-state';
+import { providerDecider } from '../../../libs/domain/provider/provider.decider';
+import { ProviderId, canonicalOf, providerStream } from '../../../libs/domain/provider/provider-identity';
+import { notFound } from '../../../libs/domain/shared/domain-error';
+import { EventStore } from '../../../libs/event-store/event-store.port';
+import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
+import { INFRASTRUCTURE } from '../platform/tokens';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
@@ -6,13 +14,13 @@ import { RequireScope } from '../auth/auth.decorators';
 import { CurrentPrincipal, Principal } from '../auth/principal';
 import { setCommandHeaders } from '../platform/command-response';
 import { ErrorBody } from '../platform/error-body';
-import { enumParam, pageOf, providerFromPath } from '../platform/path-params';
+import { asOfParam, enumParam, pageOf, providerFromPath } from '../platform/path-params';
 import { ReadModelWaiter } from '../platform/read-model-waiter';
 import { commandContext } from '../platform/request-context';
 import { PublishVersionCommand, PublishOutcome } from './publish-version.handler';
 import { PublishVersionDto, YankVersionDto } from './publish-version.dto';
 import { ProviderVersionResponse, versionFromRow, versionFromState } from './provider-version.response';
-import { GetVersionQuery, ListVersionsQuery } from './provider-versions.queries';
+import { GetVersionQuery, ListVersionsQuery, VersionWithRevision } from './provider-versions.queries';
 import { YankVersionCommand } from './yank-version.handler';
 import { CommandOutcome } from '../../../libs/application/command-runner';
 import { ProviderState } from '../../../libs/domain/provider/provider.decider';
@@ -32,6 +40,7 @@ export class ProviderVersionsController {
     private readonly commands: CommandBus,
     private readonly queries: QueryBus,
     private readonly readModel: ReadModelWaiter,
+    @Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure,
   ) {}
 
   @Post('provider-versions')
@@ -58,11 +67,20 @@ export class ProviderVersionsController {
   @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } })
   @ApiQuery({ name: 'offset', required: false, schema: { type: 'integer', minimum: 0, default: 0 } })
   @ApiQuery({ name: 'min_position', required: false, description: 'Wait until the read model has reached this position' })
+  @ApiQuery({ name: 'as_of', required: false, description: 'RFC 3339 timestamp: the versions as they were then, folded from history' })
   @ApiOkResponse({ type: [ProviderVersionResponse], headers: { 'X-Total-Count': { description: 'Number of matching versions' } } })
   async list(@Param('prefix') prefix: string, @Param('name') name: string, @Query() query: Record<string, unknown>, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
     const provider = providerFromPath(prefix, name);
     const status = enumParam(query.status, 'status', ['building', 'published', 'failed', 'yanked'] as const);
     const page = pageOf(query);
+    const asOf = asOfParam(query.as_of);
+    if (asOf) {
+      const versions = Object.values(await this.pastVersions(provider, asOf))
+        .filter((v) => !status || v.status === status)
+        .sort((a, b) => semver.rcompare(a.version, b.version));
+      response.setHeader('X-Total-Count', String(versions.length));
+      return versions.slice(page.offset, page.offset + page.limit).map((v) => versionFromState(provider, v));
+    }
     await this.readModel.waitIfAsked(request, 'provider-versions');
     const { items, total } = await this.queries.execute<ListVersionsQuery, { items: ProviderVersionRow[]; total: number }>(
       new ListVersionsQuery(provider, status, page.limit, page.offset),
@@ -75,14 +93,25 @@ export class ProviderVersionsController {
   @RequireScope('read')
   @ApiOperation({ summary: 'Get one version' })
   @ApiQuery({ name: 'min_position', required: false })
+  @ApiQuery({ name: 'as_of', required: false, description: 'RFC 3339 timestamp: the version as it was then (e.g. before a yank)' })
   @ApiOkResponse({ type: ProviderVersionResponse })
   @ApiResponse({ status: 404, type: ErrorBody })
-  async get(@Param('prefix') prefix: string, @Param('name') name: string, @Param('version') version: string, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+  async get(@Param('prefix') prefix: string, @Param('name') name: string, @Param('version') version: string, @Query('as_of') rawAsOf: unknown, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
     const provider = providerFromPath(prefix, name);
+    const asOf = asOfParam(rawAsOf);
+    if (asOf) {
+      const past = (await this.pastVersions(provider, asOf))[version];
+      if (!past) throw notFound('version_not_found', `${canonicalOf(provider)} had no version ${version} at ${asOf.toISOString()}.`);
+      return versionFromState(provider, past);
+    }
     await this.readModel.waitIfAsked(request, 'provider-versions');
-    const row = await this.queries.execute<GetVersionQuery, ProviderVersionRow>(new GetVersionQuery(provider, version));
-    response.setHeader('ETag', `"${row.revision}"`);
+    const { row, streamRevision } = await this.queries.execute<GetVersionQuery, VersionWithRevision>(new GetVersionQuery(provider, version));
+    response.setHeader('ETag', `"${streamRevision}"`);
     return versionFromRow(row);
+  }
+
+  private pastVersions(provider: ProviderId, asOf: Date) {
+    return foldVersionsAt(this.infrastructure.eventStore, provider, asOf);
   }
 
   @Post('providers/:prefix/:name/versions/:version/yank')
@@ -108,6 +137,13 @@ export class ProviderVersionsController {
     setCommandHeaders(response, outcome);
     return versionFromState(provider, versionOf(outcome, version));
   }
+}
+
+/** Time travel reads the provider's stream, not a read model. */
+async function foldVersionsAt(store: EventStore, provider: ProviderId, asOf: Date) {
+  const { state } = await loadState(store, providerDecider, providerStream(provider), asOf);
+  if (state.status === 'unknown') throw notFound('provider_not_found', `Provider ${canonicalOf(provider)} did not exist at ${asOf.toISOString()}.`);
+  return state.versions;
 }
 
 function versionOf(outcome: CommandOutcome<ProviderState>, version: string) {

@@ -41,8 +41,14 @@ export class ListVersionsHandler implements IQueryHandler<ListVersionsQuery, { i
   }
 }
 
+export interface VersionWithRevision {
+  row: ProviderVersionRow;
+  /** Revision of the provider stream as the read models know it: the ETag a yank's If-Match needs. */
+  streamRevision: string;
+}
+
 @QueryHandler(GetVersionQuery)
-export class GetVersionHandler implements IQueryHandler<GetVersionQuery, ProviderVersionRow> {
+export class GetVersionHandler implements IQueryHandler<GetVersionQuery, VersionWithRevision> {
   constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure) {}
 
   async execute({ provider, version }: GetVersionQuery) {
@@ -55,6 +61,11 @@ export class GetVersionHandler implements IQueryHandler<GetVersionQuery, Provide
       if (!listed) throw notFound('provider_not_found', `Provider ${canonicalOf(provider)} does not exist.`);
       throw notFound('version_not_found', `${canonicalOf(provider)} has no version ${version}.`);
     }
-    return row;
+    const catalog = await this.infrastructure.dataSource
+      .getRepository(CatalogProviderRow)
+      .findOne({ select: { prefix: true, name: true, revision: true }, where: { prefix: provider.prefix, name: provider.name } });
+    // Two projections, each possibly a step behind the other: the higher revision is the newer truth.
+    const streamRevision = catalog && BigInt(catalog.revision) > BigInt(row.revision) ? catalog.revision : row.revision;
+    return { row, streamRevision };
   }
 }

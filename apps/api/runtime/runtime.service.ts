@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { secretMatches } from '../../../libs/auth/api-key-secret';
 import { runCommand } from '../../../libs/application/command-runner';
+import { installationStream } from '../../../libs/domain/installation/installation-identity';
 import { PresentInstallation, installationDecider } from '../../../libs/domain/installation/installation.decider';
-import { fold } from '../../../libs/domain/shared/decider';
-import { upcast } from '../../../libs/domain/upcasting/upcasters';
+import { loadState } from '../../../libs/application/stream-state';
 import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
 import { INFRASTRUCTURE } from '../platform/tokens';
 import { HeartbeatDto, RegistrationDto } from './runtime.dto';
 
+const LOOKUP_WAIT_MS = 2_000;
 const REFUSED = 'The registration token is not valid for this installation and generation.';
 
 /**
@@ -66,16 +67,29 @@ export class RuntimeService {
     };
   }
 
+  /**
+   * The runtime knows only its installation id; the installed-providers read model maps it to the
+   * stream. A runtime can call before that projection has seen the install (it starts right after
+   * DeployStarted), so a miss waits briefly for the projection rather than refusing a valid token.
+   */
+  private async locate(installationId: string): Promise<{ tenant: string; prefix: string; name: string } | undefined> {
+    const deadline = Date.now() + LOOKUP_WAIT_MS;
+    for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
+      const { rows } = await this.infrastructure.pool.query<{ tenant: string; prefix: string; name: string }>(
+        'SELECT tenant, prefix, name FROM installed_providers WHERE installation_id = $1',
+        [installationId],
+      );
+      if (rows[0] || Date.now() >= deadline) return rows[0];
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
   private async authenticate(installationId: string, generation: number, token: string | undefined) {
     if (!token) throw new UnauthorizedException({ code: 'unauthorized', message: 'Send the registration token as "Authorization: Bearer <token>".' });
-    const { rows } = await this.infrastructure.pool.query<{ tenant: string; prefix: string; name: string }>(
-      'SELECT tenant, prefix, name FROM installed_providers WHERE installation_id = $1',
-      [installationId],
-    );
-    if (!rows[0]) throw new UnauthorizedException({ code: 'unauthorized', message: REFUSED });
-    const streamName = `installation-${rows[0].tenant}.${rows[0].prefix}.${rows[0].name}`;
-    const events = (await this.infrastructure.eventStore.readStream(streamName)).map(upcast);
-    const state = fold(installationDecider, events as never[]);
+    const located = await this.locate(installationId);
+    if (!located) throw new UnauthorizedException({ code: 'unauthorized', message: REFUSED });
+    const streamName = installationStream(located.tenant, { prefix: located.prefix, name: located.name });
+    const { state } = await loadState(this.infrastructure.eventStore, installationDecider, streamName);
     const hash = state.status === 'present' && state.installationId === installationId ? state.tokenHashes[generation] : undefined;
     if (state.status !== 'present' || !hash || !secretMatches(token, hash)) {
       throw new UnauthorizedException({ code: 'unauthorized', message: REFUSED });

@@ -13,6 +13,11 @@ export async function isCaughtUp(
   eventTypes: readonly string[],
 ): Promise<boolean> {
   if (checkpoint && comparePositions(checkpoint, target) >= 0) return true;
+  // "None of its events up to the target" means something only once the target itself is visible:
+  // while an older transaction is still open the log reads nothing past it, and an empty read would
+  // pass a consumer that has not yet seen the target.
+  const head = await store.headPosition();
+  if (!head || comparePositions(head, target) < 0) return false;
   const next = await store.readAll({ fromPosition: checkpoint, limit: 1, filter: { eventTypes } });
   return next.length === 0 || comparePositions(next[0].position, target) > 0;
 }

@@ -13,6 +13,7 @@ export class CatalogProviderRow {
   @Column('jsonb') versions!: Record<string, string>;
   @Column('text', { nullable: true }) latest_version!: string | null;
   @Column('integer') install_count!: number;
+  @Column('bigint') revision!: string;
   @Column('timestamptz') created_at!: Date;
   @Column('timestamptz') updated_at!: Date;
 }

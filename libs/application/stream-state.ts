@@ -1,0 +1,18 @@
+import { Decider, fold } from '../domain/shared/decider';
+import { upcast } from '../domain/upcasting/upcasters';
+import { EventStore } from '../event-store/event-store.port';
+
+/**
+ * A stream folded into its aggregate's state — all of it, or (time travel) only the events that had
+ * happened by `asOf`. `revision` is that of the last event folded, -1 for none.
+ */
+export async function loadState<State, Event extends { type: string; data: unknown }>(
+  store: EventStore,
+  decider: Pick<Decider<unknown, State, Event>, 'evolve' | 'initialState'>,
+  streamName: string,
+  asOf?: Date,
+): Promise<{ state: State; revision: number }> {
+  const events = (await store.readStream(streamName)).map(upcast);
+  const upTo = asOf ? events.filter((e) => new Date(e.metadata.occurred_at).getTime() <= asOf.getTime()) : events;
+  return { state: fold(decider, upTo as unknown as Event[]), revision: upTo.length - 1 };
+}
