@@ -17,9 +17,11 @@ import { LogConsumer } from '../../libs/event-store/consumers/log-consumer';
 import { EventFilter, EventStore, RecordedEvent } from '../../libs/event-store/event-store.port';
 import { Position } from '../../libs/event-store/position';
 import { Deployer, DesiredDeployment } from './deployer.port';
+import { DeploymentObservations } from './deployment-observations';
 import { RegistrationTokens, hashToken } from './registration-token';
 
 export const INSTALLER_CONSUMER = 'installer';
+const OBSERVATION_INTERVAL_MS = 5_000;
 export const INSTALLER_ACTOR = 'installer';
 
 /** The events the installer acts on; DeployStarted and the like are its own output. */
@@ -94,12 +96,21 @@ export class InstallerConsumer implements LogConsumer {
   private abort = new AbortController();
   private ticker?: NodeJS.Timeout;
   private lastScan = 0;
+  private lastObservation = 0;
   private ticking = false;
+  private readonly observations: DeploymentObservations;
 
   constructor(private readonly options: InstallerConsumerOptions) {
     this.logger = options.logger.child({ consumer: INSTALLER_CONSUMER });
     this.clock = options.clock ?? (() => new Date());
     this.batchSize = options.batchSize ?? 100;
+    this.observations = new DeploymentObservations(options.pool, options.deployer);
+  }
+
+  /** Rollout status is telemetry for the deployment endpoint: failing to record it fails nothing. */
+  private observe(installationId: string, gone = false): Promise<void> {
+    const recorded = gone ? this.observations.forget(installationId) : this.observations.observe(installationId);
+    return recorded.catch((error: unknown) => this.logger.warn({ installationId, err: errorMessage(error) }, 'deployment status not recorded'));
   }
 
   loadCheckpoint(): Promise<Position | undefined> {
@@ -257,6 +268,7 @@ export class InstallerConsumer implements LogConsumer {
       }
       try {
         await this.options.deployer.apply(desired);
+        await this.observe(desired.installationId);
         return undefined;
       } catch (error) {
         lastError = error;
@@ -277,6 +289,7 @@ export class InstallerConsumer implements LogConsumer {
     if (state.status !== 'present' || state.lifecycle === 'deleting') return;
     // Only older generations go: a redelivered registration never touches a newer deploy.
     await this.options.deployer.retire(state.installationId, generation);
+    await this.observe(state.installationId);
     this.logger.info({ stream, installationId: state.installationId, generation }, 'generation registered; older generations retired');
   }
 
@@ -287,6 +300,7 @@ export class InstallerConsumer implements LogConsumer {
     // Absent: the uninstall already completed (its removal came first), nothing is left to do.
     if (state.status !== 'present' || state.lifecycle !== 'deleting' || state.generation !== generation) return;
     await this.removeWithRetries(state.installationId);
+    await this.observe(state.installationId, true);
     await this.command(stream, { type: 'CompleteUninstall', generation, now: this.now() }, `uninstalled:${state.installationId}:${generation}`, cause);
     this.logger.info({ stream, installationId: state.installationId }, 'installation removed');
   }
@@ -320,6 +334,10 @@ export class InstallerConsumer implements LogConsumer {
           this.logger.warn({ stream, err: errorMessage(error) }, 'registration timeout could not be recorded; retrying');
           this.deadlines.set(stream, { ...deadline, at: now + 1000 });
         });
+      }
+      if (now - this.lastObservation >= OBSERVATION_INTERVAL_MS) {
+        this.lastObservation = now;
+        await this.observations.refreshAll().catch((error: unknown) => this.logger.warn({ err: errorMessage(error) }, 'deployment status refresh failed'));
       }
       const scanEvery = this.options.watchdogIntervalMs ?? Math.max(1000, Math.min(30_000, Math.floor(this.options.registrationTimeoutMs / 2)));
       if (now - this.lastScan >= scanEvery) {

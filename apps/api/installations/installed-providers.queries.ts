@@ -3,7 +3,6 @@ import { Inject, Injectable } from '@nestjs/common';
 import { canonicalOf, ProviderId } from '../../../libs/domain/provider/provider-identity';
 import { notFound } from '../../../libs/domain/shared/domain-error';
 import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
-import { CatalogProviderRow } from '../../../libs/read-models/entities/catalog-provider.entity';
 import { InstalledProviderRow } from '../../../libs/read-models/entities/installed-provider.entity';
 import { INFRASTRUCTURE } from '../platform/tokens';
 import { DeploymentResultResponse, InstalledProviderResponse } from './installation.dto';
@@ -14,58 +13,88 @@ import { installedFromRow } from './installed-provider.mapping';
 export class InstalledProvidersQueries {
   constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure) {}
 
+  /**
+   * One round trip per page: the page (with each row's catalog `latest_version`) and the total. The
+   * queries are plain SQL on the pool, not TypeORM's findAndCount plus a catalog find (three round
+   * trips and the query builder's CPU on every request: most of this endpoint's cost under load).
+   */
   async list(tenant: string, filters: { lifecycle_state?: string; health?: string }, limit: number, offset: number) {
-    const [rows, total] = await this.infrastructure.dataSource.getRepository(InstalledProviderRow).findAndCount({
-      where: { tenant, ...(filters.lifecycle_state ? { lifecycle_state: filters.lifecycle_state } : {}), ...(filters.health ? { health: filters.health } : {}) },
-      order: { prefix: 'ASC', name: 'ASC' },
-      skip: offset,
-      take: limit,
-    });
-    const latest = await this.latestVersions(rows);
-    return { items: rows.map((r) => installedFromRow(r, latest.get(`${r.prefix}/${r.name}`))), total };
+    const params: unknown[] = [tenant];
+    let where = 'tenant = $1';
+    if (filters.lifecycle_state) {
+      params.push(filters.lifecycle_state);
+      where += ` AND lifecycle_state = $${params.length}`;
+    }
+    if (filters.health) {
+      params.push(filters.health);
+      where += ` AND health = $${params.length}`;
+    }
+    const countSql = `SELECT count(*)::int AS total FROM installed_providers WHERE ${where}`;
+    params.push(limit, offset);
+    const { rows } = await this.infrastructure.pool.query<RowWithLatest & { total: number }>(
+      `WITH page AS (
+         SELECT * FROM installed_providers WHERE ${where} ORDER BY prefix, name LIMIT $${params.length - 1} OFFSET $${params.length}
+       )
+       SELECT p.*, c.latest_version AS catalog_latest_version, (${countSql}) AS total
+         FROM page p LEFT JOIN catalog_providers c ON c.prefix = p.prefix AND c.name = p.name
+        ORDER BY p.prefix, p.name`,
+      params,
+    );
+    const total = rows.length > 0 ? rows[0].total : (await this.infrastructure.pool.query<{ total: number }>(countSql, params.slice(0, -2))).rows[0].total;
+    return { items: rows.map((r) => installedFromRow(r, r.catalog_latest_version)), total };
   }
 
   async get(tenant: string, provider: ProviderId): Promise<{ body: InstalledProviderResponse; revision: string }> {
     const row = await this.row(tenant, provider);
-    const latest = await this.latestVersions([row]);
-    return { body: installedFromRow(row, latest.get(canonicalOf(provider))), revision: row.revision };
+    return { body: installedFromRow(row, row.catalog_latest_version), revision: row.revision };
   }
 
   async deployment(tenant: string, provider: ProviderId): Promise<DeploymentResultResponse> {
     const row = await this.row(tenant, provider);
-    if (row.lifecycle_state === 'pending' && row.current_version === null) {
+    const { rows } = await this.infrastructure.pool.query<{
+      generation: number;
+      deployment_name: string;
+      status: string;
+      available_replicas: number;
+      ready_replicas: number;
+      image: string | null;
+      message: string | null;
+      observed_at: Date;
+    }>('SELECT * FROM deployment_observations WHERE installation_id = $1', [row.installation_id]);
+    const observed = rows[0]?.generation === row.generation ? rows[0] : undefined;
+    if (!observed && row.lifecycle_state === 'pending' && row.current_version === null) {
       throw notFound('not_deployed', `${canonicalOf(provider)} has not been deployed yet.`);
     }
-    const status = { pending: 'pending', processing: 'progressing', ready: 'available', failed: 'failed', deleting: 'progressing' }[row.lifecycle_state] ?? 'pending';
+    const implied = { pending: 'pending', processing: 'progressing', ready: 'available', failed: 'failed', deleting: 'progressing' }[row.lifecycle_state] ?? 'pending';
     const running = row.lifecycle_state === 'ready' ? 1 : 0;
     return {
-      deployment_name: `ps-${tenant}-${row.prefix}-${row.name}`,
-      status,
-      available_replicas: running,
-      ready_replicas: running,
+      deployment_name: observed?.deployment_name ?? `ps-${tenant}-${row.prefix}-${row.name}`,
+      // A failed deploy stays failed even while the deployer still sees the new generation's process.
+      status: row.lifecycle_state === 'failed' ? 'failed' : (observed?.status ?? implied),
+      available_replicas: observed?.available_replicas ?? running,
+      ready_replicas: observed?.ready_replicas ?? running,
       version: row.installed_version,
-      image: null,
-      updated_at: row.updated_at.toISOString(),
-      message: row.last_deploy_message ?? row.health_message,
+      image: observed?.image ?? null,
+      updated_at: (observed && observed.observed_at > row.updated_at ? observed.observed_at : row.updated_at).toISOString(),
+      message: row.last_deploy_message ?? observed?.message ?? row.health_message,
       generation: row.generation,
       healthy: row.health === 'healthy',
     };
   }
 
-  private async row(tenant: string, provider: ProviderId): Promise<InstalledProviderRow> {
-    const row = await this.infrastructure.dataSource.getRepository(InstalledProviderRow).findOne({ where: { tenant, ...provider } });
+  /** The row with its catalog entry's latest version, in one query. */
+  private async row(tenant: string, provider: ProviderId): Promise<RowWithLatest> {
+    const { rows } = await this.infrastructure.pool.query<RowWithLatest>(
+      `SELECT i.*, c.latest_version AS catalog_latest_version
+         FROM installed_providers i LEFT JOIN catalog_providers c ON c.prefix = i.prefix AND c.name = i.name
+        WHERE i.tenant = $1 AND i.prefix = $2 AND i.name = $3`,
+      [tenant, provider.prefix, provider.name],
+    );
     // Another tenant's installation and a missing one look the same: existence does not leak.
-    if (!row) throw notFound('not_installed', `${canonicalOf(provider)} is not installed.`);
-    return row;
-  }
-
-  private async latestVersions(rows: InstalledProviderRow[]): Promise<Map<string, string | null>> {
-    if (rows.length === 0) return new Map();
-    const catalog = await this.infrastructure.dataSource.getRepository(CatalogProviderRow).find({
-      select: { prefix: true, name: true, latest_version: true },
-      where: rows.map((r) => ({ prefix: r.prefix, name: r.name })),
-    });
-    return new Map(catalog.map((c) => [`${c.prefix}/${c.name}`, c.latest_version]));
+    if (!rows[0]) throw notFound('not_installed', `${canonicalOf(provider)} is not installed.`);
+    return rows[0];
   }
 }
 
+/** An installed_providers row as node-postgres returns it (the entity's types), plus the catalog's latest version. */
+type RowWithLatest = InstalledProviderRow & { catalog_latest_version: string | null };
