@@ -22,14 +22,17 @@ export function schemaVersionOf(type: string): number {
 const UPCASTERS: readonly Upcaster[] = [
   {
     // v1 kept the publish request's `schemas` map ({ resource_type: schema }); v2 keeps the list the
-    // API returns ([{ resource_type, schema }]) so its order is fixed in the log.
+    // API returns ([{ resource_type, schema }]) so its order is fixed in the log. A jsonb map has
+    // lost the publisher's order, so v1 entries come out sorted by resource type.
     type: 'ProviderVersionPublished',
     fromVersion: 1,
     upcast: (data) => {
       const map = data.schemas;
       const schemas =
         map && typeof map === 'object' && !Array.isArray(map)
-          ? Object.entries(map as Record<string, Record<string, unknown>>).map(([resource_type, schema]) => ({ resource_type, schema }))
+          ? Object.entries(map as Record<string, Record<string, unknown>>)
+              .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+              .map(([resource_type, schema]) => ({ resource_type, schema }))
           : (map ?? []);
       return { ...data, schemas };
     },
