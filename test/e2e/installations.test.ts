@@ -5,6 +5,7 @@ import { installationDecider } from '../../libs/domain/installation/installation
 import { fold } from '../../libs/domain/shared/decider';
 import { upcast } from '../../libs/domain/upcasting/upcasters';
 import { TestApp, TestResponse, startTestApp } from '../support/test-app';
+import { expectRejected, expectStatus } from '../support/http-assertions';
 
 /**
  * Installations over HTTP: install, list, get, upgrade, downgrade, reconfigure, redeploy, uninstall,
@@ -44,23 +45,9 @@ describe('installations', () => {
   let acmeReader: string; // read only
   let beta: string; // install + read
 
-  async function rejected(send: () => Promise<TestResponse>, status: number, code: string): Promise<TestResponse> {
-    const before = await t.eventCount();
-    const res = await send();
-    if (res.status !== status || res.body?.code !== code) {
-      throw new Error(`expected ${status} ${code}, got ${res.status} ${res.text}`);
-    }
-    expect(res.headers.get('content-type')).toBe('application/json');
-    expect(res.body).toEqual({ code, message: expect.any(String), details: expect.any(Array) });
-    expect(await t.eventCount()).toBe(before);
-    return res;
-  }
+  const rejected = (send: () => Promise<TestResponse>, status: number, code: string) => expectRejected(t, send, status, code);
 
-  async function ok(send: Promise<TestResponse>, status = 200): Promise<TestResponse> {
-    const res = await send;
-    if (res.status !== status) throw new Error(`expected ${status}, got ${res.status} ${res.text}`);
-    return res;
-  }
+  const ok = expectStatus;
 
   const publish = (version: string) =>
     ok(t.request('POST', '/provider-versions', { key: acme, body: { name: 'acme/postgres', version, wheel_url: `https://files.example.com/acme_postgres-${version}-py3-none-any.whl` } }), 201);

@@ -1,5 +1,6 @@
 import { HttpsWheelServer, startHttpsWheelServer } from '../support/https-wheel-server';
 import { TestApp, TestResponse, startTestApp } from '../support/test-app';
+import { expectRejected } from '../support/http-assertions';
 
 /**
  * Publishing over HTTP against the real API: POST /provider-versions (validation, ownership, wheel
@@ -61,19 +62,7 @@ describe('publishing', () => {
 
   const publish = (body: unknown, key = acme, headers?: Record<string, string>) => t.request('POST', '/provider-versions', { key, body, headers });
 
-  /** The request must fail with this status and code, with the error body, and append nothing. */
-  async function rejected(send: () => Promise<TestResponse>, status: number, code: string): Promise<TestResponse> {
-    const before = await t.eventCount();
-    const res = await send();
-    if (res.status !== status || res.body?.code !== code) {
-      throw new Error(`expected ${status} ${code}, got ${res.status} ${res.text}`);
-    }
-    expect(res.headers.get('content-type')).toBe('application/json');
-    expect(res.body).toEqual({ code, message: expect.any(String), details: expect.any(Array) });
-    expect(res.body.message.length).toBeGreaterThan(0);
-    expect(await t.eventCount()).toBe(before);
-    return res;
-  }
+  const rejected = (send: () => Promise<TestResponse>, status: number, code: string) => expectRejected(t, send, status, code);
 
   async function published(body: Record<string, unknown>, key = acme): Promise<TestResponse> {
     const res = await publish(body, key);

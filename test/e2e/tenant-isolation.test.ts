@@ -5,6 +5,7 @@ import { installationDecider } from '../../libs/domain/installation/installation
 import { fold } from '../../libs/domain/shared/decider';
 import { upcast } from '../../libs/domain/upcasting/upcasters';
 import { TestApp, TestResponse, startTestApp } from '../support/test-app';
+import { expectRejected, expectStatus } from '../support/http-assertions';
 
 /**
  * Tenant A (acme) publishes and installs acme/postgres; tenant B (beta), holding every scope, walks
@@ -22,23 +23,9 @@ describe('tenant isolation', () => {
   let acme: string;
   let beta: string; // publish, install, read, admin: every scope, for organisation beta
 
-  async function rejected(send: () => Promise<TestResponse>, status: number, code: string): Promise<TestResponse> {
-    const before = await t.eventCount();
-    const res = await send();
-    if (res.status !== status || res.body?.code !== code) {
-      throw new Error(`expected ${status} ${code}, got ${res.status} ${res.text}`);
-    }
-    expect(res.headers.get('content-type')).toBe('application/json');
-    expect(res.body).toEqual({ code, message: expect.any(String), details: expect.any(Array) });
-    expect(await t.eventCount()).toBe(before);
-    return res;
-  }
+  const rejected = (send: () => Promise<TestResponse>, status: number, code: string) => expectRejected(t, send, status, code);
 
-  async function ok(send: Promise<TestResponse>, status = 200): Promise<TestResponse> {
-    const res = await send;
-    if (res.status !== status) throw new Error(`expected ${status}, got ${res.status} ${res.text}`);
-    return res;
-  }
+  const ok = expectStatus;
 
   const headPosition = () => t.lastPosition();
 
