@@ -1,27 +1,12 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsOptional, IsString, Length, Matches, MaxLength } from 'class-validator';
+import { IsOptional, IsString, MaxLength } from 'class-validator';
+import { ProviderVersionMetadataDto } from '../provider-versions/publish-version.dto';
 
-export class UpdateProviderDto {
-  @ApiPropertyOptional({ type: String, nullable: true, minLength: 1, maxLength: 200 })
-  @IsOptional() @IsString() @Length(1, 200)
-  display_name?: string | null;
-
-  @ApiPropertyOptional({ type: String, nullable: true, maxLength: 5000 })
-  @IsOptional() @IsString() @MaxLength(5000)
-  description?: string | null;
-
-  @ApiPropertyOptional({ type: String, nullable: true, maxLength: 2048 })
-  @IsOptional() @IsString() @MaxLength(2048) @Matches(/^https:\/\/\S+$/, { message: 'icon_url must be an https URL' })
-  icon_url?: string | null;
-
+/** PATCH body: the catalog fields a publish's `metadata` carries, plus the readme. */
+export class UpdateProviderDto extends ProviderVersionMetadataDto {
   @ApiPropertyOptional({ type: String, nullable: true, maxLength: 100000 })
   @IsOptional() @IsString() @MaxLength(100_000)
   readme?: string | null;
-
-  @ApiPropertyOptional({ type: [String], nullable: true, maxItems: 20 })
-  @IsOptional() @IsArray() @ArrayMaxSize(20) @IsString({ each: true })
-  @Matches(/^[a-z0-9][a-z0-9-]{0,49}$/, { each: true, message: 'each tag must match ^[a-z0-9][a-z0-9-]{0,49}$' })
-  tags?: string[] | null;
 }
 
 export class ProviderAuthor {
