@@ -299,19 +299,26 @@ export class InstallerConsumer implements LogConsumer {
     const { state } = await this.load(stream);
     // Absent: the uninstall already completed (its removal came first), nothing is left to do.
     if (state.status !== 'present' || state.lifecycle !== 'deleting' || state.generation !== generation) return;
-    await this.removeWithRetries(state.installationId);
+    const failure = await this.removeWithRetries(state.installationId);
+    if (failure !== undefined) {
+      // Given up: the uninstall is marked failed (the tenant can DELETE again) instead of holding
+      // up every installation behind it with endless redelivery.
+      await this.failDeploy(stream, state.installationId, generation, `removal failed: ${errorMessage(failure)}`, cause);
+      return;
+    }
     await this.observe(state.installationId, true);
     await this.command(stream, { type: 'CompleteUninstall', generation, now: this.now() }, `uninstalled:${state.installationId}:${generation}`, cause);
     this.logger.info({ stream, installationId: state.installationId }, 'installation removed');
   }
 
-  /** An uninstall has no failure event: after the retries the batch fails and is redelivered. */
-  private async removeWithRetries(installationId: string): Promise<void> {
+  /** `undefined` once removed; the last error when every retry failed. */
+  private async removeWithRetries(installationId: string): Promise<unknown> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.options.deployer.remove(installationId);
+        await this.options.deployer.remove(installationId);
+        return undefined;
       } catch (error) {
-        if (attempt >= this.options.deployRetries) throw error;
+        if (attempt >= this.options.deployRetries) return error;
         await this.pause(this.options.retryBaseMs * 2 ** attempt);
       }
     }

@@ -339,6 +339,7 @@ describe('installer with DEPLOYER=kubernetes', () => {
       KUBERNETES_NAMESPACE: 'tenants',
       RUNTIME_IMAGE: 'registry.example.com/runtime',
       PUBLIC_URL: 'https://store.example.com',
+      DEPLOY_RETRY_BASE_MS: '5',
     });
     const installer = await startInstaller({ config, logger, pool: db.pool, eventStore, checkpoints: new CheckpointStore(db.pool) });
     try {
@@ -390,6 +391,19 @@ describe('installer with DEPLOYER=kubernetes', () => {
       expect(container.resources.limits).toEqual({ cpu: '100m', memory: '128Mi' });
       expect(container.env).toContainEqual({ name: 'PROVIDER_STORE_URL', value: 'https://store.example.com' });
       expect(container.env).toContainEqual({ name: 'PROVIDER_WHEEL_SHA256', value: '' });
+
+      // A removal the cluster keeps refusing fails the uninstall (not stuck in deleting, and the
+      // installer moves on); asking again once the cluster is back removes everything.
+      double.failNext('DELETE', 'deployments', 500, 'etcd is unavailable', 4);
+      const later = () => ({ ...context, now: new Date().toISOString() });
+      await runCommand(eventStore, installationDecider, stream, { type: 'Uninstall', now: later().now }, later());
+      await waitFor(async () => (await eventStore.readStream(stream)).some((e) => e.type === 'DeployFailed'));
+      const failed = (await eventStore.readStream(stream)).filter((e) => e.type === 'DeployFailed');
+      expect(failed).toHaveLength(1);
+      expect((failed[0].data as { message: string }).message).toMatch(/removal failed: .*etcd is unavailable/);
+      await runCommand(eventStore, installationDecider, stream, { type: 'Uninstall', now: later().now }, later());
+      await waitFor(async () => (await eventStore.readStream(stream)).some((e) => e.type === 'Uninstalled'));
+      expect(double.names('deployments', 'tenants')).toEqual([]);
     } finally {
       await installer.stop();
       await eventStore.close();

@@ -847,10 +847,16 @@ describe('installation decider', () => {
       given(installationDecider, DELETING).when(uninstall()).thenNothingHappens();
     });
 
+    it('a removal that failed for good fails the uninstall generation, so it can be asked for again', () => {
+      const state = given(installationDecider, DELETING).when(failDeploy(2, 'namespace is terminating')).thenState();
+      expect(state).toMatchObject({ status: 'present', lifecycle: 'failed', lastDeployMessage: 'namespace is terminating' });
+      const failed = [...DELETING, { type: 'DeployFailed' as const, data: { generation: 2, message: 'namespace is terminating', at: NOW } }];
+      given(installationDecider, failed).when(uninstall()).then([{ type: 'UninstallRequested', data: { generation: 3, at: NOW } }]);
+    });
+
     it.each<[string, InstallationCommand]>([
       ['StartDeploy for the uninstall generation', startDeploy(2)],
       ['StartDeploy for the old generation', startDeploy(1)],
-      ['FailDeploy for the uninstall generation', failDeploy(2)],
       ['FailDeploy for the old generation', failDeploy(1)],
       ['RecordRegistration for the uninstall generation', recordRegistration(2, '1.0.0')],
       ['RecordRegistration for the old generation', recordRegistration(1, '2.0.0')],

@@ -161,7 +161,9 @@ function decide(command: InstallationCommand, state: InstallationState): Install
     }
     case 'FailDeploy': {
       if (state.status !== 'present' || command.generation !== state.generation) return [];
-      if (state.lifecycle !== 'pending' && state.lifecycle !== 'processing') return [];
+      // A removal that keeps failing fails the uninstall too: the installation shows `failed` with
+      // the reason and the tenant can ask again, rather than staying `deleting` for ever.
+      if (state.lifecycle !== 'pending' && state.lifecycle !== 'processing' && state.lifecycle !== 'deleting') return [];
       return [{ type: 'DeployFailed', data: { generation: command.generation, message: command.message, at: command.now } }];
     }
     case 'RecordRegistration': {
