@@ -97,6 +97,7 @@ export class InstallerConsumer implements LogConsumer {
   private ticker?: NodeJS.Timeout;
   private lastScan = 0;
   private lastObservation = 0;
+  private reconciled = false;
   private ticking = false;
   private readonly observations: DeploymentObservations;
 
@@ -131,6 +132,7 @@ export class InstallerConsumer implements LogConsumer {
   }
 
   async deactivate(): Promise<void> {
+    this.reconciled = false;
     this.abort.abort();
     this.abort = new AbortController();
     this.deadlines.clear();
@@ -223,23 +225,7 @@ export class InstallerConsumer implements LogConsumer {
       await this.failDeploy(stream, installationId, generation, `version ${state.installedVersion} of ${state.prefix}/${state.name} is not published`, cause);
       return;
     }
-    const desired: DesiredDeployment = {
-      installationId,
-      tenant: state.tenant,
-      prefix: state.prefix,
-      name: state.name,
-      generation,
-      version: state.installedVersion,
-      runtimeVersion: version.runtime_version,
-      wheelUrl: version.wheel_url,
-      wheelSha256: version.wheel_sha256,
-      packageName: version.package_name,
-      entrypoint: version.entrypoint,
-      config: state.config,
-      resourceTier: state.resourceTier,
-      registrationToken: token,
-      storeUrl: this.options.storeUrl,
-    };
+    const desired = this.desiredFor(state, generation, version, token);
 
     const failure = await this.applyWithRetries(desired, stream);
     if (failure === 'superseded') return;
@@ -255,6 +241,55 @@ export class InstallerConsumer implements LogConsumer {
       at: Date.parse(startedAt) + this.options.registrationTimeoutMs,
       correlationId: cause.metadata.correlation_id,
     });
+  }
+
+  private desiredFor(state: PresentInstallation, generation: number, version: VersionState, token: string): DesiredDeployment {
+    return {
+      installationId: state.installationId,
+      tenant: state.tenant,
+      prefix: state.prefix,
+      name: state.name,
+      generation,
+      version: state.installedVersion,
+      runtimeVersion: version.runtime_version,
+      wheelUrl: version.wheel_url,
+      wheelSha256: version.wheel_sha256,
+      packageName: version.package_name,
+      entrypoint: version.entrypoint,
+      config: state.config,
+      resourceTier: state.resourceTier,
+      registrationToken: token,
+      storeUrl: this.options.storeUrl,
+    };
+  }
+
+  /**
+   * On becoming active, brings the deployer back in line with the log for READY installations whose
+   * runtime is gone (the local deployer's children end with a clean stop; a cluster object may have
+   * been deleted by hand): the same generation is applied again, with the same token. An adopted or
+   * still-running runtime is left alone, so a crash restart starts nothing twice.
+   */
+  private async reconcile(): Promise<void> {
+    const { rows } = await this.options.pool.query<{ tenant: string; prefix: string; name: string }>(
+      `SELECT tenant, prefix, name FROM installed_providers WHERE lifecycle_state = 'ready' ORDER BY updated_at LIMIT 10000`,
+    );
+    for (const row of rows) {
+      const stream = installationStream(row.tenant, { prefix: row.prefix, name: row.name });
+      const { state } = await this.load(stream);
+      if (state.status !== 'present' || state.lifecycle !== 'ready') continue;
+      const observed = await this.options.deployer.status(state.installationId);
+      if (observed && observed.generation === state.generation && observed.status !== 'failed') continue;
+      const version = await this.versionOf(state);
+      if (!version) continue;
+      const desired = this.desiredFor(state, state.generation, version, this.options.tokens.tokenFor(state.installationId, state.generation));
+      try {
+        await this.options.deployer.apply(desired);
+        await this.observe(state.installationId);
+        this.logger.info({ stream, installationId: state.installationId, generation: state.generation }, 'runtime missing; re-applied the current generation');
+      } catch (error) {
+        this.logger.warn({ stream, installationId: state.installationId, err: errorMessage(error) }, 'could not re-apply a missing runtime');
+      }
+    }
   }
 
   /** `undefined`: applied; `'superseded'`: a newer command took over while retrying; else the last error. */
@@ -340,6 +375,13 @@ export class InstallerConsumer implements LogConsumer {
         await this.timeOut(stream, deadline.generation, deadline.correlationId).catch((error: unknown) => {
           this.logger.warn({ stream, err: errorMessage(error) }, 'registration timeout could not be recorded; retrying');
           this.deadlines.set(stream, { ...deadline, at: now + 1000 });
+        });
+      }
+      if (!this.reconciled) {
+        this.reconciled = true;
+        await this.reconcile().catch((error: unknown) => {
+          this.reconciled = false;
+          this.logger.warn({ err: errorMessage(error) }, 'reconciliation failed; retrying');
         });
       }
       if (now - this.lastObservation >= OBSERVATION_INTERVAL_MS) {

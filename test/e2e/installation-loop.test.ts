@@ -128,4 +128,25 @@ describe('installation loop: deploy, registration, health, auto-upgrades', () =>
     expect(mine().filter((e) => e.action === 'start').map((e) => e.generation)).toEqual([1, 2]);
     expect(mine().filter((e) => e.action === 'stop').map((e) => e.generation)).toEqual([1]);
   });
+
+  it('after a clean installer restart, READY installations get their runtime back (same generation, same token)', async () => {
+    const { rows } = await t.db.pool.query<{ installation_id: string; generation: number }>(`SELECT installation_id, generation FROM installed_providers WHERE name = 'postgres'`);
+    const { installation_id: id, generation } = rows[0];
+    const startsBefore = effects().filter((e) => e.installation_id === id && e.generation === generation && e.action === 'start').length;
+    await installer.stop();
+    expect(effects().filter((e) => e.installation_id === id && e.generation === generation && e.action === 'stop').length).toBeGreaterThan(0);
+
+    installer = await startInstaller(t.infrastructure, { storeUrl: t.baseUrl });
+    for (let i = 0; i < 200; i++) {
+      if (effects().filter((e) => e.installation_id === id && e.generation === generation && e.action === 'start').length > startsBefore) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(effects().filter((e) => e.installation_id === id && e.generation === generation && e.action === 'start')).toHaveLength(startsBefore + 1);
+    const deployment = await until('/providers/installed/acme/postgres/deployment', (b) => b.status === 'available' && b.generation === generation);
+    expect(deployment.ready_replicas).toBe(1);
+    // The restart took longer than the heartbeat window, so it may have turned degraded: the
+    // re-applied runtime's heartbeats turn it healthy again, without a new deploy.
+    const state = await until('/providers/installed/acme/postgres', (b) => b.health === 'healthy');
+    expect(state).toMatchObject({ lifecycle_state: 'ready', health: 'healthy', health_message: null, current_version: '1.1.0' });
+  });
 });
