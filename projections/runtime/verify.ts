@@ -125,6 +125,23 @@ export async function verifyProjection(
       }
       if (lag) lag.expected_position = head ? encodePosition(head) : null;
 
+      /** Not comparable at this position: the live projection is elsewhere, and by how much. */
+      const unverified = async (checkpoint: Position | undefined, at: Position, isRunning: boolean): Promise<VerifyReport> => ({
+        name: projection.name,
+        table: live,
+        verified: false,
+        position: encodePosition(at),
+        live_rows: 0,
+        expected_rows: 0,
+        differences: [],
+        lag: {
+          checkpoint: checkpoint ? encodePosition(checkpoint) : null,
+          expected_position: encodePosition(at),
+          events_behind: (await countMatchingEvents(deps, projection.eventTypes, checkpoint, { upTo: at, pageLimit: 100 })) ?? null,
+          running: isRunning,
+        },
+      });
+
       // A running projection gets a bounded wait to reach the position the scratch table is at.
       if (running && position) {
         const deadline = Date.now() + waitMs;
@@ -132,21 +149,7 @@ export async function verifyProjection(
           const checkpoint = await deps.checkpoints.load(projection.name);
           if (checkpoint && comparePositions(checkpoint, position) >= 0) break;
           if (Date.now() >= deadline || options.signal?.aborted) {
-            return {
-              name: projection.name,
-              table: live,
-              verified: false,
-              position: encodePosition(position),
-              live_rows: 0,
-              expected_rows: 0,
-              differences: [],
-              lag: {
-                checkpoint: checkpoint ? encodePosition(checkpoint) : null,
-                expected_position: encodePosition(position),
-                events_behind: (await countMatchingEvents(deps, projection.eventTypes, checkpoint, { upTo: position, pageLimit: 100 })) ?? null,
-                running: true,
-              },
-            };
+            return unverified(checkpoint, position, true);
           }
           await sleep(100);
         }
@@ -170,21 +173,7 @@ export async function verifyProjection(
         if (position && (!checkpoint || comparePositions(checkpoint, position) < 0)) {
           // The live checkpoint went backwards (a reset): nothing meaningful to compare.
           await client.query('ROLLBACK');
-          return {
-            name: projection.name,
-            table: live,
-            verified: false,
-            position: encodePosition(position),
-            live_rows: 0,
-            expected_rows: 0,
-            differences: [],
-            lag: {
-              checkpoint: checkpoint ? encodePosition(checkpoint) : null,
-              expected_position: encodePosition(position),
-              events_behind: (await countMatchingEvents(deps, projection.eventTypes, checkpoint, { upTo: position, pageLimit: 100 })) ?? null,
-              running,
-            },
-          };
+          return unverified(checkpoint, position, running);
         }
         const differences = await diffTables(client, projection, live, scratch);
         const counts = await client.query<{ live: string; expected: string }>(
