@@ -163,6 +163,15 @@ export class LocalProcessDeployer implements Deployer {
       });
     });
     this.pipeOutput(runtime, child);
+    // The pid is known as soon as spawn() returns: record the runtime (pid file, effect line) before
+    // yielding to the event loop, so an installer killed at any later moment leaves a runtime that the
+    // next installer adopts instead of an untracked one that a redelivered deploy would start again.
+    if (child.pid !== undefined) {
+      runtime.pid = child.pid;
+      this.runtimes.set(key, runtime);
+      this.rememberPidFile(runtime);
+      this.recordEffect(runtime, 'start');
+    }
 
     await new Promise<void>((resolve, reject) => {
       let spawned = false;
@@ -176,10 +185,12 @@ export class LocalProcessDeployer implements Deployer {
         else this.logger.warn({ installationId: runtime.installationId, generation: runtime.generation, err: error.message }, 'runtime process error');
       });
     });
-    runtime.pid = child.pid ?? -1;
-    this.runtimes.set(key, runtime);
-    this.rememberPidFile(runtime);
-    this.recordEffect(runtime, 'start');
+    if (!this.runtimes.has(key) && !runtime.exited) {
+      runtime.pid = child.pid ?? -1;
+      this.runtimes.set(key, runtime);
+      this.rememberPidFile(runtime);
+      this.recordEffect(runtime, 'start');
+    }
     this.logger.info({ installationId: runtime.installationId, generation: runtime.generation, pid: runtime.pid }, 'runtime started');
 
     const grace = this.options.startupGraceMs ?? 300;
