@@ -5,6 +5,7 @@ import helmet from 'helmet';
 import { AppConfig } from '../../../libs/config/app-config';
 import { errorBody } from './error-body';
 import { RequestValidationError, flattenValidationErrors, jsonTypeOf } from './request-errors';
+import { rejectUnstorableText } from './storable-text';
 
 /**
  * The platform's SDK reads `application/json` literally and treats a charset parameter as text, so
@@ -52,6 +53,7 @@ export function configureHttp(app: INestApplication, config: AppConfig): void {
     if (req.body === undefined) req.body = {};
     next();
   });
+  app.use(rejectUnstorableText);
   app.useGlobalPipes(
     new ValidationPipe({
       whitelist: true,
