@@ -15,6 +15,7 @@ import { OperationsController } from './operations/operations.controller';
 import { WorkerStatus } from './operations/worker-status';
 import { ErrorFilter } from './platform/error.filter';
 import { ReadModelWaiter } from './platform/read-model-waiter';
+import { rateLimitOptions } from './platform/rate-limit';
 import { APP_CONFIG, EVENT_STORE, INFRASTRUCTURE, LOGGER, PG_POOL } from './platform/tokens';
 import { ProviderVersionsController } from './provider-versions/provider-versions.controller';
 import { GetVersionHandler, ListVersionsHandler } from './provider-versions/provider-versions.queries';
@@ -34,7 +35,7 @@ export class AppModule {
       imports: [
         CqrsModule.forRoot(),
         TerminusModule.forRoot({ errorLogStyle: 'json' }),
-        ThrottlerModule.forRoot([{ ttl: 60_000, limit: infrastructure.config.rateLimitPerMinute }]),
+        ThrottlerModule.forRoot(rateLimitOptions(infrastructure.config.rateLimitPerMinute)),
       ],
       // Installations come first: `/providers/installed/{p}/{n}` must win over `/providers/{p}/{n}/…`.
       controllers: [InstallationsController, HistoryController, ProviderVersionsController, CatalogController, RuntimeController, OperationsController],

@@ -170,6 +170,7 @@ describe('security', () => {
       const limited = await startTestApp({ RATE_LIMIT_PER_MINUTE: '20' });
       try {
         const key = await limited.createKey('acme', ['read']);
+        const otherKey = await limited.createKey('acme', ['read']);
         const before = await limited.eventCount();
         const responses: TestResponse[] = [];
         for (let i = 0; i < 40; i++) responses.push(count(await limited.request('GET', '/auth/me', { key })));
@@ -183,13 +184,14 @@ describe('security', () => {
           expect(r.headers.get('content-type')).toBe('application/json');
           expect(r.headers.get('retry-after')).toMatch(/^\d+$/);
         }
-        // unauthenticated requests are limited as well (the limiter runs before authentication), and none of it writes
-        const anonymous = count(await limited.request('GET', '/auth/me'));
-        expect(anonymous.status).toBe(429);
-        expect(anonymous.body?.code).toBe('rate_limited');
-        // @nestjs/throttler keys its buckets by route as well as client: another route still has its own budget
+        // the budget is the client's (its API key), across every route
         const otherRoute = count(await limited.request('GET', '/providers', { key }));
-        process.stdout.write(`[security] rate limit: an exhausted client on another route → ${otherRoute.status} (buckets are per route and client)\n`);
+        expect(otherRoute.status).toBe(429);
+        // another key has a budget of its own; a request without a key is budgeted by its address
+        expect(count(await limited.request('GET', '/auth/me', { key: otherKey })).status).toBe(200);
+        const anonymous = count(await limited.request('GET', '/auth/me'));
+        expect(anonymous.status).toBe(401);
+        process.stdout.write(`[security] rate limit: exhausted key on another route → ${otherRoute.status}; another key → 200; no key → ${anonymous.status}\n`);
         expect(await limited.eventCount()).toBe(before);
       } finally {
         await limited.close();

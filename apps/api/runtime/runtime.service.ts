@@ -5,6 +5,8 @@ import { runCommand } from '../../../libs/application/command-runner';
 import { installationStream } from '../../../libs/domain/installation/installation-identity';
 import { PresentInstallation, installationDecider } from '../../../libs/domain/installation/installation.decider';
 import { loadState } from '../../../libs/application/stream-state';
+import { isCaughtUp } from '../../../libs/event-store/consumers/caught-up';
+import { installedProvidersProjection } from '../../../projections/installed-providers.projection';
 import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
 import { INFRASTRUCTURE } from '../platform/tokens';
 import { HeartbeatDto, RegistrationDto } from './runtime.dto';
@@ -80,8 +82,18 @@ export class RuntimeService {
         [installationId],
       );
       if (rows[0] || Date.now() >= deadline) return rows[0];
+      // A projection that has seen the whole log will not produce the row: refuse now, so that an
+      // unknown id cannot hold a request open.
+      if (await this.installedProvidersCaughtUp()) return undefined;
       await new Promise((r) => setTimeout(r, delay));
     }
+  }
+
+  private async installedProvidersCaughtUp(): Promise<boolean> {
+    const head = await this.infrastructure.eventStore.headPosition();
+    if (!head) return true;
+    const checkpoint = await this.infrastructure.checkpoints.load(installedProvidersProjection.name);
+    return isCaughtUp(this.infrastructure.eventStore, checkpoint, head, installedProvidersProjection.eventTypes);
   }
 
   private async authenticate(installationId: string, generation: number, token: string | undefined) {
