@@ -19,6 +19,10 @@ interface WorkerInput {
   body?: string;
   /** When set, alternates the path suffix: `${path}/${suffixes[i % n]}` (upgrade / downgrade). */
   suffixes?: string[];
+  /** When set, rotated over instead of `paths`: each request's own path and body. */
+  requests?: Array<{ path: string; body?: string }>;
+  /** Stop after this many requests instead of after `durationSec`. */
+  amount?: number;
 }
 
 async function main(): Promise<void> {
@@ -31,7 +35,7 @@ async function main(): Promise<void> {
   const instance = autocannon({
     url: input.url,
     connections: input.connections,
-    duration: input.durationSec,
+    ...(input.amount ? { amount: input.amount } : { duration: input.durationSec }),
     method: input.method,
     headers: input.headers,
     body: input.body,
@@ -39,6 +43,10 @@ async function main(): Promise<void> {
       {
         setupRequest: (req: Record<string, unknown>) => {
           const i = next++;
+          if (input.requests) {
+            const r = input.requests[i % input.requests.length];
+            return { ...req, path: r.path, ...(r.body !== undefined ? { body: r.body } : {}) };
+          }
           const base = input.paths[i % input.paths.length];
           const path = input.suffixes ? `${base}/${input.suffixes[Math.floor(i / input.paths.length) % input.suffixes.length]}` : base;
           return { ...req, path };
@@ -52,7 +60,7 @@ async function main(): Promise<void> {
     else non2xx++;
   });
   const result = await instance;
-  const elapsedMs = typeof result.duration === 'number' && result.duration > 0 ? result.duration * 1000 : Number(process.hrtime.bigint() - started) / 1e6;
+  const elapsedMs = !input.amount && typeof result.duration === 'number' && result.duration > 0 ? result.duration * 1000 : Number(process.hrtime.bigint() - started) / 1e6;
   process.stdout.write(JSON.stringify({ ok, non2xx, errors: result.errors + result.timeouts, elapsedMs, latencies }) + '\n');
 }
 

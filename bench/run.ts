@@ -13,10 +13,14 @@ import { Client } from 'pg';
 import { createPool, migrate } from '../libs/database/database';
 import { startOrAttachEmbeddedPostgres } from '../libs/database/embedded-postgres';
 import { benchAppend, createRawTable } from './append';
+import { benchCommands } from './command-http';
 import { benchQueries, startApi } from './http';
+import { benchRebuild } from './rebuild';
 import { BenchResult, RssSampler } from './stats';
 
 const QUICK = process.env.BENCH_QUICK === '1';
+/** `BENCH_ONLY=append,command,query,rebuild` runs only those groups (default: all). */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'append,command,query,rebuild').split(',').map((s) => s.trim()));
 const RESULTS_DIR = resolve(__dirname, '..', '..', 'bench', 'results');
 
 function withDatabase(url: string, database: string): string {
@@ -62,30 +66,66 @@ async function main(): Promise<void> {
     await migrate(url);
     log(`database ${dbName} created and migrated (${QUICK ? 'quick' : 'full'} mode)`);
 
-    const pool = createPool(url, 20, 'bench');
-    try {
-      await createRawTable(pool);
-      const appendMs = QUICK ? 3_000 : 15_000;
-      log('append_1');
-      emit(await benchAppend(pool, rss, 1, appendMs));
-      log('append_100');
-      emit(await benchAppend(pool, rss, 100, appendMs));
-    } finally {
-      await pool.end();
+    if (ONLY.has('append')) {
+      const pool = createPool(url, 20, 'bench');
+      try {
+        await createRawTable(pool);
+        const appendMs = QUICK ? 2_000 : 15_000;
+        log('append_1');
+        emit(await benchAppend(pool, rss, 1, appendMs));
+        log('append_100');
+        emit(await benchAppend(pool, rss, 100, appendMs));
+      } finally {
+        await pool.end();
+      }
     }
 
-    log('query_installed: starting API and seeding');
-    const api = await startApi(url);
-    try {
-      const queries = await benchQueries(api, url, rss, {
-        perTenant: QUICK ? 2_000 : 10_000,
-        total: QUICK ? 20_000 : 100_000,
-        durationSec: QUICK ? 4 : 15,
-        connections: 16,
-      });
-      queries.forEach(emit);
-    } finally {
-      await api.close();
+    if (ONLY.has('command') || ONLY.has('query')) {
+      log('starting API');
+      const api = await startApi(url);
+      try {
+        if (ONLY.has('command')) {
+          log('command_http + projection_lag: preparing providers and installations');
+          const commands = await benchCommands(api, url, rss, {
+            providers: QUICK ? 200 : 1_000,
+            durationSec: QUICK ? 4 : 15,
+            connections: 32,
+            log,
+          });
+          commands.forEach(emit);
+        }
+        if (ONLY.has('query')) {
+          log('query_installed: seeding');
+          const queries = await benchQueries(api, url, rss, {
+            perTenant: QUICK ? 2_000 : 10_000,
+            total: QUICK ? 20_000 : 100_000,
+            durationSec: QUICK ? 4 : 15,
+            connections: 16,
+          });
+          queries.forEach(emit);
+        }
+      } finally {
+        await api.close();
+      }
+    }
+
+    if (ONLY.has('rebuild')) {
+      // Its own database, so the other benchmarks' events and rows do not change what it measures.
+      const rebuildDb = `${dbName}_rb`;
+      const rebuildUrl = withDatabase(adminUrl, rebuildDb);
+      await admin(adminUrl, `CREATE DATABASE ${rebuildDb}`);
+      try {
+        await migrate(rebuildUrl);
+        const pool = createPool(rebuildUrl, 4, 'bench');
+        try {
+          log(`rebuild: seeding ${QUICK ? '100,000' : '1,000,000'} events`);
+          emit(await benchRebuild(rebuildUrl, pool, QUICK ? 100_000 : 1_000_000, log));
+        } finally {
+          await pool.end();
+        }
+      } finally {
+        await admin(adminUrl, `DROP DATABASE IF EXISTS ${rebuildDb} WITH (FORCE)`).catch((e) => log(`could not drop ${rebuildDb}: ${String(e)}`));
+      }
     }
   } finally {
     rss.stop();

@@ -47,17 +47,26 @@ export class InstallationsService {
     });
   }
 
+  /**
+   * Upgrade or downgrade. "Not installed" answers before any other error, as if checked first; it
+   * is checked (one more read of the installation stream) only when something failed, since the
+   * command itself reads that stream and fails on an absent installation anyway.
+   */
   async changeVersion(provider: ProviderId, direction: 'up' | 'down', requested: string | null, principal: Principal, context: CommandContext) {
     const providerState = await this.providerState(provider);
-    await this.requireInstalled(provider, principal);
-    const target = selectInstallableVersion(providerState, provider, requested);
-    return this.run(provider, principal, context, providerState, {
-      type: 'ChangeVersion',
-      direction,
-      targetVersion: target.version,
-      reason: 'manual',
-      now: context.now,
-    });
+    try {
+      const target = selectInstallableVersion(providerState, provider, requested);
+      return await this.run(provider, principal, context, providerState, {
+        type: 'ChangeVersion',
+        direction,
+        targetVersion: target.version,
+        reason: 'manual',
+        now: context.now,
+      });
+    } catch (error) {
+      await this.requireInstalled(provider, principal);
+      throw error;
+    }
   }
 
   async redeploy(provider: ProviderId, requested: string | null, principal: Principal, context: CommandContext) {
