@@ -97,7 +97,6 @@ export class InstallerConsumer implements LogConsumer {
   private ticker?: NodeJS.Timeout;
   private lastScan = 0;
   private lastObservation = 0;
-  private reconciled = false;
   private ticking = false;
   private readonly observations: DeploymentObservations;
 
@@ -114,7 +113,9 @@ export class InstallerConsumer implements LogConsumer {
     return recorded.catch((error: unknown) => this.logger.warn({ installationId, err: errorMessage(error) }, 'deployment status not recorded'));
   }
 
-  loadCheckpoint(): Promise<Position | undefined> {
+  /** Called each time this replica becomes the active installer: reconcile first, then follow the log. */
+  async loadCheckpoint(): Promise<Position | undefined> {
+    await this.reconcile().catch((error: unknown) => this.logger.warn({ err: errorMessage(error) }, 'reconciliation failed'));
     return this.options.checkpoints.load(this.name);
   }
 
@@ -132,7 +133,6 @@ export class InstallerConsumer implements LogConsumer {
   }
 
   async deactivate(): Promise<void> {
-    this.reconciled = false;
     this.abort.abort();
     this.abort = new AbortController();
     this.deadlines.clear();
@@ -375,13 +375,6 @@ export class InstallerConsumer implements LogConsumer {
         await this.timeOut(stream, deadline.generation, deadline.correlationId).catch((error: unknown) => {
           this.logger.warn({ stream, err: errorMessage(error) }, 'registration timeout could not be recorded; retrying');
           this.deadlines.set(stream, { ...deadline, at: now + 1000 });
-        });
-      }
-      if (!this.reconciled) {
-        this.reconciled = true;
-        await this.reconcile().catch((error: unknown) => {
-          this.reconciled = false;
-          this.logger.warn({ err: errorMessage(error) }, 'reconciliation failed; retrying');
         });
       }
       if (now - this.lastObservation >= OBSERVATION_INTERVAL_MS) {

@@ -49,6 +49,8 @@ export class ConsumerRunner {
       this.state = 'active';
       try {
         const from = await this.consumer.loadCheckpoint();
+        // stop() may have come while the checkpoint was loading: subscribing now would outlive it.
+        if (this.stopped) break;
         this.subscription = this.store.subscribeToAll(
           { fromPosition: from, filter: this.consumer.filter, batchSize: this.consumer.batchSize },
           async (events) => {
