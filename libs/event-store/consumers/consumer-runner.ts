@@ -6,9 +6,15 @@ import { LogConsumer } from './log-consumer';
 export interface ConsumerRunnerOptions {
   /** How often a standby replica asks for the consumer's lock. */
   lockRetryMs?: number;
-  /** First delay before redelivering after a failed batch; doubles up to 30 s. */
+  /** First delay before redelivering after a failed batch; doubles up to 5 s. */
   retryDelayMs?: number;
 }
+
+/**
+ * Backoff ceiling between redeliveries. Kept low: after a database outage every consumer should be
+ * back within seconds of the database, not half a minute later.
+ */
+const MAX_RETRY_DELAY_MS = 5_000;
 
 export type ConsumerState = 'standby' | 'active' | 'stopped';
 
@@ -64,7 +70,7 @@ export class ConsumerRunner {
         if (this.stopped) break;
         this.logger.warn({ consumer: this.consumer.name, err: this.lastError, retryInMs: retryDelay }, 'consumer failed; redelivering from checkpoint');
         await this.pause(retryDelay);
-        retryDelay = Math.min(retryDelay * 2, 30_000);
+        retryDelay = Math.min(retryDelay * 2, MAX_RETRY_DELAY_MS);
       } finally {
         this.subscription = undefined;
       }
