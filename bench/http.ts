@@ -5,15 +5,14 @@ import { join } from 'node:path';
 import { INestApplication } from '@nestjs/common';
 import { Pool } from 'pg';
 import { createApi } from '../apps/api/create-api';
-import { runCommand } from '../libs/application/command-runner';
-import { issueApiKey } from '../libs/auth/api-key-secret';
 import { loadConfig } from '../libs/config/app-config';
 import { createPool } from '../libs/database/database';
-import { ApiKeyScope, apiKeyDecider, apiKeyStream } from '../libs/domain/api-key/api-key';
+import { ApiKeyScope } from '../libs/domain/api-key/api-key';
 import { ConsumerRunner } from '../libs/event-store/consumers/consumer-runner';
 import { Infrastructure, createInfrastructure } from '../libs/infrastructure/infrastructure';
 import { startProjections } from '../projections/runtime/start-projections';
 import { BenchResult, Measured, RssSampler, round, summarise, timedLoop } from './stats';
+import { createKeyAndWait } from '../test/support/api-key-fixture';
 
 export interface RunningApi {
   baseUrl: string;
@@ -34,21 +33,7 @@ export async function startApi(databaseUrl: string): Promise<RunningApi> {
     baseUrl: `http://127.0.0.1:${address.port}`,
     infrastructure,
     async createKey(org, scopes) {
-      const issued = issueApiKey();
-      const now = new Date().toISOString();
-      await runCommand(
-        infrastructure.eventStore,
-        apiKeyDecider,
-        apiKeyStream(issued.keyId),
-        { type: 'CreateApiKey', key_id: issued.keyId, org, scopes, platform_admin: false, secret_hash: issued.secretHash, label: null, created_by: 'bench', now },
-        { actor: 'bench', correlationId: randomUUID(), idempotencyScope: 'bench', now },
-      );
-      for (let i = 0; i < 400; i++) {
-        const { rowCount } = await infrastructure.pool.query('SELECT 1 FROM api_keys WHERE key_id = $1', [issued.keyId]);
-        if (rowCount) return issued.key;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      throw new Error('api-keys projection did not pick up the new key');
+      return createKeyAndWait(infrastructure.eventStore, infrastructure.pool, org, scopes, { createdBy: 'bench' });
     },
     async close() {
       await Promise.all(workers.map((w) => w.stop()));

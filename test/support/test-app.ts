@@ -1,16 +1,14 @@
-import { randomUUID } from 'node:crypto';
 import { AddressInfo } from 'node:net';
 import { INestApplication } from '@nestjs/common';
 import { createApi } from '../../apps/api/create-api';
 import { Stoppable, startProcessManagers } from '../../apps/process-managers/start-process-managers';
 import { startProjections } from '../../projections/runtime/start-projections';
-import { runCommand } from '../../libs/application/command-runner';
-import { issueApiKey } from '../../libs/auth/api-key-secret';
 import { loadConfig } from '../../libs/config/app-config';
-import { ApiKeyScope, apiKeyDecider, apiKeyStream } from '../../libs/domain/api-key/api-key';
+import { ApiKeyScope } from '../../libs/domain/api-key/api-key';
 import { ConsumerRunner } from '../../libs/event-store/consumers/consumer-runner';
 import { Infrastructure, createInfrastructure } from '../../libs/infrastructure/infrastructure';
 import { TestDatabase, createTestDatabase } from './test-database';
+import { createKeyAndWait } from './api-key-fixture';
 
 export interface TestApp {
   baseUrl: string;
@@ -71,21 +69,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     app,
     request,
     async createKey(org, scopes, options = {}) {
-      const issued = issueApiKey();
-      const now = new Date().toISOString();
-      await runCommand(
-        infrastructure.eventStore,
-        apiKeyDecider,
-        apiKeyStream(issued.keyId),
-        { type: 'CreateApiKey', key_id: issued.keyId, org, scopes, platform_admin: options.platformAdmin ?? false, secret_hash: issued.secretHash, label: null, created_by: 'test', now },
-        { actor: 'test', correlationId: randomUUID(), idempotencyScope: 'test', now },
-      );
-      for (let i = 0; i < 400; i++) {
-        const { rowCount } = await db.pool.query('SELECT 1 FROM api_keys WHERE key_id = $1', [issued.keyId]);
-        if (rowCount) return issued.key;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      throw new Error('api-keys projection did not pick up the new key');
+      return createKeyAndWait(infrastructure.eventStore, db.pool, org, scopes, { platformAdmin: options.platformAdmin, createdBy: 'test' });
     },
     async eventCount() {
       const { rows } = await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM es_events');
