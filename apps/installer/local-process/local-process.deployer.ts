@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -35,10 +35,17 @@ export interface EffectLine {
   pid: number;
 }
 
+/**
+ * What the deployer leaves on disk per generation. Written twice around spawn() so that an
+ * installer killed at any instant leaves enough for the next one to adopt the runtime instead of
+ * starting a second copy: first as an intent (`pid: null`) before spawning, then with the pid, and
+ * `effect_recorded` once the effect log holds the start line.
+ */
 interface PidFile {
-  pid: number;
+  pid: number | null;
   start_time: string | null;
   command: string;
+  effect_recorded?: boolean;
 }
 
 interface Runtime {
@@ -138,12 +145,16 @@ export class LocalProcessDeployer implements Deployer {
       ...desired.config,
       ...runtimeEnvironment(desired),
     };
+    const command = [file, ...args].join(' ');
+    // The intent, before the process exists: an installer killed between spawn() and the pid file
+    // below leaves this, and the next one finds the runtime by its environment (adoptUnrecorded).
+    this.writePidFile(desired.installationId, desired.generation, { pid: null, start_time: null, command });
     const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const runtime: Runtime = {
       installationId: desired.installationId,
       generation: desired.generation,
       pid: child.pid ?? -1,
-      command: [file, ...args].join(' '),
+      command,
       child,
       exited: false,
       stderrTail: [],
@@ -169,8 +180,7 @@ export class LocalProcessDeployer implements Deployer {
     if (child.pid !== undefined) {
       runtime.pid = child.pid;
       this.runtimes.set(key, runtime);
-      this.rememberPidFile(runtime);
-      this.recordEffect(runtime, 'start');
+      this.recordStart(runtime);
     }
 
     await new Promise<void>((resolve, reject) => {
@@ -181,15 +191,17 @@ export class LocalProcessDeployer implements Deployer {
       });
       // Kept for the child's whole life: an unhandled 'error' (a failed kill) would end the installer.
       child.on('error', (error) => {
-        if (!spawned) reject(new Error(`cannot start runtime "${runtime.command}": ${error.message}`));
+        if (!spawned) {
+          this.forgetPidFile(runtime);
+          reject(new Error(`cannot start runtime "${runtime.command}": ${error.message}`));
+        }
         else this.logger.warn({ installationId: runtime.installationId, generation: runtime.generation, err: error.message }, 'runtime process error');
       });
     });
     if (!this.runtimes.has(key) && !runtime.exited) {
       runtime.pid = child.pid ?? -1;
       this.runtimes.set(key, runtime);
-      this.rememberPidFile(runtime);
-      this.recordEffect(runtime, 'start');
+      this.recordStart(runtime);
     }
     this.logger.info({ installationId: runtime.installationId, generation: runtime.generation, pid: runtime.pid }, 'runtime started');
 
@@ -240,6 +252,34 @@ export class LocalProcessDeployer implements Deployer {
     return [...this.runtimes.values()].filter((r) => r.installationId === installationId);
   }
 
+  /**
+   * An adopted runtime whose pid file is not marked: its installer died before or just after the
+   * start line. Append the line only if the log lacks it, so the start counts exactly once.
+   */
+  private ensureStartRecorded(runtime: Runtime, saved: PidFile): void {
+    const file = this.options.effectLogFile;
+    if (file) {
+      let logged = false;
+      try {
+        logged = readFileSync(file, 'utf8')
+          .split('\n')
+          .some((line) => {
+            if (!line.includes(runtime.installationId)) return false;
+            try {
+              const effect = JSON.parse(line) as EffectLine;
+              return effect.action === 'start' && effect.installation_id === runtime.installationId && effect.generation === runtime.generation && effect.pid === runtime.pid;
+            } catch {
+              return false;
+            }
+          });
+      } catch {
+        // no log yet
+      }
+      if (!logged) this.recordEffect(runtime, 'start');
+    }
+    this.writePidFile(runtime.installationId, runtime.generation, { ...saved, effect_recorded: true });
+  }
+
   private recordEffect(runtime: Runtime, action: EffectAction): void {
     const file = this.options.effectLogFile;
     if (!file) return;
@@ -259,11 +299,24 @@ export class LocalProcessDeployer implements Deployer {
     return path.join(this.stateDir, `${installationId}.g${generation}.json`);
   }
 
-  private rememberPidFile(runtime: Runtime): void {
+  /**
+   * Pid file, then the start line, then the pid file marked: killed between the first two, the next
+   * installer adopts the runtime and writes the missing start line (once, see ensureStartRecorded).
+   */
+  private recordStart(runtime: Runtime): void {
+    const saved: PidFile = { pid: runtime.pid, start_time: processStartTime(runtime.pid), command: runtime.command };
+    this.writePidFile(runtime.installationId, runtime.generation, saved);
+    this.recordEffect(runtime, 'start');
+    this.writePidFile(runtime.installationId, runtime.generation, { ...saved, effect_recorded: true });
+  }
+
+  private writePidFile(installationId: string, generation: number, content: PidFile): void {
     try {
       mkdirSync(this.stateDir, { recursive: true });
-      const content: PidFile = { pid: runtime.pid, start_time: processStartTime(runtime.pid), command: runtime.command };
-      writeFileSync(this.pidFilePath(runtime.installationId, runtime.generation), JSON.stringify(content));
+      // Written beside and renamed over: a reader never sees half a file.
+      const file = this.pidFilePath(installationId, generation);
+      writeFileSync(`${file}.tmp`, JSON.stringify(content));
+      renameSync(`${file}.tmp`, file);
     } catch (error) {
       this.logger.warn({ err: (error as Error).message }, 'cannot write runtime pid file');
     }
@@ -301,15 +354,27 @@ export class LocalProcessDeployer implements Deployer {
       rmSync(file, { force: true });
       return undefined;
     }
+    if (saved.pid === null) {
+      // Only the intent: the previous installer died around spawn(). The runtime, if it was
+      // started, carries its installation and generation in its environment.
+      const found = findRuntimeByEnvironment(installationId, generation);
+      if (found === undefined) {
+        rmSync(file, { force: true });
+        return undefined;
+      }
+      saved = { pid: found, start_time: processStartTime(found), command: saved.command };
+      this.writePidFile(installationId, generation, saved);
+    }
+    const pid: number = saved.pid ?? -1;
     // A pid is only the same process if it also started at the same moment (pids are reused).
-    if (!isAlive(saved.pid) || (saved.start_time !== null && processStartTime(saved.pid) !== saved.start_time)) {
+    if (!isAlive(pid) || (saved.start_time !== null && processStartTime(pid) !== saved.start_time)) {
       rmSync(file, { force: true });
       return undefined;
     }
     const runtime: Runtime = {
       installationId,
       generation,
-      pid: saved.pid,
+      pid,
       command: saved.command,
       exited: false,
       stderrTail: [],
@@ -324,9 +389,38 @@ export class LocalProcessDeployer implements Deployer {
       this.forgetPidFile(runtime);
     })();
     this.runtimes.set(key, runtime);
+    if (!saved.effect_recorded) this.ensureStartRecorded(runtime, saved);
     this.logger.info({ installationId, generation, pid: saved.pid }, 'adopted a runtime left running by a previous installer');
     return runtime;
   }
+}
+
+/**
+ * Pid of a live runtime started for this installation and generation, found through
+ * /proc/<pid>/environ (Linux: the local-process deployer's platform). Our own runtimes only: the
+ * environment is readable for processes of this user.
+ */
+function findRuntimeByEnvironment(installationId: string, generation: number): number | undefined {
+  const wanted = [`PROVIDER_STORE_INSTALLATION_ID=${installationId}`, `PROVIDER_STORE_GENERATION=${generation}`];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    let environ: string[];
+    try {
+      environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (wanted.every((v) => environ.includes(v)) && isAlive(pid)) return pid;
+  }
+  return undefined;
 }
 
 /** The compiled sample runtime beside this file in dist/, or in dist/ when running from sources (tests). */
