@@ -33,6 +33,7 @@ export class HealthWatchdog {
       const { rows: lock } = await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock(hashtextextended('health-watchdog', 0)) AS locked`);
       if (!lock[0].locked) {
         await client.query('ROLLBACK');
+        client.release();
         return 0;
       }
       const { rows } = await client.query<{ tenant: string; prefix: string; name: string; seconds: number }>(
@@ -46,9 +47,14 @@ export class HealthWatchdog {
       );
       silent = rows;
       await client.query('COMMIT');
-    } finally {
-      client.release();
+    } catch (error) {
+      // Never hand the pool a session still inside a transaction: it would hold the snapshot horizon
+      // (and with it every log reader) back for as long as it sat idle.
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release(true);
+      throw error;
     }
+    client.release();
     for (const row of silent) {
       const now = new Date().toISOString();
       await runCommand(

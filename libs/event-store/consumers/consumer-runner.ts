@@ -1,4 +1,4 @@
-import { Pool, PoolClient } from 'pg';
+import { Client, Pool } from 'pg';
 import type { Logger } from 'pino';
 import { EventStore, Subscription } from '../event-store.port';
 import { LogConsumer } from './log-consumer';
@@ -23,13 +23,20 @@ export type ConsumerState = 'standby' | 'active' | 'stopped';
  * named after its consumer; the replica that holds it subscribes from the consumer's checkpoint, the
  * others wait and take over when the holder's connection dies. After a failed batch the subscription
  * restarts from the saved checkpoint, so a failure costs a redelivery, never a skipped event.
+ *
+ * The lock lives on a session of its own, opened with the pool's settings but outside the pool: a
+ * lock held for hours must not take one of the connections the consumers read and write with (with
+ * five consumers and a pool of eight, the locks alone once left two).
  */
 export class ConsumerRunner {
   private stopped = false;
-  private lockClient?: PoolClient;
+  private lockClient?: Client;
+  /** The session a standby asks for the lock on, kept between attempts. */
+  private session?: Client;
   private subscription?: Subscription;
   private loop?: Promise<void>;
   private wake?: () => void;
+  private losing?: Promise<void>;
   state: ConsumerState = 'standby';
   lastError?: string;
 
@@ -48,15 +55,21 @@ export class ConsumerRunner {
   private async run(): Promise<void> {
     let retryDelay = this.options.retryDelayMs ?? 200;
     while (!this.stopped) {
+      // A lost lock is wound down (subscription stopped, consumer deactivated) before this replica
+      // asks for the lock again: a deactivation arriving after the next activation would undo it.
+      if (this.losing) await this.losing;
       if (!this.lockClient && !(await this.acquireLock())) {
         await this.pause(this.options.lockRetryMs ?? 2000);
         continue;
       }
+      const held = this.lockClient;
       this.state = 'active';
       try {
         const from = await this.consumer.loadCheckpoint();
         // stop() may have come while the checkpoint was loading: subscribing now would outlive it.
         if (this.stopped) break;
+        // So may the loss of the lock: another replica may be active by now.
+        if (this.lockClient !== held) continue;
         this.subscription = this.store.subscribeToAll(
           { fromPosition: from, filter: this.consumer.filter, batchSize: this.consumer.batchSize },
           async (events) => {
@@ -79,38 +92,64 @@ export class ConsumerRunner {
   }
 
   private async acquireLock(): Promise<boolean> {
-    let client: PoolClient | undefined;
     try {
-      client = await this.pool.connect();
-      const { rows } = await client.query<{ locked: boolean }>(
+      const session = this.session ?? (await this.openSession());
+      const { rows } = await session.query<{ locked: boolean }>(
         'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
         [`consumer:${this.consumer.name}`],
       );
-      if (!rows[0].locked) {
-        client.release();
-        return false;
-      }
-      const held = client;
-      // Losing the lock's connection means another replica may now be active: stop at once.
-      held.on('error', () => void this.loseLock(held));
-      this.lockClient = held;
+      if (!rows[0].locked) return false;
+      this.lockClient = session;
       this.logger.info({ consumer: this.consumer.name }, 'consumer active');
       return true;
     } catch (error) {
-      client?.release(true);
+      this.dropSession();
       this.lastError = error instanceof Error ? error.message : String(error);
       return false;
     }
   }
 
-  private async loseLock(client: PoolClient): Promise<void> {
+  private async openSession(): Promise<Client> {
+    const { max: _max, idleTimeoutMillis: _idle, ...settings } = this.pool.options;
+    const session = new Client(settings);
+    // Losing the lock's connection means another replica may now be active: stop at once.
+    const lost = () => {
+      if (this.session === session) this.session = undefined;
+      if (this.lockClient === session) this.loseLock(session);
+    };
+    session.on('error', lost);
+    session.on('end', lost);
+    this.session = session;
+    try {
+      await session.connect();
+    } catch (error) {
+      this.dropSession();
+      throw error;
+    }
+    return session;
+  }
+
+  private dropSession(): void {
+    const session = this.session;
+    this.session = undefined;
+    if (session) void session.end().catch(() => undefined);
+  }
+
+  private loseLock(client: Client): void {
     if (this.lockClient !== client) return;
     this.lockClient = undefined;
     this.state = 'standby';
-    client.release(true);
+    if (this.session === client) this.dropSession();
     this.logger.warn({ consumer: this.consumer.name }, 'consumer lock lost; standing by');
-    await this.subscription?.stop();
-    await this.consumer.deactivate?.();
+    const subscription = this.subscription;
+    this.losing = (async () => {
+      await subscription?.stop();
+      await this.consumer.deactivate?.();
+    })()
+      .catch((error: unknown) => this.logger.warn({ consumer: this.consumer.name, err: String(error) }, 'winding down after a lost lock failed'))
+      .finally(() => {
+        this.losing = undefined;
+      });
   }
 
   private pause(ms: number): Promise<void> {
@@ -133,12 +172,16 @@ export class ConsumerRunner {
     this.wake?.();
     await this.subscription?.stop();
     await this.loop?.catch(() => undefined);
+    await this.losing;
     await this.consumer.deactivate?.();
-    const client = this.lockClient;
+    const session = this.session;
     this.lockClient = undefined;
-    if (client) {
-      await client.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
-      client.release();
+    this.session = undefined;
+    if (session) {
+      // Ending the session releases its locks; the explicit unlock makes the hand-over immediate
+      // even if the disconnect is slow to reach the server.
+      await session.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
+      await session.end().catch(() => undefined);
     }
     this.state = 'stopped';
   }

@@ -1,12 +1,15 @@
-import { Pool, PoolClient } from 'pg';
+import { Client, Pool } from 'pg';
 
 /**
  * One LISTEN connection per store, shared by every subscription in the process. A waiter resolves on
  * the next notification or when its timeout passes; the timeout is a safety net (a lost connection,
  * a reader held back by an unrelated transaction), not the way new events are found.
+ *
+ * The session is opened with the pool's settings but outside the pool, so a process-long LISTEN
+ * never takes a connection the readers and writers need.
  */
 export class PostgresNotificationListener {
-  private client?: PoolClient;
+  private client?: Client;
   private connecting?: Promise<void>;
   private waiters = new Set<() => void>();
   private closed = false;
@@ -49,13 +52,21 @@ export class PostgresNotificationListener {
   }
 
   private async connect(): Promise<void> {
-    const client = await this.pool.connect();
+    const { max: _max, idleTimeoutMillis: _idle, ...settings } = this.pool.options;
+    const client = new Client(settings);
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      void client.end().catch(() => undefined);
+    };
     const drop = () => {
-      if (this.client !== client) return;
-      this.client = undefined;
-      client.release(true);
-      // Readers fall back to their timeout until the next wait() reconnects.
-      this.wakeAll();
+      if (this.client === client) {
+        this.client = undefined;
+        // Readers fall back to their timeout until the next wait() reconnects.
+        this.wakeAll();
+      }
+      end();
     };
     client.on('notification', () => {
       this.sequence++;
@@ -63,7 +74,18 @@ export class PostgresNotificationListener {
     });
     client.on('error', drop);
     client.on('end', drop);
-    await client.query(`LISTEN ${this.channel}`);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${this.channel}`);
+    } catch (error) {
+      // A server going down between connect and LISTEN: end the session rather than leave it open.
+      end();
+      throw error;
+    }
+    if (this.closed) {
+      end();
+      return;
+    }
     this.client = client;
   }
 
@@ -72,9 +94,6 @@ export class PostgresNotificationListener {
     this.wakeAll();
     const client = this.client;
     this.client = undefined;
-    if (client) {
-      await client.query(`UNLISTEN ${this.channel}`).catch(() => undefined);
-      client.release();
-    }
+    if (client) await client.end().catch(() => undefined);
   }
 }
