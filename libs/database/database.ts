@@ -14,6 +14,13 @@ export function createPool(url: string, max: number, applicationName = 'provider
   // An idle client that loses its server (a restart) must not crash the process; the next query
   // reconnects, and the caller sees the error of that query instead.
   pool.on('error', () => undefined);
+  // The pool listens for errors only on the clients it holds idle. A checked-out client between two
+  // queries of a transaction has no listener, and a server shutting down sends every session an
+  // error message that arrives right then: an 'error' event with no listener ends the process. With
+  // this one the client is only marked unusable; its next query fails and the pool discards it.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   return pool;
 }
 

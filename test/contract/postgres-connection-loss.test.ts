@@ -8,6 +8,7 @@ import { LogConsumer } from '../../libs/event-store/consumers/log-consumer';
 import { Position } from '../../libs/event-store/position';
 import { PostgresEventStore } from '../../libs/event-store/postgres/postgres-event-store';
 import { PostgresNotificationListener } from '../../libs/event-store/postgres/postgres-notification-listener';
+import { createPool } from '../../libs/database/database';
 import { TestDatabase, createTestDatabase } from '../support/test-database';
 
 /*
@@ -108,6 +109,28 @@ describe('PostgreSQL consumers across lost connections', () => {
     } finally {
       await listener.close();
       await tiny.end();
+    }
+  });
+
+  it('a checked-out client whose session is terminated between two queries does not end the process', async () => {
+    const appPool = createPool(db.url, 2, 'connloss-app');
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const client = await appPool.connect();
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      // The server's error message reaches the client while it runs no query, as a shutdown's does.
+      await db.pool.query('SELECT pg_terminate_backend($1)', [rows[0].pid]);
+      await new Promise((r) => setTimeout(r, 300));
+      await expect(client.query('SELECT 1')).rejects.toThrow();
+      client.release();
+      await expect(appPool.query('SELECT 1 AS ok')).resolves.toMatchObject({ rows: [{ ok: 1 }] });
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await appPool.end();
     }
   });
 

@@ -6,6 +6,7 @@ import { fold } from '../../libs/domain/shared/decider';
 import { upcast } from '../../libs/domain/upcasting/upcasters';
 import { TestApp, TestResponse, startTestApp } from '../support/test-app';
 import { expectRejected, expectStatus } from '../support/http-assertions';
+import { report } from './support/cluster';
 
 /**
  * Tenant A (acme) publishes and installs acme/postgres; tenant B (beta), holding every scope, walks
@@ -30,8 +31,8 @@ describe('tenant isolation', () => {
   const headPosition = () => t.lastPosition();
 
   /** Plays the installer (DeployStarted) and the runtime (registration over HTTP) for a tenant. */
-  async function deployAndRegister(tenant: string) {
-    const stream = installationStream(tenant, { prefix: 'acme', name: 'postgres' });
+  async function deployAndRegister(tenant: string, name = 'postgres'): Promise<{ token: string; installationId: string; generation: number; version: string }> {
+    const stream = installationStream(tenant, { prefix: 'acme', name });
     const state = fold(installationDecider, (await t.infrastructure.eventStore.readStream(stream)).map(upcast) as never[]);
     if (state.status !== 'present') throw new Error('not installed');
     const token = randomBytes(32).toString('base64url');
@@ -50,28 +51,41 @@ describe('tenant isolation', () => {
       body: { installation_id: state.installationId, generation: state.generation, version: state.installedVersion },
     });
     expect(registered.status).toBe(204);
+    return { token, installationId: state.installationId, generation: state.generation, version: state.installedVersion as string };
   }
+
+  /** Each `METHOD /path/{template}` the matrix has sent, to hold it against the OpenAPI document. */
+  const exercised = new Set<string>();
+  const figures = { requests: 0, by_status: {} as Record<string, number> };
+  const send: TestApp['request'] = async (method, url, options) => {
+    exercised.add(`${method} ${url.split('?')[0].replace(/^\/providers\/installed\/[^/]+\/[^/]+/, '/providers/installed/{prefix}/{name}')}`);
+    const res = await t.request(method, url, options);
+    figures.requests++;
+    figures.by_status[res.status] = (figures.by_status[res.status] ?? 0) + 1;
+    return res;
+  };
 
   /** Every installation route, as B would call it against acme/postgres. */
   const installationRoutes = (key: string, path = PG, headers: Record<string, string> = {}) => {
     const asOf = AS_OF;
     return [
-      ['GET one', () => t.request('GET', path, { key, headers })],
-      ['GET one as_of', () => t.request('GET', `${path}?as_of=${asOf}`, { key, headers })],
-      ['GET deployment', () => t.request('GET', `${path}/deployment`, { key, headers })],
-      ['GET history', () => t.request('GET', `${path}/history`, { key, headers })],
-      ['PATCH config', () => t.request('PATCH', path, { key, headers, body: { config: { SECRET: 'stolen' } } })],
-      ['PATCH policy', () => t.request('PATCH', path, { key, headers, body: { upgrade_policy: 'auto' } })],
-      ['POST upgrade (latest)', () => t.request('POST', `${path}/upgrade`, { key, headers, body: {} })],
-      ['POST upgrade 2.0.0', () => t.request('POST', `${path}/upgrade`, { key, headers, body: { version: '2.0.0' } })],
-      ['POST downgrade', () => t.request('POST', `${path}/downgrade`, { key, headers, body: { target_version: '1.0.0' } })],
-      ['POST deploy', () => t.request('POST', `${path}/deploy`, { key, headers, body: {} })],
-      ['POST deploy version', () => t.request('POST', `${path}/deploy`, { key, headers, body: { version: '1.1.0' } })],
-      ['DELETE', () => t.request('DELETE', path, { key, headers })],
+      ['GET one', () => send('GET', path, { key, headers })],
+      ['GET one as_of', () => send('GET', `${path}?as_of=${asOf}`, { key, headers })],
+      ['GET deployment', () => send('GET', `${path}/deployment`, { key, headers })],
+      ['GET history', () => send('GET', `${path}/history`, { key, headers })],
+      ['PATCH config', () => send('PATCH', path, { key, headers, body: { config: { SECRET: 'stolen' } } })],
+      ['PATCH policy', () => send('PATCH', path, { key, headers, body: { upgrade_policy: 'auto' } })],
+      ['POST upgrade (latest)', () => send('POST', `${path}/upgrade`, { key, headers, body: {} })],
+      ['POST upgrade 2.0.0', () => send('POST', `${path}/upgrade`, { key, headers, body: { version: '2.0.0' } })],
+      ['POST downgrade', () => send('POST', `${path}/downgrade`, { key, headers, body: { target_version: '1.0.0' } })],
+      ['POST deploy', () => send('POST', `${path}/deploy`, { key, headers, body: {} })],
+      ['POST deploy version', () => send('POST', `${path}/deploy`, { key, headers, body: { version: '1.1.0' } })],
+      ['DELETE', () => send('DELETE', path, { key, headers })],
     ] as Array<[string, () => Promise<TestResponse>]>;
   };
 
   let acmeView: TestResponse;
+  let acmeRuntime: { token: string; installationId: string; generation: number; version: string };
   let acmeHistory: TestResponse;
 
   beforeAll(async () => {
@@ -86,13 +100,16 @@ describe('tenant isolation', () => {
       201,
     );
     await ok(t.request('PATCH', PG, { key: acme, body: { upgrade_policy: 'manual', config: { SECRET, MODE: 'primary' } }, headers: { 'Idempotency-Key': 'shared-key' } }));
-    await deployAndRegister('acme');
+    acmeRuntime = await deployAndRegister('acme');
     acmeView = await ok(t.request('GET', `${PG}?min_position=${await headPosition()}`, { key: acme }));
     expect(acmeView.body).toMatchObject({ lifecycle_state: 'ready', installed_version: '1.0.0', current_version: '1.0.0', config: { SECRET, MODE: 'primary' } });
     await ok(t.request('GET', `${PG}/deployment`, { key: acme }));
     acmeHistory = await ok(t.request('GET', `${PG}/history`, { key: acme }));
   });
-  afterAll(async () => t?.close());
+  afterAll(async () => {
+    report('tenant-isolation', { routes: exercised.size, requests: figures.requests, by_status: figures.by_status, appended_by_b: 0 });
+    await t?.close();
+  });
 
   it('B’s installed list does not contain A’s installation, whatever the filter', async () => {
     const pos = await headPosition();
@@ -232,5 +249,33 @@ describe('tenant isolation', () => {
     expect(aUpgrade.body).toMatchObject({ installed_version: '1.1.0', config: { SECRET, MODE: 'primary' } });
     const bAfter = await ok(t.request('GET', `${PG}?min_position=${aUpgrade.headers.get('x-position')}`, { key: beta }));
     expect(bAfter.body).toMatchObject({ installed_version: '2.0.0', lifecycle_state: 'deleting', config: { SECRET: 'beta-only', EXTRA: '1' } });
+  });
+  it('the matrix covers every per-installation operation of the OpenAPI document', async () => {
+    const doc = (await ok(t.request('GET', '/openapi.json'))).body as { paths: Record<string, Record<string, unknown>> };
+    const operations = Object.entries(doc.paths)
+      .filter(([path]) => path.startsWith('/providers/installed/{'))
+      .flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));
+    expect(operations.length).toBeGreaterThanOrEqual(8);
+    expect(operations.filter((op) => !exercised.has(op))).toEqual([]);
+  });
+
+  it('a runtime token is refused for any other installation, in either direction', async () => {
+    await ok(t.request('POST', '/providers/install', { key: beta, body: { provider_name: 'acme/other', version: '1.0.0' } }), 201);
+    const betaRuntime = await deployAndRegister('beta', 'other');
+    const before = await t.eventCount();
+    const as = (runtime: typeof acmeRuntime) => ({ installation_id: runtime.installationId, generation: runtime.generation });
+    for (const [holder, target] of [
+      [acmeRuntime, betaRuntime],
+      [betaRuntime, acmeRuntime],
+    ] as const) {
+      const headers = { authorization: `Bearer ${holder.token}` };
+      await rejected(() => send('POST', '/runtime/registrations', { headers, body: { ...as(target), version: target.version } }), 401, 'unauthorized');
+      await rejected(() => send('POST', '/runtime/heartbeats', { headers, body: { ...as(target), status: 'degraded', message: 'spoofed' } }), 401, 'unauthorized');
+      // The holder's own installation still accepts it: the refusal is about the pairing, not the token.
+      expect((await send('POST', '/runtime/heartbeats', { headers, body: { ...as(holder), status: 'healthy' } })).status).toBe(204);
+    }
+    expect(await t.eventCount()).toBe(before);
+    const acmeNow = await ok(t.request('GET', `${PG}?min_position=${await headPosition()}`, { key: acme }));
+    expect(acmeNow.body.health).not.toBe('degraded');
   });
 });
