@@ -7,15 +7,20 @@ import { migrate } from '../../libs/database/database';
 import {
   AppProcess,
   HttpResult,
+  INSTALLER_CONSUMER_SPEC,
   PROJECTION_CONSUMERS,
   assertBuilt,
   createKeyWithCli,
+  duplicatedStarts,
   eventCount,
   freePort,
   http,
+  installationIds,
+  killRuntimes,
   laggingConsumers,
   lostAcknowledgements,
   prng,
+  readEffects,
   report,
   sleep,
   spawnApp,
@@ -46,9 +51,14 @@ describe('database restart under load', () => {
   let dir: string;
   const procs: AppProcess[] = [];
 
+  let effectLog: string | undefined;
+  let storeUrl: string | undefined;
+
   afterAll(async () => {
     for (const proc of procs) proc.kill('SIGKILL');
     await Promise.all(procs.map((p) => p.exited));
+    const ours = pool ? await installationIds(pool).catch(() => new Set<string>()) : new Set<string>();
+    if (effectLog) killRuntimes(readEffects(effectLog), storeUrl, ours);
     await pool?.end().catch(() => undefined);
     await pg?.destroy();
     if (dir && !process.env.RELIABILITY_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
@@ -67,10 +77,16 @@ describe('database restart under load', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'reliability-restart-'));
     const port = await freePort();
     const baseUrl = `http://127.0.0.1:${port}`;
+    effectLog = path.join(dir, 'effects.jsonl');
+    storeUrl = baseUrl;
     const env: Record<string, string> = {
       DATABASE_URL: url,
       PORT: String(port),
       HOST: '127.0.0.1',
+      PUBLIC_URL: baseUrl,
+      DEPLOY_EFFECT_LOG: effectLog,
+      REGISTRATION_TIMEOUT_MS: '20000',
+      HEARTBEAT_TIMEOUT_MS: '120000',
       LOG_LEVEL: 'info',
       RATE_LIMIT_PER_MINUTE: '1000000',
       DATABASE_POOL_SIZE: '8',
@@ -78,7 +94,8 @@ describe('database restart under load', () => {
     };
     const api = spawnApp('api', 'api', env, dir);
     const projections = spawnApp('projections', 'projections', env, dir);
-    procs.push(api, projections);
+    const installer = spawnApp('installer', 'installer', env, dir);
+    procs.push(api, projections, installer);
     await waitForApi(baseUrl);
     await waitFor('the projections to be active', async () => projections.log().includes('"consumer active"'), 60_000);
 
@@ -165,13 +182,17 @@ describe('database restart under load', () => {
     // Same processes, no restart: the projections come back from their checkpoints on their own.
     expect(api.alive()).toBe(true);
     expect(projections.alive()).toBe(true);
+    expect(installer.alive()).toBe(true);
     const catchUpStarted = Date.now();
-    await waitFor('the projections to reach the head again', async () => (await laggingConsumers(pool!, PROJECTION_CONSUMERS)).length === 0, 60_000, 250).catch(async (error: Error) => {
+    const consumers = [...PROJECTION_CONSUMERS, INSTALLER_CONSUMER_SPEC];
+    await waitFor('the projections and the installer to reach the head again', async () => (await laggingConsumers(pool!, consumers)).length === 0, 60_000, 250).catch(async (error: Error) => {
       throw new Error(`${error.message}\n${await diagnose(pool!)}`);
     });
     const catchUpMs = Date.now() - catchUpStarted;
 
     const lost = await lostAcknowledgements(pool, workload.acks);
+    const effects = readEffects(effectLog);
+    const twice = duplicatedStarts(effects);
     const verify = await verifyAll(url);
 
     report('database-restart', {
@@ -188,6 +209,8 @@ describe('database restart under load', () => {
       by_status: workload.figures.byStatus,
       events: await eventCount(pool),
       lost: lost.length,
+      deploy_starts: effects.filter((e) => e.action === 'start').length,
+      duplicated: twice.length,
       verify: verify.ok ? 'clean' : 'DIFFERENCES',
     });
 
@@ -199,6 +222,8 @@ describe('database restart under load', () => {
     expect(workload.figures.timedOut).toBe(0);
     expect(workload.figures.unanswered).toBe(0);
     expect(lost).toEqual([]);
+    expect(effects.filter((e) => e.action === 'start').length).toBeGreaterThan(0);
+    expect(twice).toEqual([]);
     if (!verify.ok) throw new Error(`projections verify all found differences:\n${verify.output.slice(0, 4000)}`);
   });
 });
