@@ -1,4 +1,5 @@
 import { Client, Pool } from 'pg';
+import { sessionBesidePool } from '../../database/session-beside-pool';
 import type { Logger } from 'pino';
 import { EventStore, Subscription } from '../event-store.port';
 import { LogConsumer } from './log-consumer';
@@ -110,8 +111,7 @@ export class ConsumerRunner {
   }
 
   private async openSession(): Promise<Client> {
-    const { max: _max, idleTimeoutMillis: _idle, ...settings } = this.pool.options;
-    const session = new Client(settings);
+    const session = sessionBesidePool(this.pool);
     // Losing the lock's connection means another replica may now be active: stop at once.
     const lost = () => {
       if (this.session === session) this.session = undefined;

@@ -1,4 +1,5 @@
 import { Client, Pool } from 'pg';
+import { sessionBesidePool } from '../../database/session-beside-pool';
 
 /**
  * One LISTEN connection per store, shared by every subscription in the process. A waiter resolves on
@@ -52,8 +53,7 @@ export class PostgresNotificationListener {
   }
 
   private async connect(): Promise<void> {
-    const { max: _max, idleTimeoutMillis: _idle, ...settings } = this.pool.options;
-    const client = new Client(settings);
+    const client = sessionBesidePool(this.pool);
     let ended = false;
     const end = () => {
       if (ended) return;
