@@ -114,8 +114,8 @@ export class ConsumerRunner {
     const session = sessionBesidePool(this.pool);
     // Losing the lock's connection means another replica may now be active: stop at once.
     const lost = () => {
-      if (this.session === session) this.session = undefined;
       if (this.lockClient === session) this.loseLock(session);
+      if (this.session === session) this.dropSession();
     };
     session.on('error', lost);
     session.on('end', lost);
@@ -139,7 +139,6 @@ export class ConsumerRunner {
     if (this.lockClient !== client) return;
     this.lockClient = undefined;
     this.state = 'standby';
-    if (this.session === client) this.dropSession();
     this.logger.warn({ consumer: this.consumer.name }, 'consumer lock lost; standing by');
     const subscription = this.subscription;
     this.losing = (async () => {
