@@ -1,5 +1,5 @@
 /**
- * `node dist/bench/autocannon-worker.js '<json>'`: drives autocannon in its own process (so the load
+ * `node dist/bench/autocannon-worker.js < input.json`: drives autocannon in its own process (so the load
  * generator does not share a CPU core's event loop with the API under test) and prints one JSON line:
  * the number of 2xx responses, elapsed time, exact latency percentiles of every response, non-2xx
  * and error counts.
@@ -26,7 +26,9 @@ interface WorkerInput {
 }
 
 async function main(): Promise<void> {
-  const input = JSON.parse(process.argv[2]) as WorkerInput;
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const input = JSON.parse(Buffer.concat(chunks).toString('utf8')) as WorkerInput;
   let next = 0;
   const latencies: number[] = [];
   let non2xx = 0;
