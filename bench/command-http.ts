@@ -1,4 +1,6 @@
 import { once } from 'node:events';
+import { join } from 'node:path';
+import { writeHeapSnapshot } from 'node:v8';
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { runCommand } from '../libs/application/command-runner';
@@ -138,6 +140,25 @@ function trackLag(api: RunningApi, streamPrefix: string) {
   };
 }
 
+/**
+ * BENCH_HEAP_SNAPSHOT_DIR=<dir>: V8 heap snapshots of this process (the API) after the first minute
+ * (or third) of command_http and at its end, for finding what grows. Writing one stops the process
+ * for seconds: a diagnostic, not for runs whose figures count.
+ */
+function heapSnapshots(series: RssSeries, durationSec: number, log: (m: string) => void): { stop(): void } {
+  const dir = process.env.BENCH_HEAP_SNAPSHOT_DIR;
+  if (!dir) return { stop: () => undefined };
+  const take = (label: string) => log(`heap snapshot ${label}: ${writeHeapSnapshot(join(dir, `command_http-${label}-${Math.round(series.elapsedS())}s.heapsnapshot`))}`);
+  const timer = setTimeout(() => take('early'), Math.min(60, durationSec / 3) * 1000);
+  const late = setTimeout(() => take('late'), Math.max(0, durationSec - 5) * 1000);
+  return {
+    stop() {
+      clearTimeout(timer);
+      clearTimeout(late);
+    },
+  };
+}
+
 function result(name: string, parameters: Record<string, unknown>, ours: Measured, baseline: Measured, peakRss: number, target: string, met: boolean): BenchResult {
   return { name, parameters, ...ours, peak_rss_mb: peakRss, baseline, ratio: round(ours.ops_per_sec / baseline.ops_per_sec, 3), target, met };
 }
@@ -197,7 +218,9 @@ export async function benchCommands(api: RunningApi, databaseUrl: string, rss: R
   const lag = trackLag(api, `installation-${tenant}.`);
   const series = new RssSeries(1000);
   series.start();
+  const snapshots = heapSnapshots(series, o.durationSec, o.log);
   const changeOut = await load(api.baseUrl, changes);
+  snapshots.stop();
   const rssSeries = series.stop();
   lag.stopTracking();
   const unseen = await lag.finish();

@@ -109,30 +109,39 @@ export interface RssSeriesSummary {
   first_window_median_rss_mb: number;
   last_window_median_rss_mb: number;
   growth_mb: number;
-  /** Least-squares slope of RSS over time after the first window (the warm-up), MB per minute. */
+  /**
+   * Least-squares slope, after the first window (the warm-up), of the RSS floor: the lowest sample
+   * of each `every_s` bucket. Raw samples swing by ±50 MB with the collector's cycles; the floor
+   * is what survives them, so it is what an unbounded cache makes grow. MB per minute.
+   */
   slope_mb_per_min: number;
   first_window_median_heap_used_mb: number;
   last_window_median_heap_used_mb: number;
+  /** The same slope for the floor of V8's heap used. */
   heap_used_slope_mb_per_min: number;
-  /** RSS (MB) every `every_s` seconds, for eyeballing the shape. */
-  rss_mb_every_s: number[];
   every_s: number;
+  /** The RSS floor (MB) of each `every_s` bucket, for seeing the shape. */
+  rss_floor_mb: number[];
+  /** The heap-used floor (MB) of each `every_s` bucket. */
+  heap_used_floor_mb: number[];
   flat_threshold: string;
   rss_flat: boolean;
 }
 
 /** A run shorter than this says nothing about growth: `rss_flat` is still computed, but noted. */
 export const RSS_FLAT_MIN_DURATION_S = 120;
-/** RSS counts as flat when it grows more slowly than this after the warm-up window. */
+/** RSS counts as flat when its floor grows more slowly than this after the warm-up window. */
 export const RSS_FLAT_SLOPE_MB_PER_MIN = 2;
+
+type MemorySample = { t: number; rss: number; heap: number };
 
 /**
  * The process's RSS and V8 heap used, sampled every `intervalMs` from `start()` to `stop()`, for
- * telling a steady state from growth: a cache without bounds shows as a slope that does not level
- * off once the first minute's allocations (JIT, pools, buffers) are done.
+ * telling a steady state from growth: a cache without bounds shows as a floor that keeps rising once
+ * the first minute's allocations (JIT, pools, buffers) are done.
  */
 export class RssSeries {
-  private readonly samples: Array<{ t: number; rss: number; heap: number }> = [];
+  private readonly samples: MemorySample[] = [];
   private timer?: NodeJS.Timeout;
   private started = 0n;
 
@@ -145,6 +154,11 @@ export class RssSeries {
     this.timer.unref();
   }
 
+  /** Seconds since `start()`. */
+  elapsedS(): number {
+    return Number(process.hrtime.bigint() - this.started) / 1e9;
+  }
+
   stop(): RssSeriesSummary {
     if (this.timer) clearInterval(this.timer);
     this.sample();
@@ -153,43 +167,47 @@ export class RssSeries {
 
   private sample(): void {
     const m = process.memoryUsage();
-    this.samples.push({ t: Number(process.hrtime.bigint() - this.started) / 1e9, rss: m.rss / 1048576, heap: m.heapUsed / 1048576 });
+    this.samples.push({ t: this.elapsedS(), rss: m.rss / 1048576, heap: m.heapUsed / 1048576 });
   }
 }
 
-export function summariseRss(samples: ReadonlyArray<{ t: number; rss: number; heap: number }>, intervalS: number): RssSeriesSummary {
+function median(xs: number[]): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Least-squares slope of `points` (t in s, v in MB), in MB per minute. */
+function slopePerMinute(points: Array<{ t: number; v: number }>): number {
+  if (points.length < 2) return 0;
+  const n = points.length;
+  const mt = points.reduce((a, p) => a + p.t, 0) / n;
+  const mv = points.reduce((a, p) => a + p.v, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const p of points) {
+    num += (p.t - mt) * (p.v - mv);
+    den += (p.t - mt) ** 2;
+  }
+  return den === 0 ? 0 : (num / den) * 60;
+}
+
+export function summariseRss(samples: readonly MemorySample[], intervalS: number): RssSeriesSummary {
   const duration = samples.length ? samples[samples.length - 1].t : 0;
   const window = Math.min(60, duration / 3);
   const first = samples.filter((s) => s.t <= window);
   const last = samples.filter((s) => s.t >= duration - window);
-  const afterWarmUp = samples.filter((s) => s.t >= window);
-  const median = (xs: number[]) => {
-    if (xs.length === 0) return 0;
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  };
-  const slope = (key: 'rss' | 'heap') => {
-    if (afterWarmUp.length < 2) return 0;
-    const n = afterWarmUp.length;
-    const mt = afterWarmUp.reduce((a, s) => a + s.t, 0) / n;
-    const mv = afterWarmUp.reduce((a, s) => a + s[key], 0) / n;
-    let num = 0;
-    let den = 0;
-    for (const s of afterWarmUp) {
-      num += (s.t - mt) * (s[key] - mv);
-      den += (s.t - mt) ** 2;
-    }
-    return den === 0 ? 0 : (num / den) * 60;
-  };
   const every = duration > 120 ? 10 : 1;
-  const series: number[] = [];
-  for (let t = 0; t <= duration; t += every) {
-    const s = samples.find((x) => x.t >= t);
-    if (s) series.push(round(s.rss));
+  const buckets: Array<{ t: number; rss: number; heap: number }> = [];
+  for (let from = 0; from < duration; from += every) {
+    const inBucket = samples.filter((s) => s.t >= from && s.t < from + every);
+    if (inBucket.length === 0) continue;
+    buckets.push({ t: from + every / 2, rss: Math.min(...inBucket.map((s) => s.rss)), heap: Math.min(...inBucket.map((s) => s.heap)) });
   }
+  const afterWarmUp = buckets.filter((b) => b.t >= window);
+  const rssSlope = slopePerMinute(afterWarmUp.map((b) => ({ t: b.t, v: b.rss })));
   const firstRss = median(first.map((s) => s.rss));
   const lastRss = median(last.map((s) => s.rss));
-  const rssSlope = slope('rss');
   return {
     samples: samples.length,
     interval_s: intervalS,
@@ -201,11 +219,12 @@ export function summariseRss(samples: ReadonlyArray<{ t: number; rss: number; he
     slope_mb_per_min: round(rssSlope, 2),
     first_window_median_heap_used_mb: round(median(first.map((s) => s.heap))),
     last_window_median_heap_used_mb: round(median(last.map((s) => s.heap))),
-    heap_used_slope_mb_per_min: round(slope('heap'), 2),
-    rss_mb_every_s: series,
+    heap_used_slope_mb_per_min: round(slopePerMinute(afterWarmUp.map((b) => ({ t: b.t, v: b.heap }))), 2),
     every_s: every,
+    rss_floor_mb: buckets.map((b) => round(b.rss)),
+    heap_used_floor_mb: buckets.map((b) => round(b.heap)),
     flat_threshold:
-      `slope_mb_per_min < ${RSS_FLAT_SLOPE_MB_PER_MIN} after the first window` +
+      `slope_mb_per_min (of the RSS floor, per ${every} s) < ${RSS_FLAT_SLOPE_MB_PER_MIN} after the first window` +
       (duration < RSS_FLAT_MIN_DURATION_S ? `; this run lasted ${round(duration)} s, too short to tell growth from warm-up` : ''),
     rss_flat: rssSlope < RSS_FLAT_SLOPE_MB_PER_MIN,
   };
