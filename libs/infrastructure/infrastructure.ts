@@ -17,6 +17,13 @@ export interface Infrastructure {
   config: AppConfig;
   logger: Logger;
   pool: Pool;
+  /**
+   * The log consumers' connections: the projection runners' locks, batches and checkpoints, and every
+   * subscription's reads of the log. A pool of its own (PROJECTIONS_POOL_SIZE) so that requests
+   * filling `pool` do not make the read models wait for a connection; `pool` itself when that is 0.
+   * No connection is opened until a consumer runs in the process.
+   */
+  projectionsPool: Pool;
   dataSource: DataSource;
   eventStore: EventStore;
   checkpoints: CheckpointStore;
@@ -60,16 +67,18 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
   }
   await migrate(databaseUrl);
   const pool = createPool(databaseUrl, config.databasePoolSize, name);
+  const projectionsPool = config.projectionsPoolSize > 0 ? createPool(databaseUrl, config.projectionsPoolSize, `${name}-projections`) : pool;
   const dataSource = createDataSource(databaseUrl, Math.max(2, Math.floor(config.databasePoolSize / 2)));
   await dataSource.initialize();
   const eventStore: EventStore = config.eventStoreUrl
     ? new EventStoreDbEventStore(config.eventStoreUrl)
-    : new PostgresEventStore(pool);
+    : new PostgresEventStore(pool, { subscriptionPool: projectionsPool });
   logger.info({ eventStore: config.eventStoreUrl ? 'eventstoredb' : 'postgresql' }, 'event store selected');
   return {
     config,
     logger,
     pool,
+    projectionsPool,
     dataSource,
     eventStore,
     checkpoints: new CheckpointStore(pool),
@@ -78,6 +87,7 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
       await eventStore.close().catch(() => undefined);
       await dataSource.destroy().catch(() => undefined);
       await pool.end().catch(() => undefined);
+      if (projectionsPool !== pool) await projectionsPool.end().catch(() => undefined);
       await stopEmbedded();
     },
   };
