@@ -158,15 +158,20 @@ export class PostgresEventStore implements EventStore {
   }
 
   private async tryAppend(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendRow> {
-    const result = await this.pool.query<AppendRow>(APPEND_SQL, [
-      streamName,
-      events.map((e) => e.id),
-      events.map((e) => e.type),
-      events.map((e) => JSON.stringify(e.data)),
-      events.map((e) => JSON.stringify(e.metadata)),
-      typeof expected === 'number' ? 'exact' : expected,
-      typeof expected === 'number' ? expected : null,
-    ]);
+    // Named: each connection parses and plans the statement once, then only binds and executes it.
+    const result = await this.pool.query<AppendRow>({
+      name: 'es_append',
+      text: APPEND_SQL,
+      values: [
+        streamName,
+        events.map((e) => e.id),
+        events.map((e) => e.type),
+        events.map((e) => JSON.stringify(e.data)),
+        events.map((e) => JSON.stringify(e.metadata)),
+        typeof expected === 'number' ? 'exact' : expected,
+        typeof expected === 'number' ? expected : null,
+      ],
+    });
     return result.rows[0];
   }
 
