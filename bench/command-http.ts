@@ -1,8 +1,9 @@
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
 import { randomUUID } from 'node:crypto';
-import { Client } from 'pg';
+import { Client, Pool } from 'pg';
 import { runCommand } from '../libs/application/command-runner';
 import { createPool } from '../libs/database/database';
 import { providerDecider } from '../libs/domain/provider/provider.decider';
@@ -159,6 +160,35 @@ function heapSnapshots(series: RssSeries, durationSec: number, log: (m: string) 
   };
 }
 
+/**
+ * What the projections could be waiting for during the run: this process's event loop (delay
+ * percentiles) and a free connection (clients waiting for each pool, sampled every 20 ms).
+ */
+function watchContention(api: RunningApi) {
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const pools: Record<string, Pool> = { api_pool: api.infrastructure.pool };
+  if (api.infrastructure.projectionsPool !== api.infrastructure.pool) pools.projections_pool = api.infrastructure.projectionsPool;
+  const waiting: Record<string, number[]> = Object.fromEntries(Object.keys(pools).map((k) => [k, []]));
+  const timer = setInterval(() => {
+    for (const [k, pool] of Object.entries(pools)) waiting[k].push(pool.waitingCount);
+  }, 20);
+  return () => {
+    clearInterval(timer);
+    loop.disable();
+    const ms = (ns: number) => round(ns / 1e6, 1);
+    return {
+      event_loop_delay_ms: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
+      ...Object.fromEntries(
+        Object.entries(waiting).map(([k, xs]) => [
+          `${k}_clients_waiting`,
+          { mean: round(xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length), 2), max: Math.max(0, ...xs), share_of_samples_waiting: round(xs.filter((x) => x > 0).length / Math.max(1, xs.length), 3) },
+        ]),
+      ),
+    };
+  };
+}
+
 function result(name: string, parameters: Record<string, unknown>, ours: Measured, baseline: Measured, peakRss: number, target: string, met: boolean): BenchResult {
   return { name, parameters, ...ours, peak_rss_mb: peakRss, baseline, ratio: round(ours.ops_per_sec / baseline.ops_per_sec, 3), target, met };
 }
@@ -219,7 +249,9 @@ export async function benchCommands(api: RunningApi, databaseUrl: string, rss: R
   const series = new RssSeries(1000);
   series.start();
   const snapshots = heapSnapshots(series, o.durationSec, o.log);
+  const contention = watchContention(api);
   const changeOut = await load(api.baseUrl, changes);
+  const contended = contention();
   snapshots.stop();
   const rssSeries = series.stop();
   lag.stopTracking();
@@ -262,6 +294,11 @@ export async function benchCommands(api: RunningApi, databaseUrl: string, rss: R
         measured: 'append promise resolved (commit) → installed-providers batch committed, per event, in the API process',
         samples_unit: 'ops = events timed; latencies = lag in ms',
         appends_never_seen: unseen,
+        projections_pool:
+          api.infrastructure.projectionsPool === api.infrastructure.pool
+            ? 'shared with the API (PROJECTIONS_POOL_SIZE=0)'
+            : `dedicated, ${api.infrastructure.config.projectionsPoolSize} connections (PROJECTIONS_POOL_SIZE)`,
+        ...contended,
         baseline: 'bare LISTEN/NOTIFY: pg_notify commit → notification received, every 5 ms during the baseline run',
         ratio_note: 'ops/s ratio of samples; not meaningful for this benchmark, the target is p99 only',
       },

@@ -23,7 +23,13 @@ export interface RunningApi {
 
 /** The real API with its projections in this process, as test/support/test-app.ts starts it. */
 export async function startApi(databaseUrl: string): Promise<RunningApi> {
-  const config = loadConfig({ LOG_LEVEL: 'silent', RATE_LIMIT_PER_MINUTE: '1000000', DATABASE_URL: databaseUrl });
+  // PROJECTIONS_POOL_SIZE passes through, to compare a dedicated projections pool with a shared one.
+  const config = loadConfig({
+    LOG_LEVEL: 'silent',
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    DATABASE_URL: databaseUrl,
+    PROJECTIONS_POOL_SIZE: process.env.PROJECTIONS_POOL_SIZE,
+  });
   const infrastructure = await createInfrastructure(config, 'bench');
   const app: INestApplication = await createApi(infrastructure);
   await app.listen(0, '127.0.0.1');

@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   if (EVENTSTORE_URL && (ONLY.has('append') || ONLY.has('rebuild'))) {
     esdb = await describeEventStoreDbServer(EVENTSTORE_URL);
     log(`EventStoreDB at EVENTSTORE_URL reports version ${esdb.version}${esdb.isTestDouble ? ' (the gRPC TEST DOUBLE: its figures are not EventStoreDB figures)' : ''}`);
-  } else if (!EVENTSTORE_URL) {
+  } else if (!EVENTSTORE_URL && (ONLY.has('append') || ONLY.has('rebuild'))) {
     log('EVENTSTORE_URL is unset: append and rebuild run on PostgreSQL only (no …_eventstoredb lines)');
   }
 
