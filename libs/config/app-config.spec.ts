@@ -8,7 +8,7 @@ describe('configuration', () => {
       databaseUrl: undefined,
       eventStoreUrl: undefined,
       databasePoolSize: 20,
-      projectionsPoolSize: 12,
+      projectionsPoolSize: 0,
       bodyLimitBytes: 1024 * 1024,
       installer: { deployer: 'local-process', concurrency: 8 },
       health: { heartbeatTimeoutMs: 30_000 },

@@ -114,9 +114,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     host: env.HOST || '0.0.0.0',
     databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
     databasePoolSize: int('DATABASE_POOL_SIZE', 20, 2, 500),
-    // Each projection runner holds one connection for its lock and needs a second for its batch;
-    // subscriptions read the log on this pool too (process managers' and the installer's included).
-    projectionsPoolSize: int('PROJECTIONS_POOL_SIZE', 12, 0, 500),
+    // Off by default: measured beside an API under load, a pool of their own made the projections'
+    // lag worse, not better (bench/README.md). When on, each projection runner holds one connection
+    // for its lock and needs a second for its batch, and subscriptions read the log on it too.
+    projectionsPoolSize: int('PROJECTIONS_POOL_SIZE', 0, 0, 500),
     eventStoreUrl: url('EVENTSTORE_URL', ['esdb:', 'esdb+discover:', 'kurrentdb:', 'kurrentdb+discover:', 'kdb:']),
     logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     bodyLimitBytes: size('BODY_LIMIT', '1mb'),

@@ -19,9 +19,10 @@ export interface Infrastructure {
   pool: Pool;
   /**
    * The log consumers' connections: the projection runners' locks, batches and checkpoints, and every
-   * subscription's reads of the log. A pool of its own (PROJECTIONS_POOL_SIZE) so that requests
-   * filling `pool` do not make the read models wait for a connection; `pool` itself when that is 0.
-   * No connection is opened until a consumer runs in the process.
+   * subscription's reads of the log. With PROJECTIONS_POOL_SIZE > 0 a pool of its own, so that
+   * requests filling `pool` cannot make the read models wait for a connection (no connection opens
+   * until a consumer runs in the process); `pool` itself when 0, the default, which measured better
+   * on a saturated machine (bench/README.md).
    */
   projectionsPool: Pool;
   dataSource: DataSource;
