@@ -264,9 +264,17 @@ export async function benchCommands(api: RunningApi, databaseUrl: string, rss: R
   const changeRatio = change.ops_per_sec / baseChange.ops_per_sec;
   const lagMeasured = summarise(lag.lags, o.durationSec * 1000);
   const notifyMeasured = summarise(notifySamples, o.baselineDurationSec * 1000);
+  // Whether the rate holds over a long run (the streams grow: every command reads its whole stream).
+  const windowS = o.durationSec > 120 ? 60 : 1;
+  const reqPerSecByWindow: number[] = [];
+  const wholeSeconds = changeOut.okPerSecond.slice(0, Math.floor(changeOut.elapsedMs / 1000)); // the last second is partial
+  for (let from = 0; from < wholeSeconds.length; from += windowS) {
+    const slice = wholeSeconds.slice(from, from + windowS);
+    reqPerSecByWindow.push(round(slice.reduce((a, b) => a + b, 0) / slice.length));
+  }
   const commandHttp = result(
     'command_http',
-    { ...common, duration_s: o.durationSec, baseline_duration_s: o.baselineDurationSec, endpoint: 'POST /providers/installed/{p}/{n}/upgrade then …/downgrade, rotating over the installations', non_2xx: changeOut.non2xx, errors: changeOut.errors, baseline: 'bare NestJS app (configureHttp + ApiKeyGuard + same DTOs), one INSERT per request' },
+    { ...common, duration_s: o.durationSec, baseline_duration_s: o.baselineDurationSec, req_per_s_by_window: reqPerSecByWindow, window_s: windowS, endpoint: 'POST /providers/installed/{p}/{n}/upgrade then …/downgrade, rotating over the installations', non_2xx: changeOut.non2xx, errors: changeOut.errors, baseline: 'bare NestJS app (configureHttp + ApiKeyGuard + same DTOs), one INSERT per request' },
     change,
     baseChange,
     changePeak,

@@ -73,6 +73,8 @@ interface WorkerOutput {
   errors: number;
   elapsedMs: number;
   latencies: number[];
+  /** 2xx responses in each second of the run, in order. */
+  okPerSecond: number[];
 }
 
 /**
