@@ -110,14 +110,19 @@ export interface RssSeriesSummary {
   last_window_median_rss_mb: number;
   growth_mb: number;
   /**
-   * Least-squares slope, after the first window (the warm-up), of the RSS floor: the lowest sample
-   * of each `every_s` bucket. Raw samples swing by ±50 MB with the collector's cycles; the floor
-   * is what survives them, so it is what an unbounded cache makes grow. MB per minute.
+   * Slope, after the first window (the warm-up), of the RSS floor: the lowest sample of each
+   * `every_s` bucket. Raw samples swing by ±50 MB with the collector's cycles; the floor is what
+   * survives them, so it is what an unbounded cache makes grow. Theil–Sen (the median of the slopes
+   * between every two buckets), so that one stretch between two major collections — the old
+   * generation filling with garbage for 20 s, as seen at the end of a 5-minute run — does not decide
+   * it as it does a least-squares line. MB per minute.
    */
   slope_mb_per_min: number;
+  /** Least-squares slope of the same floors, for comparison: pulled by a spike at either end. */
+  lsq_slope_mb_per_min: number;
   first_window_median_heap_used_mb: number;
   last_window_median_heap_used_mb: number;
-  /** The same slope for the floor of V8's heap used. */
+  /** The same (Theil–Sen) slope for the floor of V8's heap used. */
   heap_used_slope_mb_per_min: number;
   every_s: number;
   /** The RSS floor (MB) of each `every_s` bucket, for seeing the shape. */
@@ -177,6 +182,17 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+/** Theil–Sen slope of `points` (t in s, v in MB): the median of the pairwise slopes, in MB per minute. */
+function robustSlopePerMinute(points: Array<{ t: number; v: number }>): number {
+  const slopes: number[] = [];
+  for (let i = 0; i < points.length; i++) {
+    for (let j = i + 1; j < points.length; j++) {
+      if (points[j].t !== points[i].t) slopes.push((points[j].v - points[i].v) / (points[j].t - points[i].t));
+    }
+  }
+  return median(slopes) * 60;
+}
+
 /** Least-squares slope of `points` (t in s, v in MB), in MB per minute. */
 function slopePerMinute(points: Array<{ t: number; v: number }>): number {
   if (points.length < 2) return 0;
@@ -205,7 +221,8 @@ export function summariseRss(samples: readonly MemorySample[], intervalS: number
     buckets.push({ t: from + every / 2, rss: Math.min(...inBucket.map((s) => s.rss)), heap: Math.min(...inBucket.map((s) => s.heap)) });
   }
   const afterWarmUp = buckets.filter((b) => b.t >= window);
-  const rssSlope = slopePerMinute(afterWarmUp.map((b) => ({ t: b.t, v: b.rss })));
+  const rssFloor = afterWarmUp.map((b) => ({ t: b.t, v: b.rss }));
+  const rssSlope = robustSlopePerMinute(rssFloor);
   const firstRss = median(first.map((s) => s.rss));
   const lastRss = median(last.map((s) => s.rss));
   return {
@@ -217,14 +234,15 @@ export function summariseRss(samples: readonly MemorySample[], intervalS: number
     last_window_median_rss_mb: round(lastRss),
     growth_mb: round(lastRss - firstRss),
     slope_mb_per_min: round(rssSlope, 2),
+    lsq_slope_mb_per_min: round(slopePerMinute(rssFloor), 2),
     first_window_median_heap_used_mb: round(median(first.map((s) => s.heap))),
     last_window_median_heap_used_mb: round(median(last.map((s) => s.heap))),
-    heap_used_slope_mb_per_min: round(slopePerMinute(afterWarmUp.map((b) => ({ t: b.t, v: b.heap }))), 2),
+    heap_used_slope_mb_per_min: round(robustSlopePerMinute(afterWarmUp.map((b) => ({ t: b.t, v: b.heap }))), 2),
     every_s: every,
     rss_floor_mb: buckets.map((b) => round(b.rss)),
     heap_used_floor_mb: buckets.map((b) => round(b.heap)),
     flat_threshold:
-      `slope_mb_per_min (of the RSS floor, per ${every} s) < ${RSS_FLAT_SLOPE_MB_PER_MIN} after the first window` +
+      `slope_mb_per_min (Theil–Sen, of the RSS floor per ${every} s) < ${RSS_FLAT_SLOPE_MB_PER_MIN} after the first window` +
       (duration < RSS_FLAT_MIN_DURATION_S ? `; this run lasted ${round(duration)} s, too short to tell growth from warm-up` : ''),
     rss_flat: rssSlope < RSS_FLAT_SLOPE_MB_PER_MIN,
   };
