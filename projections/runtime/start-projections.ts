@@ -6,12 +6,12 @@ import { ProjectionConsumer } from './projection-consumer';
 
 /**
  * One runner per read model; each is active in at most one replica (advisory lock per consumer).
- * Locks, batches and checkpoints use the projections' own pool (`Infrastructure.projectionsPool`),
- * closed with the infrastructure, so that an API in the same process cannot starve them.
+ * Locks, batches and checkpoints use `Infrastructure.projectionsPool`: the process's pool, or with
+ * PROJECTIONS_POOL_SIZE > 0 one of their own, ended with the infrastructure.
  */
 export function startProjections(infrastructure: Infrastructure): ConsumerRunner[] {
   const pool = infrastructure.projectionsPool;
-  const checkpoints = new CheckpointStore(pool);
+  const checkpoints = pool === infrastructure.pool ? infrastructure.checkpoints : new CheckpointStore(pool);
   return PROJECTIONS.map((projection) => {
     const runner = new ConsumerRunner(pool, infrastructure.eventStore, new ProjectionConsumer(pool, projection, checkpoints), infrastructure.logger);
     runner.start();
