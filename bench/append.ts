@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
-import { NewEvent } from '../libs/event-store/event-store.port';
+import { EventStore, NewEvent } from '../libs/event-store/event-store.port';
+import { EventStoreDbEventStore } from '../libs/event-store/eventstoredb/eventstoredb-event-store';
 import { PostgresEventStore } from '../libs/event-store/postgres/postgres-event-store';
+import { EventStoreDbServer } from './eventstoredb-server';
 import { BenchResult, Measured, RssSampler, round, timedLoop } from './stats';
 
 const WRITERS = 16;
@@ -31,15 +33,27 @@ function newEvent(i: number): NewEvent {
   };
 }
 
+/**
+ * `WRITERS` concurrent loops for `durationMs`, each appending `batch` fresh events per call to its own
+ * stream of `store` at the exact expected revision, events built and serialised inside the timed call.
+ */
+async function measureAppends(store: EventStore, streamPrefix: string, batch: number, durationMs: number): Promise<Measured> {
+  const revisions = new Array<number>(WRITERS).fill(-1);
+  return timedLoop(durationMs, WRITERS, async (worker) => {
+    const expected = revisions[worker] === -1 ? 'no_stream' : revisions[worker];
+    const result = await store.append(`${streamPrefix}-${worker}`, events(batch), expected);
+    revisions[worker] = result.nextExpectedRevision;
+  });
+}
+
+const events = (n: number) => Array.from({ length: n }, (_, i) => newEvent(i));
+const nameOf = (batch: number) => `append_${batch}`;
+
 /** One run of ours (PostgresEventStore.append) and of the baseline (raw INSERT), `batch` events per call. */
 export async function benchAppend(pool: Pool, rss: RssSampler, batch: number, durationMs: number): Promise<BenchResult> {
-  const name = batch === 1 ? 'append_1' : `append_${batch}`;
   const store = new PostgresEventStore(pool);
   const runId = randomUUID().slice(0, 8);
-  const revisions = new Array<number>(WRITERS).fill(-1);
   const rawRevisions = new Array<number>(WRITERS).fill(-1);
-  // Both sides build and serialise their events inside the timed operation, alike.
-  const events = (n: number) => Array.from({ length: n }, (_, i) => newEvent(i));
 
   const rawSql = buildInsert(batch);
   const baseline = async (): Promise<Measured> =>
@@ -53,26 +67,19 @@ export async function benchAppend(pool: Pool, rss: RssSampler, batch: number, du
       }
       await pool.query(rawSql, params);
     });
-  const ours = async (): Promise<Measured> =>
-    timedLoop(durationMs, WRITERS, async (worker) => {
-      const stream = `bench-${runId}-${batch}-${worker}`;
-      const expected = revisions[worker] === -1 ? 'no_stream' : revisions[worker];
-      const result = await store.append(stream, events(batch), expected);
-      revisions[worker] = result.nextExpectedRevision;
-    });
 
   // A short warm-up of each side (connections, plans, caches), then the measured runs: baseline first.
   const warm = Math.min(500, durationMs / 4);
   await timedLoop(warm, WRITERS, async () => void (await pool.query('SELECT 1')));
   rss.reset();
   const base = await baseline();
-  const measured = await ours();
+  const measured = await measureAppends(store, `bench-${runId}-${batch}`, batch, durationMs);
   await store.close();
 
   const ratio = round(measured.ops_per_sec / base.ops_per_sec, 3);
   return {
-    name,
-    parameters: { events_per_append: batch, writers: WRITERS, distinct_streams: true, duration_s: durationMs / 1000, expected_revision: 'exact', baseline: `INSERT of ${batch} row(s) into bench_raw_events` },
+    name: nameOf(batch),
+    parameters: { target_store: 'postgresql', events_per_append: batch, writers: WRITERS, distinct_streams: true, duration_s: durationMs / 1000, expected_revision: 'exact', baseline: `INSERT of ${batch} row(s) into bench_raw_events` },
     ...measured,
     peak_rss_mb: rss.peakMb(),
     baseline: base,
@@ -80,6 +87,55 @@ export async function benchAppend(pool: Pool, rss: RssSampler, batch: number, du
     target: 'ratio >= 0.8',
     met: ratio >= 0.8,
   };
+}
+
+/**
+ * The same appends through the EventStoreDB adapter (`EventStoreDbEventStore`, the real
+ * `@eventstore/db-client`), reported as `append_<n>_eventstoredb` beside the PostgreSQL line and
+ * against the raw PostgreSQL INSERT baseline that line measured in this run. `server` says what
+ * answered: figures on the gRPC test double measure the double, not EventStoreDB.
+ */
+export async function benchAppendEventStoreDb(
+  connectionString: string,
+  server: EventStoreDbServer,
+  rss: RssSampler,
+  batch: number,
+  durationMs: number,
+  postgres: BenchResult,
+): Promise<BenchResult> {
+  const store = new EventStoreDbEventStore(connectionString);
+  try {
+    const runId = randomUUID().slice(0, 8);
+    // Connects the client (its first append asks for the server's features) before the clock starts.
+    await store.append(`bench-esdb-warm-${runId}`, events(1), 'no_stream');
+    rss.reset();
+    const measured = await measureAppends(store, `bench-esdb-${runId}-${batch}`, batch, durationMs);
+    const ratio = round(measured.ops_per_sec / postgres.baseline.ops_per_sec, 3);
+    return {
+      name: `${nameOf(batch)}_eventstoredb`,
+      parameters: {
+        target_store: 'eventstoredb',
+        eventstoredb_server_version: server.version,
+        eventstoredb_test_double: server.isTestDouble,
+        note: server.note,
+        events_per_append: batch,
+        writers: WRITERS,
+        distinct_streams: true,
+        duration_s: durationMs / 1000,
+        expected_revision: 'exact',
+        baseline: `the raw PostgreSQL INSERT of ${batch} row(s) measured for ${postgres.name} in this run`,
+        rss_process: 'the bench process (the EventStoreDB client; the server is not counted)',
+      },
+      ...measured,
+      peak_rss_mb: rss.peakMb(),
+      baseline: postgres.baseline,
+      ratio,
+      target: 'ratio >= 0.8',
+      met: ratio >= 0.8,
+    };
+  } finally {
+    await store.close();
+  }
 }
 
 function buildInsert(rows: number): string {

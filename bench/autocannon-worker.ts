@@ -1,7 +1,7 @@
 /**
- * `node dist/bench/autocannon-worker.js '<json>'`: drives autocannon in its own process (so the load
+ * `node dist/bench/autocannon-worker.js < input.json`: drives autocannon in its own process (so the load
  * generator does not share a CPU core's event loop with the API under test) and prints one JSON line:
- * the number of 2xx responses, elapsed time, exact latency percentiles of every response, non-2xx
+ * the number of 2xx responses (in all, and per second of the run), elapsed time, exact latency percentiles of every response, non-2xx
  * and error counts.
  */
 export {};
@@ -26,11 +26,14 @@ interface WorkerInput {
 }
 
 async function main(): Promise<void> {
-  const input = JSON.parse(process.argv[2]) as WorkerInput;
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const input = JSON.parse(Buffer.concat(chunks).toString('utf8')) as WorkerInput;
   let next = 0;
   const latencies: number[] = [];
   let non2xx = 0;
   let ok = 0;
+  const okPerSecond: number[] = [];
   const started = process.hrtime.bigint();
   const instance = autocannon({
     url: input.url,
@@ -56,12 +59,17 @@ async function main(): Promise<void> {
   });
   instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
     latencies.push(responseTime);
-    if (statusCode >= 200 && statusCode < 300) ok++;
+    if (statusCode >= 200 && statusCode < 300) {
+      ok++;
+      const second = Math.floor(Number(process.hrtime.bigint() - started) / 1e9);
+      while (okPerSecond.length <= second) okPerSecond.push(0);
+      okPerSecond[second]++;
+    }
     else non2xx++;
   });
   const result = await instance;
   const elapsedMs = !input.amount && typeof result.duration === 'number' && result.duration > 0 ? result.duration * 1000 : Number(process.hrtime.bigint() - started) / 1e6;
-  process.stdout.write(JSON.stringify({ ok, non2xx, errors: result.errors + result.timeouts, elapsedMs, latencies }) + '\n');
+  process.stdout.write(JSON.stringify({ ok, non2xx, errors: result.errors + result.timeouts, elapsedMs, latencies, okPerSecond }) + '\n');
 }
 
 main().catch((error) => {

@@ -15,7 +15,8 @@ describe('bench (quick mode)', () => {
     expect(existsSync(RUN)).toBe(true);
     const run = spawnSync(process.execPath, [RUN], {
       cwd: ROOT,
-      env: { ...process.env, BENCH_QUICK: '1' },
+      // EventStoreDB lines are checked in bench-eventstoredb.test.ts; here they must be absent, and why said.
+      env: { ...process.env, BENCH_QUICK: '1', EVENTSTORE_URL: '' },
       encoding: 'utf8',
       timeout: 120_000,
       maxBuffer: 64 * 1024 * 1024,
@@ -23,9 +24,11 @@ describe('bench (quick mode)', () => {
     if (run.status !== 0) throw new Error(`bench exited ${run.status} (${run.signal ?? 'no signal'}):\n${run.stderr}`);
     const lines = run.stdout.split('\n').filter((l) => l.trim() !== '');
     expect(lines.length).toBeGreaterThanOrEqual(4);
+    expect(run.stderr).toContain('EVENTSTORE_URL is unset');
     for (const line of lines) {
       const r = JSON.parse(line);
       expect(typeof r.name).toBe('string');
+      expect(r.name).not.toMatch(/eventstoredb/);
       expect(typeof r.parameters).toBe('object');
       expect(typeof r.target).toBe('string');
       expect(typeof r.met).toBe('boolean');
@@ -36,6 +39,12 @@ describe('bench (quick mode)', () => {
       for (const field of MEASURED) {
         expect(typeof r.baseline[field]).toBe('number');
         expect(r.baseline[field]).toBeGreaterThan(0);
+      }
+      if (r.name === 'command_http') {
+        expect(typeof r.rss_series.slope_mb_per_min).toBe('number');
+        expect(typeof r.rss_series.growth_mb).toBe('number');
+        expect(typeof r.rss_series.rss_flat).toBe('boolean');
+        expect(r.rss_series.first_window_median_rss_mb).toBeGreaterThan(0);
       }
     }
   }, 130_000);

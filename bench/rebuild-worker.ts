@@ -1,10 +1,13 @@
 /**
- * `node dist/bench/rebuild-worker.js <database url>`: rebuilds the installed-providers read model with
+ * `node dist/bench/rebuild-worker.js <database url> [EventStoreDB connection string]`: rebuilds the installed-providers read model with
  * `rebuildProjection` in its own process, so its peak RSS is the rebuild's alone, and prints one JSON
  * line: events, seconds, events/s, the wall time of each page, peak RSS (sampled every 50 ms) and
- * the rows the table holds afterwards.
+ * the rows the table holds afterwards. With a connection string the history is read from
+ * EventStoreDB; the read model and checkpoints stay in PostgreSQL, as in the app.
  */
 import { CheckpointStore } from '../libs/event-store/consumers/checkpoint-store';
+import { EventStore } from '../libs/event-store/event-store.port';
+import { EventStoreDbEventStore } from '../libs/event-store/eventstoredb/eventstoredb-event-store';
 import { PostgresEventStore } from '../libs/event-store/postgres/postgres-event-store';
 import { createPool } from '../libs/database/database';
 import { installedProvidersProjection } from '../projections/installed-providers.projection';
@@ -16,7 +19,7 @@ async function main(): Promise<void> {
     peak = Math.max(peak, process.memoryUsage().rss);
   }, 50);
   const pool = createPool(process.argv[2], 4, 'bench-rebuild');
-  const eventStore = new PostgresEventStore(pool);
+  const eventStore: EventStore = process.argv[3] ? new EventStoreDbEventStore(process.argv[3]) : new PostgresEventStore(pool);
   const pageMs: number[] = [];
   let last = process.hrtime.bigint();
   try {

@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { Client, Pool } from 'pg';
 import { INSTALLATION_EVENT_TYPES } from '../libs/domain/installation/installation.events';
 import { installationStream } from '../libs/domain/installation/installation-identity';
+import { EventStore } from '../libs/event-store/event-store.port';
+import { EventStoreDbEventStore } from '../libs/event-store/eventstoredb/eventstoredb-event-store';
 import { copyField, copyIn } from '../projections/runtime/copy-in';
+import { EventStoreDbServer } from './eventstoredb-server';
 import { BenchResult, Measured, round, summarise } from './stats';
 
 /** Events per installation in the seeded history, and installations whose events interleave. */
@@ -13,8 +16,11 @@ const GROUP = 1000;
 /** Events per COPY (each its own transaction, so the log has many transaction ids). */
 const EVENTS_PER_COPY = 100_000;
 
-function eventsOf(k: number, at: (i: number) => string): Array<{ type: string; data: Record<string, unknown> }> {
-  const tenant = `t${k % 50}`;
+/** Installation `k`'s tenant; `run` keeps one run's streams apart from another's on a server that keeps them. */
+const tenantOf = (k: number, run = '') => `${run}t${k % 50}`;
+
+function eventsOf(k: number, at: (i: number) => string, run = ''): Array<{ type: string; data: Record<string, unknown> }> {
+  const tenant = tenantOf(k, run);
   const prefix = `p${k % 97}`;
   const name = `n${k}`;
   const token = 'ab'.repeat(32);
@@ -79,11 +85,11 @@ interface WorkerOutput {
   rows: number;
 }
 
-function runWorker(url: string): Promise<WorkerOutput> {
+function runWorker(url: string, eventStoreUrl?: string): Promise<WorkerOutput> {
   return new Promise((resolve, reject) => {
     // BENCH_PROFILE_DIR=<dir> writes the rebuild's CPU profile there (for finding where its time goes).
     const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-    execFile(process.execPath, [...profile, join(__dirname, 'rebuild-worker.js'), url], { maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [...profile, join(__dirname, 'rebuild-worker.js'), url, ...(eventStoreUrl ? [eventStoreUrl] : [])], { maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error) return reject(new Error(`rebuild worker failed: ${error.message}\n${stderr}`));
       resolve(JSON.parse(stdout) as WorkerOutput);
     });
@@ -153,5 +159,100 @@ export async function benchRebuild(url: string, pool: Pool, events: number, log:
     ratio,
     target: 'events_per_sec >= 50000 and ratio >= 0.3 and peak_rss_mb < 300',
     met,
+  };
+}
+
+/** Installations appended to EventStoreDB at once while seeding (each one append of its ten events). */
+const SEED_WRITERS = 16;
+
+/**
+ * Seeds `total` installation events into EventStoreDB through the adapter (COPY has no equivalent
+ * there): one append of its ten events per installation, `SEED_WRITERS` appends in flight, so the
+ * log holds each installation's events together rather than interleaved as in the PostgreSQL seed.
+ * Stream names carry `run`, so repeated runs against one server do not collide.
+ */
+async function seedEventStoreDb(store: EventStore, total: number, run: string): Promise<number> {
+  const installations = Math.ceil(total / EVENTS_PER_INSTALLATION);
+  const base = Date.parse('2026-01-01T00:00:00Z');
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: SEED_WRITERS }, async () => {
+      while (next < installations) {
+        const k = next++;
+        const history = eventsOf(k, (i) => new Date(base + k * 1000 + i * 60_000).toISOString(), run);
+        const stream = installationStream(tenantOf(k, run), { prefix: `p${k % 97}`, name: `n${k}` });
+        await store.append(
+          stream,
+          history.map((e) => ({
+            id: randomUUID(),
+            type: e.type,
+            data: e.data,
+            metadata: { schema_version: 1, correlation_id: randomUUID(), causation_id: null, actor: 'bench', occurred_at: String(e.data.at) },
+          })),
+          'no_stream',
+        );
+      }
+    }),
+  );
+  return installations;
+}
+
+/**
+ * The rebuild with the history read from EventStoreDB (`EventStoreDbEventStore.readAll`), the read
+ * model written to `url`'s PostgreSQL database as always, in the same child process, against the
+ * raw PostgreSQL `INSERT … SELECT` baseline the PostgreSQL rebuild measured in this run. Events the
+ * server held before this run (a server kept between runs) are folded too: `ops` counts every event
+ * the rebuild applied, and the table must hold at least this run's installations.
+ */
+export async function benchRebuildEventStoreDb(
+  url: string,
+  connectionString: string,
+  server: EventStoreDbServer,
+  events: number,
+  postgres: BenchResult,
+  log: (m: string) => void,
+): Promise<BenchResult> {
+  const run = `r${randomUUID().slice(0, 6)}`;
+  const store = new EventStoreDbEventStore(connectionString);
+  let installations: number;
+  const seedStarted = Date.now();
+  try {
+    installations = await seedEventStoreDb(store, events, run);
+  } finally {
+    await store.close();
+  }
+  const seedSeconds = (Date.now() - seedStarted) / 1000;
+  log(`rebuild_eventstoredb: appended ${installations * EVENTS_PER_INSTALLATION} events (${installations} installations) in ${seedSeconds.toFixed(1)} s`);
+  const out = await runWorker(url, connectionString);
+  if (out.rows < installations) throw new Error(`rebuild from EventStoreDB wrote ${out.rows} rows; expected at least ${installations}`);
+  const pages = summarise(out.page_ms, out.seconds * 1000);
+  const ratio = round(out.events_per_second / postgres.baseline.ops_per_sec, 3);
+  return {
+    name: 'rebuild_eventstoredb',
+    parameters: {
+      target_store: 'eventstoredb',
+      eventstoredb_server_version: server.version,
+      eventstoredb_test_double: server.isTestDouble,
+      note: server.note,
+      projection: 'installed-providers',
+      events_seeded: installations * EVENTS_PER_INSTALLATION,
+      installations,
+      rows_written: out.rows,
+      seeding: `EventStoreDbEventStore.append, one append of ${EVENTS_PER_INSTALLATION} events per installation, ${SEED_WRITERS} in flight, ${seedSeconds.toFixed(1)} s`,
+      rebuild: 'rebuildProjection reading EventStoreDbEventStore.readAll, writing PostgreSQL, in a child process, default batch size',
+      latency_unit: 'ms per page of events folded (p50/p95/p99); baseline: the single PostgreSQL statement',
+      rss_process: 'the rebuild child process',
+      baseline: 'the raw PostgreSQL INSERT … SELECT measured for rebuild in this run',
+    },
+    ops: out.events,
+    ops_per_sec: out.events_per_second,
+    p50_ms: pages.p50_ms,
+    p95_ms: pages.p95_ms,
+    p99_ms: pages.p99_ms,
+    peak_rss_mb: out.peak_rss_mb,
+    baseline: postgres.baseline,
+    ratio,
+    target: 'events_per_sec >= 50000 and ratio >= 0.3 and peak_rss_mb < 300',
+    met: out.events_per_second >= 50_000 && ratio >= 0.3 && out.peak_rss_mb < 300,
   };
 }

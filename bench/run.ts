@@ -12,15 +12,25 @@ import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { createPool, migrate } from '../libs/database/database';
 import { startOrAttachEmbeddedPostgres } from '../libs/database/embedded-postgres';
-import { benchAppend, createRawTable } from './append';
+import { benchAppend, benchAppendEventStoreDb, createRawTable } from './append';
 import { benchCommands } from './command-http';
 import { benchQueries, startApi } from './http';
-import { benchRebuild } from './rebuild';
+import { EventStoreDbServer, describeEventStoreDbServer } from './eventstoredb-server';
+import { benchRebuild, benchRebuildEventStoreDb } from './rebuild';
 import { BenchResult, RssSampler } from './stats';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 /** `BENCH_ONLY=append,command,query,rebuild` runs only those groups (default: all). */
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'append,command,query,rebuild').split(',').map((s) => s.trim()));
+/**
+ * Seconds of the measured command_http run (ours): 300 in full mode, so a full run is the 5-minute
+ * run the memory target (RSS flat) asks for; 4 in quick mode.
+ */
+const COMMAND_SECONDS = positiveInt('BENCH_COMMAND_SECONDS', QUICK ? 4 : 300);
+/** Events in the rebuilt history: 100,000 quick, 1,000,000 full (BENCH_REBUILD_EVENTS overrides). */
+const REBUILD_EVENTS = positiveInt('BENCH_REBUILD_EVENTS', QUICK ? 100_000 : 1_000_000);
+/** With EVENTSTORE_URL set, append and rebuild also run on that EventStoreDB, reported as `…_eventstoredb` lines. */
+const EVENTSTORE_URL = process.env.EVENTSTORE_URL || undefined;
 const RESULTS_DIR = resolve(__dirname, '..', '..', 'bench', 'results');
 
 function withDatabase(url: string, database: string): string {
@@ -37,6 +47,14 @@ async function admin(url: string, sql: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name}="${raw}" must be a positive integer`);
+  return value;
 }
 
 function log(message: string): void {
@@ -61,6 +79,14 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify(r) + '\n');
   };
 
+  let esdb: EventStoreDbServer | undefined;
+  if (EVENTSTORE_URL && (ONLY.has('append') || ONLY.has('rebuild'))) {
+    esdb = await describeEventStoreDbServer(EVENTSTORE_URL);
+    log(`EventStoreDB at EVENTSTORE_URL reports version ${esdb.version}${esdb.isTestDouble ? ' (the gRPC TEST DOUBLE: its figures are not EventStoreDB figures)' : ''}`);
+  } else if (!EVENTSTORE_URL && (ONLY.has('append') || ONLY.has('rebuild'))) {
+    log('EVENTSTORE_URL is unset: append and rebuild run on PostgreSQL only (no …_eventstoredb lines)');
+  }
+
   await admin(adminUrl, `CREATE DATABASE ${dbName}`);
   try {
     await migrate(url);
@@ -71,10 +97,15 @@ async function main(): Promise<void> {
       try {
         await createRawTable(pool);
         const appendMs = QUICK ? 2_000 : 15_000;
-        log('append_1');
-        emit(await benchAppend(pool, rss, 1, appendMs));
-        log('append_100');
-        emit(await benchAppend(pool, rss, 100, appendMs));
+        for (const batch of [1, 100]) {
+          log(`append_${batch}`);
+          const postgres = await benchAppend(pool, rss, batch, appendMs);
+          emit(postgres);
+          if (EVENTSTORE_URL && esdb) {
+            log(`append_${batch}_eventstoredb`);
+            emit(await benchAppendEventStoreDb(EVENTSTORE_URL, esdb, rss, batch, appendMs, postgres));
+          }
+        }
       } finally {
         await pool.end();
       }
@@ -88,7 +119,8 @@ async function main(): Promise<void> {
           log('command_http + projection_lag: preparing providers and installations');
           const commands = await benchCommands(api, url, rss, {
             providers: QUICK ? 200 : 1_000,
-            durationSec: QUICK ? 4 : 15,
+            durationSec: COMMAND_SECONDS,
+            baselineDurationSec: Math.min(COMMAND_SECONDS, QUICK ? 4 : 30),
             connections: 32,
             log,
           });
@@ -118,8 +150,22 @@ async function main(): Promise<void> {
         await migrate(rebuildUrl);
         const pool = createPool(rebuildUrl, 4, 'bench');
         try {
-          log(`rebuild: seeding ${QUICK ? '100,000' : '1,000,000'} events`);
-          emit(await benchRebuild(rebuildUrl, pool, QUICK ? 100_000 : 1_000_000, log));
+          log(`rebuild: seeding ${REBUILD_EVENTS.toLocaleString('en')} events`);
+          const postgres = await benchRebuild(rebuildUrl, pool, REBUILD_EVENTS, log);
+          emit(postgres);
+          if (EVENTSTORE_URL && esdb) {
+            // The read model and checkpoints stay in PostgreSQL, in a database of their own again.
+            const esdbDb = `${dbName}_rbe`;
+            const esdbUrl = withDatabase(adminUrl, esdbDb);
+            await admin(adminUrl, `CREATE DATABASE ${esdbDb}`);
+            try {
+              await migrate(esdbUrl);
+              log(`rebuild_eventstoredb: appending ${REBUILD_EVENTS.toLocaleString('en')} events to EventStoreDB`);
+              emit(await benchRebuildEventStoreDb(esdbUrl, EVENTSTORE_URL, esdb, REBUILD_EVENTS, postgres, log));
+            } finally {
+              await admin(adminUrl, `DROP DATABASE IF EXISTS ${esdbDb} WITH (FORCE)`).catch((e) => log(`could not drop ${esdbDb}: ${String(e)}`));
+            }
+          }
         } finally {
           await pool.end();
         }

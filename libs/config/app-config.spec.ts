@@ -7,6 +7,8 @@ describe('configuration', () => {
       port: 3000,
       databaseUrl: undefined,
       eventStoreUrl: undefined,
+      databasePoolSize: 20,
+      projectionsPoolSize: 0,
       bodyLimitBytes: 1024 * 1024,
       installer: { deployer: 'local-process', concurrency: 8 },
       health: { heartbeatTimeoutMs: 30_000 },

@@ -7,6 +7,8 @@ export interface AppConfig {
   host: string;
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  /** Connections of the log consumers' own pool; 0 shares `databasePoolSize`'s pool. */
+  projectionsPoolSize: number;
   eventStoreUrl: string | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   bodyLimitBytes: number;
@@ -112,6 +114,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     host: env.HOST || '0.0.0.0',
     databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
     databasePoolSize: int('DATABASE_POOL_SIZE', 20, 2, 500),
+    // Off by default: measured beside an API under load, a pool of their own made the projections'
+    // lag worse, not better (bench/README.md). When on, each projection runner holds one connection
+    // for its lock and needs a second for its batch, and subscriptions read the log on it too.
+    projectionsPoolSize: int('PROJECTIONS_POOL_SIZE', 0, 0, 500),
     eventStoreUrl: url('EVENTSTORE_URL', ['esdb:', 'esdb+discover:', 'kurrentdb:', 'kurrentdb+discover:', 'kdb:']),
     logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     bodyLimitBytes: size('BODY_LIMIT', '1mb'),

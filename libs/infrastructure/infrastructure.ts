@@ -17,6 +17,14 @@ export interface Infrastructure {
   config: AppConfig;
   logger: Logger;
   pool: Pool;
+  /**
+   * The log consumers' connections: the projection runners' locks, batches and checkpoints, and every
+   * subscription's reads of the log. With PROJECTIONS_POOL_SIZE > 0 a pool of its own, so that
+   * requests filling `pool` cannot make the read models wait for a connection (no connection opens
+   * until a consumer runs in the process); `pool` itself when 0, the default, which measured better
+   * on a saturated machine (bench/README.md).
+   */
+  projectionsPool: Pool;
   dataSource: DataSource;
   eventStore: EventStore;
   checkpoints: CheckpointStore;
@@ -60,16 +68,18 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
   }
   await migrate(databaseUrl);
   const pool = createPool(databaseUrl, config.databasePoolSize, name);
+  const projectionsPool = config.projectionsPoolSize > 0 ? createPool(databaseUrl, config.projectionsPoolSize, `${name}-projections`) : pool;
   const dataSource = createDataSource(databaseUrl, Math.max(2, Math.floor(config.databasePoolSize / 2)));
   await dataSource.initialize();
   const eventStore: EventStore = config.eventStoreUrl
     ? new EventStoreDbEventStore(config.eventStoreUrl)
-    : new PostgresEventStore(pool);
+    : new PostgresEventStore(pool, { subscriptionPool: projectionsPool });
   logger.info({ eventStore: config.eventStoreUrl ? 'eventstoredb' : 'postgresql' }, 'event store selected');
   return {
     config,
     logger,
     pool,
+    projectionsPool,
     dataSource,
     eventStore,
     checkpoints: new CheckpointStore(pool),
@@ -78,6 +88,7 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
       await eventStore.close().catch(() => undefined);
       await dataSource.destroy().catch(() => undefined);
       await pool.end().catch(() => undefined);
+      if (projectionsPool !== pool) await projectionsPool.end().catch(() => undefined);
       await stopEmbedded();
     },
   };

@@ -1,17 +1,20 @@
+import { CheckpointStore } from '../../libs/event-store/consumers/checkpoint-store';
 import { ConsumerRunner } from '../../libs/event-store/consumers/consumer-runner';
 import { Infrastructure } from '../../libs/infrastructure/infrastructure';
 import { PROJECTIONS } from '../projections';
 import { ProjectionConsumer } from './projection-consumer';
 
-/** One runner per read model; each is active in at most one replica (advisory lock per consumer). */
+/**
+ * One runner per read model; each is active in at most one replica (advisory lock per consumer).
+ * Batches and checkpoints use `Infrastructure.projectionsPool`: the process's pool, or with
+ * PROJECTIONS_POOL_SIZE > 0 one of their own, ended with the infrastructure. The lock sessions are
+ * opened with that pool's settings, beside it.
+ */
 export function startProjections(infrastructure: Infrastructure): ConsumerRunner[] {
+  const pool = infrastructure.projectionsPool;
+  const checkpoints = pool === infrastructure.pool ? infrastructure.checkpoints : new CheckpointStore(pool);
   return PROJECTIONS.map((projection) => {
-    const runner = new ConsumerRunner(
-      infrastructure.pool,
-      infrastructure.eventStore,
-      new ProjectionConsumer(infrastructure.pool, projection, infrastructure.checkpoints),
-      infrastructure.logger,
-    );
+    const runner = new ConsumerRunner(pool, infrastructure.eventStore, new ProjectionConsumer(pool, projection, checkpoints), infrastructure.logger);
     runner.start();
     return runner;
   });

@@ -82,12 +82,25 @@ export class PostgresEventStore implements EventStore {
   /** The NOTIFY in flight, if any, and whether another append committed since it was sent. */
   private notifying?: Promise<void>;
   private notifyAgain = false;
+  /** What subscriptions read the log through: this store's reads, on `options.subscriptionPool`. */
+  private readonly subscriptionReader: { readAll(options: ReadAllOptions): Promise<RecordedEvent[]> };
 
   constructor(
     private readonly pool: Pool,
-    private readonly options: { ownsPool?: boolean; idlePollMs?: number } = {},
+    private readonly options: {
+      ownsPool?: boolean;
+      idlePollMs?: number;
+      /**
+       * Where subscriptions read the log (default: `pool`). Given a pool of their own, consumers'
+       * reads do not queue behind whatever else fills `pool` (requests, appends), while their wake-up
+       * stays in-process. Not ended by `close()`: its owner ends it.
+       */
+      subscriptionPool?: Pool;
+    } = {},
   ) {
     this.listener = new PostgresNotificationListener(pool, EVENTS_CHANNEL);
+    const readPool = options.subscriptionPool ?? pool;
+    this.subscriptionReader = { readAll: (o) => this.readAllOn(readPool, o) };
   }
 
   async append(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -145,15 +158,20 @@ export class PostgresEventStore implements EventStore {
   }
 
   private async tryAppend(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendRow> {
-    const result = await this.pool.query<AppendRow>(APPEND_SQL, [
-      streamName,
-      events.map((e) => e.id),
-      events.map((e) => e.type),
-      events.map((e) => JSON.stringify(e.data)),
-      events.map((e) => JSON.stringify(e.metadata)),
-      typeof expected === 'number' ? 'exact' : expected,
-      typeof expected === 'number' ? expected : null,
-    ]);
+    // Named: each connection parses and plans the statement once, then only binds and executes it.
+    const result = await this.pool.query<AppendRow>({
+      name: 'es_append',
+      text: APPEND_SQL,
+      values: [
+        streamName,
+        events.map((e) => e.id),
+        events.map((e) => e.type),
+        events.map((e) => JSON.stringify(e.data)),
+        events.map((e) => JSON.stringify(e.metadata)),
+        typeof expected === 'number' ? 'exact' : expected,
+        typeof expected === 'number' ? expected : null,
+      ],
+    });
     return result.rows[0];
   }
 
@@ -221,7 +239,11 @@ export class PostgresEventStore implements EventStore {
    * so an event whose transaction commits late is never passed over: anything not yet visible
    * belongs to a transaction that every later read will still find ahead of the reader.
    */
-  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+  readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    return this.readAllOn(this.pool, options);
+  }
+
+  private async readAllOn(pool: Pool, options: ReadAllOptions): Promise<RecordedEvent[]> {
     const params: unknown[] = [];
     const conditions = ['transaction_id < pg_snapshot_xmin(pg_current_snapshot())'];
     if (options.fromPosition) {
@@ -241,12 +263,13 @@ export class PostgresEventStore implements EventStore {
       `SELECT ${SELECT_COLUMNS} FROM es_events WHERE ${conditions.join(' AND ')}
        ORDER BY transaction_id, global_position LIMIT $${params.length}`,
       params,
+      pool,
     );
     return rows.map(toRecordedEvent);
   }
 
   subscribeToAll(options: SubscribeOptions, handler: BatchHandler): Subscription {
-    const subscription = new PostgresSubscription(this, this.listener, options, handler, this.options.idlePollMs ?? 1000);
+    const subscription = new PostgresSubscription(this.subscriptionReader, this.listener, options, handler, this.options.idlePollMs ?? 1000);
     this.subscriptions.add(subscription);
     void subscription.finished.catch(() => undefined).finally(() => this.subscriptions.delete(subscription));
     return subscription;
@@ -274,9 +297,9 @@ export class PostgresEventStore implements EventStore {
     return this.pool.connect();
   }
 
-  private async query<Row extends object>(sql: string, params: unknown[]): Promise<Row[]> {
+  private async query<Row extends object>(sql: string, params: unknown[], pool: Pool = this.pool): Promise<Row[]> {
     try {
-      return (await this.pool.query<Row>(sql, params)).rows;
+      return (await pool.query<Row>(sql, params)).rows;
     } catch (error) {
       throw this.translate(error);
     }
