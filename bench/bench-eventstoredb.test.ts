@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { EventStoreDbTestDouble } from '../test/support/eventstoredb-test-double/eventstoredb-test-double';
 
 /**
@@ -50,6 +51,7 @@ describe('bench with EVENTSTORE_URL (quick mode, on the gRPC test double)', () =
       BENCH_ONLY: 'append,rebuild',
       BENCH_REBUILD_EVENTS: '20000',
       EVENTSTORE_URL: connectionString,
+      BENCH_RESULTS_DIR: mkdtempSync(join(tmpdir(), 'bench-results-')),
     });
     if (run.status !== 0) throw new Error(`bench exited ${run.status}:\n${run.stderr}`);
     const results = run.stdout

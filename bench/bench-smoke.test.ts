@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 
 /**
  * Runs the compiled benchmark in quick mode (DATABASE_URL inherited from `npm test`) and checks only
@@ -13,10 +14,11 @@ const MEASURED = ['ops', 'ops_per_sec', 'p50_ms', 'p95_ms', 'p99_ms'] as const;
 describe('bench (quick mode)', () => {
   it('prints one well-formed JSON result per benchmark', () => {
     expect(existsSync(RUN)).toBe(true);
+    const resultsDir = mkdtempSync(join(tmpdir(), 'bench-results-'));
     const run = spawnSync(process.execPath, [RUN], {
       cwd: ROOT,
       // EventStoreDB lines are checked in bench-eventstoredb.test.ts; here they must be absent, and why said.
-      env: { ...process.env, BENCH_QUICK: '1', EVENTSTORE_URL: '' },
+      env: { ...process.env, BENCH_QUICK: '1', EVENTSTORE_URL: '', BENCH_RESULTS_DIR: resultsDir },
       encoding: 'utf8',
       timeout: 120_000,
       maxBuffer: 64 * 1024 * 1024,
@@ -24,6 +26,12 @@ describe('bench (quick mode)', () => {
     if (run.status !== 0) throw new Error(`bench exited ${run.status} (${run.signal ?? 'no signal'}):\n${run.stderr}`);
     const lines = run.stdout.split('\n').filter((l) => l.trim() !== '');
     expect(lines.length).toBeGreaterThanOrEqual(4);
+    // The same results in latest.json, and one table row each in latest.md.
+    const written = JSON.parse(readFileSync(join(resultsDir, 'latest.json'), 'utf8')) as Array<{ name: string }>;
+    expect(written.map((r) => r.name)).toEqual(lines.map((l) => (JSON.parse(l) as { name: string }).name));
+    const table = readFileSync(join(resultsDir, 'latest.md'), 'utf8');
+    for (const r of written) expect(table).toContain(`| ${r.name} |`);
+    rmSync(resultsDir, { recursive: true, force: true });
     expect(run.stderr).toContain('EVENTSTORE_URL is unset');
     for (const line of lines) {
       const r = JSON.parse(line);

@@ -31,7 +31,8 @@ const COMMAND_SECONDS = positiveInt('BENCH_COMMAND_SECONDS', QUICK ? 4 : 300);
 const REBUILD_EVENTS = positiveInt('BENCH_REBUILD_EVENTS', QUICK ? 100_000 : 1_000_000);
 /** With EVENTSTORE_URL set, append and rebuild also run on that EventStoreDB, reported as `…_eventstoredb` lines. */
 const EVENTSTORE_URL = process.env.EVENTSTORE_URL || undefined;
-const RESULTS_DIR = resolve(__dirname, '..', '..', 'bench', 'results');
+/** `BENCH_RESULTS_DIR` (tests point it at a scratch folder, so `npm test` leaves the committed results alone). */
+const RESULTS_DIR = process.env.BENCH_RESULTS_DIR ? resolve(process.env.BENCH_RESULTS_DIR) : resolve(__dirname, '..', '..', 'bench', 'results');
 
 function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);
