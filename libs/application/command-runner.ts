@@ -47,8 +47,10 @@ export async function runCommand<Command, State, Event extends DomainEvent>(
   streamName: string,
   command: Command,
   context: CommandContext,
+  /** The stream as the caller has just read it (with another, in one round trip); read here if absent. */
+  alreadyRead?: readonly RecordedEvent[],
 ): Promise<CommandOutcome<State>> {
-  const recorded = (await store.readStream(streamName)).map(upcast);
+  const recorded = (alreadyRead ?? (await store.readStream(streamName))).map(upcast);
   const key = context.idempotencyKey ?? null;
 
   if (key) {

@@ -77,6 +77,12 @@ export interface Subscription {
 export interface EventStore {
   append(streamName: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult>;
   readStream(streamName: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  /**
+   * Several whole streams, forwards, in one request where the store allows it: a command that
+   * decides on one stream with another's state (an installation and its provider) reads both at
+   * once. One array per name, in the order given; an unknown stream is empty.
+   */
+  readStreams(streamNames: readonly string[]): Promise<RecordedEvent[][]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   subscribeToAll(options: SubscribeOptions, handler: BatchHandler): Subscription;
   /** Position of the newest event a subscriber can see now, or undefined for an empty log. */

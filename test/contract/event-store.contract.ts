@@ -96,6 +96,21 @@ export function eventStoreContract(name: string, makeTarget: () => Promise<Contr
         expect(await store.readStream(stream('nothing'))).toEqual([]);
       });
 
+      it('reads several streams at once, each whole and in order, in the order asked, unknown ones empty', async () => {
+        await store.append(stream('m1'), [newEvent('A', { n: 1 }), newEvent('A', { n: 2 })], 'no_stream');
+        await store.append(stream('m2'), [newEvent('B', { n: 3 })], 'no_stream');
+        await store.append(stream('m1'), [newEvent('A', { n: 4 })], 1);
+        const [second, none, first] = await store.readStreams([stream('m2'), stream('m-none'), stream('m1')]);
+        expect(second.map((e) => [e.streamName, e.revision, e.data])).toEqual([[stream('m2'), 0, { n: 3 }]]);
+        expect(none).toEqual([]);
+        expect(first.map((e) => [e.revision, e.data])).toEqual([
+          [0, { n: 1 }],
+          [1, { n: 2 }],
+          [2, { n: 4 }],
+        ]);
+        expect(first).toEqual(await store.readStream(stream('m1')));
+      });
+
       it('reads backwards, from a revision, and at most maxCount', async () => {
         await store.append(stream('r'), [0, 1, 2, 3, 4].map((n) => newEvent('N', { n })), 'no_stream');
         const back = await store.readStream(stream('r'), { direction: 'backwards' });

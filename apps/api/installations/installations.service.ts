@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
+import { RecordedEvent } from '../../../libs/event-store/event-store.port';
 import { CommandContext, CommandOutcome, runCommand } from '../../../libs/application/command-runner';
 import { InstallationCommand } from '../../../libs/domain/installation/installation.commands';
 import { InstallationState, PresentInstallation, installationDecider } from '../../../libs/domain/installation/installation.decider';
@@ -8,7 +9,7 @@ import { ProviderState, providerDecider } from '../../../libs/domain/provider/pr
 import { ProviderId, canonicalOf, parseCanonical, providerStream } from '../../../libs/domain/provider/provider-identity';
 import { latestVersion, selectInstallableVersion } from '../../../libs/domain/provider/version-selection';
 import { notFound } from '../../../libs/domain/shared/domain-error';
-import { loadState } from '../../../libs/application/stream-state';
+import { loadState, stateOf } from '../../../libs/application/stream-state';
 import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
 import { Principal } from '../auth/principal';
 import { INFRASTRUCTURE } from '../platform/tokens';
@@ -31,9 +32,9 @@ export class InstallationsService {
 
   async install(body: InstallProviderDto, principal: Principal, context: CommandContext): Promise<InstallationCommandResult> {
     const provider = parseCanonical(body.provider_name);
-    const providerState = await this.providerState(provider);
+    const { providerState, installationEvents } = await this.readBoth(provider, principal);
     const version = selectInstallableVersion(providerState, provider, body.version);
-    return this.run(provider, principal, context, providerState, {
+    return this.run(provider, principal, context, providerState, installationEvents, {
       type: 'InstallProvider',
       installationId: randomUUID(),
       tenant: principal.organizationId,
@@ -53,10 +54,10 @@ export class InstallationsService {
    * command itself reads that stream and fails on an absent installation anyway.
    */
   async changeVersion(provider: ProviderId, direction: 'up' | 'down', requested: string | null, principal: Principal, context: CommandContext) {
-    const providerState = await this.providerState(provider);
+    const { providerState, installationEvents } = await this.readBoth(provider, principal);
     try {
       const target = selectInstallableVersion(providerState, provider, requested);
-      return await this.run(provider, principal, context, providerState, {
+      return await this.run(provider, principal, context, providerState, installationEvents, {
         type: 'ChangeVersion',
         direction,
         targetVersion: target.version,
@@ -73,12 +74,12 @@ export class InstallationsService {
     const providerState = await this.providerState(provider);
     const installed = await this.requireInstalled(provider, principal);
     const version = requested ? selectInstallableVersion(providerState, provider, requested).version : installed.installedVersion;
-    return this.run(provider, principal, context, providerState, { type: 'Redeploy', version, now: context.now });
+    return this.run(provider, principal, context, providerState, undefined, { type: 'Redeploy', version, now: context.now });
   }
 
   async reconfigure(provider: ProviderId, body: UpdateInstallationDto, principal: Principal, context: CommandContext) {
-    const providerState = await this.providerState(provider);
-    return this.run(provider, principal, context, providerState, {
+    const { providerState, installationEvents } = await this.readBoth(provider, principal);
+    return this.run(provider, principal, context, providerState, installationEvents, {
       type: 'Reconfigure',
       config: body.config,
       resourceTier: body.resource_tier,
@@ -88,8 +89,8 @@ export class InstallationsService {
   }
 
   async uninstall(provider: ProviderId, principal: Principal, context: CommandContext) {
-    const providerState = await this.providerState(provider);
-    return this.run(provider, principal, context, providerState, { type: 'Uninstall', now: context.now });
+    const { providerState, installationEvents } = await this.readBoth(provider, principal);
+    return this.run(provider, principal, context, providerState, installationEvents, { type: 'Uninstall', now: context.now });
   }
 
   /** The installation as its stream says, optionally as it was at an instant (time travel). */
@@ -112,13 +113,30 @@ export class InstallationsService {
     return (await loadState(this.infrastructure.eventStore, providerDecider, providerStream(provider), asOf)).state;
   }
 
-  private async run(provider: ProviderId, principal: Principal, context: CommandContext, providerState: ProviderState, command: InstallationCommand): Promise<InstallationCommandResult> {
+  /** The provider's state and the installation's events, in one read of the store. */
+  private async readBoth(provider: ProviderId, principal: Principal): Promise<{ providerState: ProviderState; installationEvents: RecordedEvent[] }> {
+    const [providerEvents, installationEvents] = await this.infrastructure.eventStore.readStreams([
+      providerStream(provider),
+      installationStream(principal.organizationId, provider),
+    ]);
+    return { providerState: stateOf(providerDecider, providerEvents).state, installationEvents };
+  }
+
+  private async run(
+    provider: ProviderId,
+    principal: Principal,
+    context: CommandContext,
+    providerState: ProviderState,
+    installationEvents: RecordedEvent[] | undefined,
+    command: InstallationCommand,
+  ): Promise<InstallationCommandResult> {
     const outcome = await runCommand(
       this.infrastructure.eventStore,
       installationDecider,
       installationStream(principal.organizationId, provider),
       command,
       context,
+      installationEvents,
     );
     if (outcome.state.status !== 'present') {
       throw notFound('not_installed', `${canonicalOf(provider)} is not installed.`);

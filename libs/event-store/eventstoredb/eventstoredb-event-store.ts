@@ -123,6 +123,11 @@ export class EventStoreDbEventStore implements EventStore {
     return events;
   }
 
+  /** EventStoreDB reads one stream per call: the reads go out together. */
+  readStreams(streamNames: readonly string[]): Promise<RecordedEvent[][]> {
+    return Promise.all(streamNames.map((name) => this.readStream(name)));
+  }
+
   /**
    * Pages through `$all` and filters here: the client has no filtered read of `$all` (only filtered
    * subscriptions), so a selective filter costs a scan of the log after `fromPosition`.

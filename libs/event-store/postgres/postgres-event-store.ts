@@ -234,6 +234,17 @@ export class PostgresEventStore implements EventStore {
     return rows.map(toRecordedEvent);
   }
 
+  async readStreams(streamNames: readonly string[]): Promise<RecordedEvent[][]> {
+    const rows = await this.query<EventRow>(
+      `SELECT ${SELECT_COLUMNS} FROM es_events WHERE stream_name = ANY($1::text[])
+       ORDER BY stream_name, stream_revision`,
+      [streamNames],
+    );
+    const byStream = new Map<string, RecordedEvent[]>(streamNames.map((name) => [name, []]));
+    for (const row of rows) byStream.get(row.stream_name)?.push(toRecordedEvent(row));
+    return streamNames.map((name) => byStream.get(name) ?? []);
+  }
+
   /**
    * Reads in (transaction id, sequence) order and only below the oldest transaction still in flight,
    * so an event whose transaction commits late is never passed over: anything not yet visible
