@@ -9,6 +9,7 @@ import { providerStream } from '../../libs/domain/provider/provider-identity';
 import { CheckpointStore } from '../../libs/event-store/consumers/checkpoint-store';
 import { ConsumerRunner } from '../../libs/event-store/consumers/consumer-runner';
 import { PostgresEventStore } from '../../libs/event-store/postgres/postgres-event-store';
+import { comparePositions } from '../../libs/event-store/position';
 import { PROJECTIONS } from '../../projections/projections';
 import { catalogProjection } from '../../projections/catalog.projection';
 import { installedProvidersProjection } from '../../projections/installed-providers.projection';
@@ -113,6 +114,25 @@ describe('projections rebuild and verify (PostgreSQL)', () => {
     }
   }
 
+  /**
+   * Waits until log readers can see the newest event. They read below the server's oldest writing
+   * transaction, in any database (the xmin is cluster-wide): while other suites write in parallel, a
+   * just-committed event may stay out of reach of `headPosition` (and of verify) for a moment.
+   */
+  async function waitUntilReadable(timeoutMs = 30_000): Promise<void> {
+    const { rows } = await db.pool.query<{ c: string; p: string }>(
+      'SELECT transaction_id::text AS c, global_position::text AS p FROM es_events ORDER BY transaction_id DESC, global_position DESC LIMIT 1',
+    );
+    const newest = { commit: BigInt(rows[0].c), prepare: BigInt(rows[0].p) };
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const head = await store.headPosition();
+      if (head && comparePositions(head, newest) >= 0) return;
+      if (Date.now() > deadline) throw new Error(`the newest event did not become readable within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   /** Waits until each projection's checkpoint has reached the newest event of its types in the table itself. */
   async function waitForConsumersAt(projections: RowProjection[], timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -176,6 +196,7 @@ describe('projections rebuild and verify (PostgreSQL)', () => {
     await history(TENANTS, 0);
     await history(TENANTS, 1);
     await history(TENANTS.filter((_, i) => i % 3 !== 0), 2);
+    await waitUntilReadable();
     for (const projection of PROJECTIONS) await catchUp(projection);
     snapshot = await rows('installed_providers');
     originalIndexes = await indexNames('installed_providers');
@@ -317,6 +338,7 @@ describe('projections rebuild and verify (PostgreSQL)', () => {
     for (const tenant of TENANTS.slice(0, 3)) {
       await installation(tenant, 'postgres', { type: 'ReportHealth', health: 'degraded', message: 'while stopped' });
     }
+    await waitUntilReadable();
     const report = await verifyProjection(deps, installedProvidersProjection);
     expect(report.verified).toBe(true);
     expect(report.differences).toEqual([]);
