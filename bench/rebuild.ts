@@ -134,32 +134,16 @@ export async function benchRebuild(url: string, pool: Pool, events: number, log:
   const baseline: Measured = { ...summarise([raw.ms], raw.ms), ops: seeded, ops_per_sec: round(seeded / (raw.ms / 1000)) };
   const out = await runWorker(url);
   if (out.rows !== installations || raw.rows !== installations) throw new Error(`rebuild wrote ${out.rows} rows, baseline ${raw.rows}; expected ${installations}`);
-  const pages = summarise(out.page_ms, out.seconds * 1000);
-  const ratio = round(out.events_per_second / baseline.ops_per_sec, 3);
-  const met = out.events_per_second >= 50_000 && ratio >= 0.3 && out.peak_rss_mb < 300;
-  return {
-    name: 'rebuild',
-    parameters: {
-      projection: 'installed-providers',
-      events: seeded,
-      installations,
-      seeding: `COPY, ${EVENTS_PER_COPY} events per transaction, ${seedSeconds.toFixed(1)} s`,
-      rebuild: 'rebuildProjection (projections/runtime/rebuild.ts) in a child process, default batch size',
-      latency_unit: 'ms per page of events folded (p50/p95/p99), baseline: the single statement',
-      rss_process: 'the rebuild child process',
-      baseline: 'one INSERT … SELECT DISTINCT ON (stream_name) from es_events into a copy of installed_providers',
-    },
-    ops: out.events,
-    ops_per_sec: out.events_per_second,
-    p50_ms: pages.p50_ms,
-    p95_ms: pages.p95_ms,
-    p99_ms: pages.p99_ms,
-    peak_rss_mb: out.peak_rss_mb,
-    baseline,
-    ratio,
-    target: 'events_per_sec >= 50000 and ratio >= 0.3 and peak_rss_mb < 300',
-    met,
-  };
+  return rebuildResult('rebuild', {
+    projection: 'installed-providers',
+    events: seeded,
+    installations,
+    seeding: `COPY, ${EVENTS_PER_COPY} events per transaction, ${seedSeconds.toFixed(1)} s`,
+    rebuild: 'rebuildProjection (projections/runtime/rebuild.ts) in a child process, default batch size',
+    latency_unit: 'ms per page of events folded (p50/p95/p99), baseline: the single statement',
+    rss_process: 'the rebuild child process',
+    baseline: 'one INSERT … SELECT DISTINCT ON (stream_name) from es_events into a copy of installed_providers',
+  }, out, baseline);
 }
 
 /** Installations appended to EventStoreDB at once while seeding (each one append of its ten events). */
@@ -225,32 +209,37 @@ export async function benchRebuildEventStoreDb(
   log(`rebuild_eventstoredb: appended ${installations * EVENTS_PER_INSTALLATION} events (${installations} installations) in ${seedSeconds.toFixed(1)} s`);
   const out = await runWorker(url, connectionString);
   if (out.rows < installations) throw new Error(`rebuild from EventStoreDB wrote ${out.rows} rows; expected at least ${installations}`);
+  return rebuildResult('rebuild_eventstoredb', {
+    target_store: 'eventstoredb',
+    eventstoredb_server_version: server.version,
+    eventstoredb_test_double: server.isTestDouble,
+    note: server.note,
+    projection: 'installed-providers',
+    events_seeded: installations * EVENTS_PER_INSTALLATION,
+    installations,
+    rows_written: out.rows,
+    seeding: `EventStoreDbEventStore.append, one append of ${EVENTS_PER_INSTALLATION} events per installation, ${SEED_WRITERS} in flight, ${seedSeconds.toFixed(1)} s`,
+    rebuild: 'rebuildProjection reading EventStoreDbEventStore.readAll, writing PostgreSQL, in a child process, default batch size',
+    latency_unit: 'ms per page of events folded (p50/p95/p99); baseline: the single PostgreSQL statement',
+    rss_process: 'the rebuild child process',
+    baseline: 'the raw PostgreSQL INSERT … SELECT measured for rebuild in this run',
+  }, out, postgres.baseline);
+}
+
+/** One rebuild line: pages folded as the latency, events/s against the baseline's, and the target. */
+function rebuildResult(name: string, parameters: Record<string, unknown>, out: WorkerOutput, baseline: Measured): BenchResult {
   const pages = summarise(out.page_ms, out.seconds * 1000);
-  const ratio = round(out.events_per_second / postgres.baseline.ops_per_sec, 3);
+  const ratio = round(out.events_per_second / baseline.ops_per_sec, 3);
   return {
-    name: 'rebuild_eventstoredb',
-    parameters: {
-      target_store: 'eventstoredb',
-      eventstoredb_server_version: server.version,
-      eventstoredb_test_double: server.isTestDouble,
-      note: server.note,
-      projection: 'installed-providers',
-      events_seeded: installations * EVENTS_PER_INSTALLATION,
-      installations,
-      rows_written: out.rows,
-      seeding: `EventStoreDbEventStore.append, one append of ${EVENTS_PER_INSTALLATION} events per installation, ${SEED_WRITERS} in flight, ${seedSeconds.toFixed(1)} s`,
-      rebuild: 'rebuildProjection reading EventStoreDbEventStore.readAll, writing PostgreSQL, in a child process, default batch size',
-      latency_unit: 'ms per page of events folded (p50/p95/p99); baseline: the single PostgreSQL statement',
-      rss_process: 'the rebuild child process',
-      baseline: 'the raw PostgreSQL INSERT … SELECT measured for rebuild in this run',
-    },
+    name,
+    parameters,
     ops: out.events,
     ops_per_sec: out.events_per_second,
     p50_ms: pages.p50_ms,
     p95_ms: pages.p95_ms,
     p99_ms: pages.p99_ms,
     peak_rss_mb: out.peak_rss_mb,
-    baseline: postgres.baseline,
+    baseline,
     ratio,
     target: 'events_per_sec >= 50000 and ratio >= 0.3 and peak_rss_mb < 300',
     met: out.events_per_second >= 50_000 && ratio >= 0.3 && out.peak_rss_mb < 300,
