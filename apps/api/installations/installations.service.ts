@@ -71,10 +71,10 @@ export class InstallationsService {
   }
 
   async redeploy(provider: ProviderId, requested: string | null, principal: Principal, context: CommandContext) {
-    const providerState = await this.providerState(provider);
-    const installed = await this.requireInstalled(provider, principal);
+    const { providerState, installationEvents } = await this.readBoth(provider, principal);
+    const installed = presentOrNotFound(stateOf(installationDecider, installationEvents).state, provider);
     const version = requested ? selectInstallableVersion(providerState, provider, requested).version : installed.installedVersion;
-    return this.run(provider, principal, context, providerState, undefined, { type: 'Redeploy', version, now: context.now });
+    return this.run(provider, principal, context, providerState, installationEvents, { type: 'Redeploy', version, now: context.now });
   }
 
   async reconfigure(provider: ProviderId, body: UpdateInstallationDto, principal: Principal, context: CommandContext) {
@@ -105,8 +105,7 @@ export class InstallationsService {
 
   private async requireInstalled(provider: ProviderId, principal: Principal): Promise<PresentInstallation> {
     const { state } = await loadState(this.infrastructure.eventStore, installationDecider, installationStream(principal.organizationId, provider));
-    if (state.status !== 'present') throw notFound('not_installed', `${canonicalOf(provider)} is not installed.`);
-    return state;
+    return presentOrNotFound(state, provider);
   }
 
   async providerState(provider: ProviderId, asOf?: Date): Promise<ProviderState> {
@@ -127,7 +126,7 @@ export class InstallationsService {
     principal: Principal,
     context: CommandContext,
     providerState: ProviderState,
-    installationEvents: RecordedEvent[] | undefined,
+    installationEvents: RecordedEvent[],
     command: InstallationCommand,
   ): Promise<InstallationCommandResult> {
     const outcome = await runCommand(
@@ -143,4 +142,9 @@ export class InstallationsService {
     }
     return { outcome, body: installedFromState(outcome.state, latestVersion(providerState)?.version ?? null) };
   }
+}
+
+function presentOrNotFound(state: InstallationState, provider: ProviderId): PresentInstallation {
+  if (state.status !== 'present') throw notFound('not_installed', `${canonicalOf(provider)} is not installed.`);
+  return state;
 }
