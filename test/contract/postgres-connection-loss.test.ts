@@ -71,6 +71,16 @@ describe('PostgreSQL consumers across lost connections', () => {
     await db.drop();
   });
 
+  /** One runner per consumer, started, and every one of them holding its lock. */
+  const startRunners = async (consumers: RecordingConsumer[]): Promise<void> => {
+    for (const consumer of consumers) {
+      const runner = new ConsumerRunner(pool, store, consumer, logger, { lockRetryMs: 100, retryDelayMs: 50 });
+      runners.push(runner);
+      runner.start();
+    }
+    await waitUntil('every runner active', () => runners.every((r) => r.isActive));
+  };
+
   const appendTicks = async (n: number): Promise<string[]> => {
     const ids: string[] = [];
     for (let i = 0; i < n; i++) {
@@ -136,12 +146,7 @@ describe('PostgreSQL consumers across lost connections', () => {
 
   it('advisory locks and LISTEN do not take connections from the pool the consumers work with', async () => {
     const consumers = [1, 2, 3, 4, 5].map((i) => new RecordingConsumer(`locks-${i}`, new CheckpointStore(pool)));
-    for (const consumer of consumers) {
-      const runner = new ConsumerRunner(pool, store, consumer, logger, { lockRetryMs: 100, retryDelayMs: 50 });
-      runners.push(runner);
-      runner.start();
-    }
-    await waitUntil('every runner active', () => runners.every((r) => r.isActive));
+    await startRunners(consumers);
     const ids = await appendTicks(5);
     // Five lock sessions and a LISTEN on a pool of three would leave the consumers nothing to read with.
     await waitUntil('every consumer to see every event', () => consumers.every((c) => ids.every((id) => c.seen.includes(id))));
@@ -149,12 +154,7 @@ describe('PostgreSQL consumers across lost connections', () => {
 
   it('when every session of the database is terminated, the consumers resume from their checkpoints by themselves', async () => {
     const consumers = [1, 2, 3].map((i) => new RecordingConsumer(`restart-${i}`, new CheckpointStore(pool)));
-    for (const consumer of consumers) {
-      const runner = new ConsumerRunner(pool, store, consumer, logger, { lockRetryMs: 100, retryDelayMs: 50 });
-      runners.push(runner);
-      runner.start();
-    }
-    await waitUntil('every runner active', () => runners.every((r) => r.isActive));
+    await startRunners(consumers);
     const before = await appendTicks(3);
     await waitUntil('the first events', () => consumers.every((c) => before.every((id) => c.seen.includes(id))));
 

@@ -63,6 +63,12 @@ describe('LocalProcessDeployer after an installer died around spawn()', () => {
     return child.pid as number;
   };
   const pidFile = (d: DesiredDeployment) => path.join(stateDir, `${d.installationId}.g${d.generation}.json`);
+  /** The pid file a dead installer left: only the intent (`null`), or the pid without the mark. */
+  const leavePidFile = (d: DesiredDeployment, pid: number | null) => {
+    const startTime = pid === null ? null : readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[19];
+    mkdirSync(stateDir, { recursive: true });
+    writeFileSync(pidFile(d), JSON.stringify({ pid, start_time: startTime, command: IDLE }));
+  };
 
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'local-deployer-'));
@@ -79,8 +85,7 @@ describe('LocalProcessDeployer after an installer died around spawn()', () => {
   it('given only the intent and the runtime running, when the generation is applied again, then the runtime is adopted and its start logged once', async () => {
     const d = desired(randomUUID());
     const pid = await strayRuntime(d);
-    mkdirSync(stateDir, { recursive: true });
-    writeFileSync(pidFile(d), JSON.stringify({ pid: null, start_time: null, command: IDLE }));
+    leavePidFile(d, null);
 
     const next = deployer();
     await next.apply(d);
@@ -98,8 +103,7 @@ describe('LocalProcessDeployer after an installer died around spawn()', () => {
 
   it('given only the intent and no runtime, when the generation is applied again, then exactly one runtime starts', async () => {
     const d = desired(randomUUID());
-    mkdirSync(stateDir, { recursive: true });
-    writeFileSync(pidFile(d), JSON.stringify({ pid: null, start_time: null, command: IDLE }));
+    leavePidFile(d, null);
 
     const next = deployer();
     await next.apply(d);
@@ -112,9 +116,7 @@ describe('LocalProcessDeployer after an installer died around spawn()', () => {
   it('given the pid file but no start line, when another installer looks, then the start is logged once', async () => {
     const d = desired(randomUUID());
     const pid = await strayRuntime(d);
-    const startTime = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[19];
-    mkdirSync(stateDir, { recursive: true });
-    writeFileSync(pidFile(d), JSON.stringify({ pid, start_time: startTime, command: IDLE }));
+    leavePidFile(d, pid);
 
     const next = deployer();
     await next.apply(d);
@@ -127,9 +129,7 @@ describe('LocalProcessDeployer after an installer died around spawn()', () => {
   it('given the pid file and the start line but not the mark, when another installer looks, then nothing is logged twice', async () => {
     const d = desired(randomUUID());
     const pid = await strayRuntime(d);
-    const startTime = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[19];
-    mkdirSync(stateDir, { recursive: true });
-    writeFileSync(pidFile(d), JSON.stringify({ pid, start_time: startTime, command: IDLE }));
+    leavePidFile(d, pid);
     const line: EffectLine = { installation_id: d.installationId, generation: 1, action: 'start', at: new Date().toISOString(), pid };
     writeFileSync(effectLog, `${JSON.stringify(line)}\n`);
 
