@@ -1,4 +1,4 @@
-import { startProjections } from '../projections/runtime/start-projections';
+import { startProjections } from '../libs/projection-engine/start-projections';
 import { createApi } from './api/create-api';
 import { WorkerStatus } from './api/operations/worker-status';
 import { startInstaller } from './installer/installer';

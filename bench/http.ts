@@ -7,10 +7,10 @@ import { Pool } from 'pg';
 import { createApi } from '../apps/api/create-api';
 import { loadConfig } from '../libs/config/app-config';
 import { createPool } from '../libs/database/database';
-import { ApiKeyScope } from '../libs/domain/api-key/api-key';
+import { ApiKeyScope } from '../libs/api-keys/api-key';
 import { ConsumerRunner } from '../libs/event-store/consumers/consumer-runner';
 import { Infrastructure, createInfrastructure } from '../libs/infrastructure/infrastructure';
-import { startProjections } from '../projections/runtime/start-projections';
+import { startProjections } from '../libs/projection-engine/start-projections';
 import { BenchResult, Measured, RssSampler, round, summarise, timedLoop } from './stats';
 import { createKeyAndWait } from '../test/support/api-key-fixture';
 

@@ -11,7 +11,7 @@ import { EventStoreDbEventStore } from '../libs/event-store/eventstoredb/eventst
 import { PostgresEventStore } from '../libs/event-store/postgres/postgres-event-store';
 import { createPool } from '../libs/database/database';
 import { installedProvidersProjection } from '../projections/installed-providers.projection';
-import { rebuildProjection } from '../projections/runtime/rebuild';
+import { rebuildProjection } from '../libs/projection-engine/rebuild';
 
 async function main(): Promise<void> {
   let peak = process.memoryUsage().rss;

@@ -2,11 +2,11 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Client, Pool } from 'pg';
-import { INSTALLATION_EVENT_TYPES } from '../libs/domain/installation/installation.events';
-import { installationStream } from '../libs/domain/installation/installation-identity';
+import { INSTALLATION_EVENT_TYPES } from '../libs/installations/installation.events';
+import { installationStream } from '../libs/installations/installation-identity';
 import { EventStore } from '../libs/event-store/event-store.port';
 import { EventStoreDbEventStore } from '../libs/event-store/eventstoredb/eventstoredb-event-store';
-import { copyField, copyIn } from '../projections/runtime/copy-in';
+import { copyField, copyIn } from '../libs/projection-engine/copy-in';
 import { EventStoreDbServer } from './eventstoredb-server';
 import { BenchResult, Measured, round, summarise } from './stats';
 

@@ -1,6 +1,6 @@
-import { ApiKeyEvent } from '../libs/domain/api-key/api-key';
+import { ApiKeyEvent } from '../libs/api-keys/api-key';
 import { RecordedEvent } from '../libs/event-store/event-store.port';
-import { JsonRow, RowProjection } from './runtime/row-projection';
+import { JsonRow, RowProjection } from '../libs/projection-engine/row-projection';
 
 /** What the auth guard looks keys up in: hashes and scopes, never a secret. */
 export const apiKeysProjection: RowProjection = {

@@ -1,9 +1,9 @@
-import { parseInstallationStream } from '../libs/domain/installation/installation-identity';
-import { ProviderEvent } from '../libs/domain/provider/provider.events';
-import { latestVersion } from '../libs/domain/provider/version-selection';
-import { VersionState } from '../libs/domain/provider/provider.decider';
+import { parseInstallationStream } from '../libs/installations/installation-identity';
+import { ProviderEvent } from '../libs/providers/provider.events';
+import { latestVersion } from '../libs/providers/version-selection';
+import { VersionState } from '../libs/providers/provider.decider';
 import { RecordedEvent } from '../libs/event-store/event-store.port';
-import { JsonRow, RowProjection } from './runtime/row-projection';
+import { JsonRow, RowProjection } from '../libs/projection-engine/row-projection';
 
 /**
  * One row per listed provider: catalog metadata, each version's status (from which `latest_version`

@@ -1,8 +1,8 @@
-import { parseInstallationStream } from '../libs/domain/installation/installation-identity';
-import { INSTALLATION_EVENT_TYPES, InstallationEvent } from '../libs/domain/installation/installation.events';
-import { installationDecider, InstallationState } from '../libs/domain/installation/installation.decider';
+import { parseInstallationStream } from '../libs/installations/installation-identity';
+import { INSTALLATION_EVENT_TYPES, InstallationEvent } from '../libs/installations/installation.events';
+import { installationDecider, InstallationState } from '../libs/installations/installation.decider';
 import { RecordedEvent } from '../libs/event-store/event-store.port';
-import { JsonRow, RowProjection } from './runtime/row-projection';
+import { JsonRow, RowProjection } from '../libs/projection-engine/row-projection';
 
 /**
  * One row per installation per tenant, folded with the aggregate's own `evolve`, so the list can

@@ -1,6 +1,6 @@
-import { ProviderEvent } from '../libs/domain/provider/provider.events';
+import { ProviderEvent } from '../libs/providers/provider.events';
 import { RecordedEvent } from '../libs/event-store/event-store.port';
-import { JsonRow, RowProjection } from './runtime/row-projection';
+import { JsonRow, RowProjection } from '../libs/projection-engine/row-projection';
 
 /** One row per published version; a yank changes its status, nothing else. */
 export const providerVersionsProjection: RowProjection = {

@@ -1,6 +1,6 @@
 import type { Infrastructure } from '../../libs/infrastructure/infrastructure';
 import { apiKeysProjection } from '../../projections/api-keys.projection';
-import { ProjectionConsumer } from '../../projections/runtime/projection-consumer';
+import { ProjectionConsumer } from '../../libs/projection-engine/projection-consumer';
 
 export type CatchUpOutcome = 'projected' | 'observed' | 'timeout';
 

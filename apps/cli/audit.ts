@@ -1,7 +1,7 @@
 import { Command } from 'commander';
-import { upcast } from '../../libs/domain/upcasting/upcasters';
-import { INSTALLATION_STREAM_PREFIX } from '../../libs/domain/installation/installation-identity';
-import { TOKEN_PATTERN } from '../../libs/domain/provider/provider-identity';
+import { upcast } from '../../libs/domain/upcasters';
+import { INSTALLATION_STREAM_PREFIX } from '../../libs/installations/installation-identity';
+import { TOKEN_PATTERN } from '../../libs/providers/provider-identity';
 import { EventFilter, EventStore, RecordedEvent } from '../../libs/event-store/event-store.port';
 import { Position, encodePosition } from '../../libs/event-store/position';
 import { CliState, UsageError, out, splitList, withInfrastructure } from './io';

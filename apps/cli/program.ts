@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../../libs/config/app-config';
-import { DomainError } from '../../libs/domain/shared/domain-error';
-import { ProjectionBusy } from '../../projections/runtime/rebuild';
+import { DomainError } from '../../libs/domain/domain-error';
+import { ProjectionBusy } from '../../libs/projection-engine/rebuild';
 import { registerAudit } from './audit';
 import { CliState, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, err } from './io';
 import { registerKeys } from './keys';

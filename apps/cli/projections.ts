@@ -8,9 +8,9 @@ import {
   countMatchingEvents,
   rebuildConsumerOf,
   rebuildProjection,
-} from '../../projections/runtime/rebuild';
-import { RowProjection } from '../../projections/runtime/row-projection';
-import { RowDifference, VerifyReport, verifyProjection } from '../../projections/runtime/verify';
+} from '../../libs/projection-engine/rebuild';
+import { RowProjection } from '../../libs/projection-engine/row-projection';
+import { RowDifference, VerifyReport, verifyProjection } from '../../libs/projection-engine/verify';
 import { progressView } from './progress';
 import { CliState, UsageError, err, fail, out, table, withInfrastructure } from './io';
 

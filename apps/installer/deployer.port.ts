@@ -1,4 +1,4 @@
-import { ResourceTier } from '../../libs/domain/installation/installation.events';
+import { ResourceTier } from '../../libs/installations/installation.events';
 
 /** Everything a deployer needs to run one generation of one installation. */
 export interface DesiredDeployment {

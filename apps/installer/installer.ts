@@ -5,7 +5,7 @@ import { Infrastructure } from '../../libs/infrastructure/infrastructure';
 import { Deployer } from './deployer.port';
 import { InstallerConsumer } from './installer.consumer';
 import { LocalProcessDeployer } from './local-process/local-process.deployer';
-import { RegistrationTokens } from './registration-token';
+import { RegistrationTokens } from '../../libs/installations/registration-token';
 
 export interface RunningInstaller {
   deployer: Deployer;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { runCommand } from '../../libs/application/command-runner';
-import { installationDecider } from '../../libs/domain/installation/installation.decider';
+import { installationDecider } from '../../libs/installations/installation.decider';
 import { Infrastructure } from '../../libs/infrastructure/infrastructure';
 
 /**

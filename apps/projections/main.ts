@@ -1,4 +1,4 @@
-import { startProjections } from '../../projections/runtime/start-projections';
+import { startProjections } from '../../libs/projection-engine/start-projections';
 import { startProcessManagers } from '../process-managers/start-process-managers';
 import { runProcess } from '../run-process';
 

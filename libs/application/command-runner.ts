@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { v5 as uuidv5 } from 'uuid';
-import { Decider, fold } from '../domain/shared/decider';
-import { DomainError, conflict } from '../domain/shared/domain-error';
-import { schemaVersionOf, upcast } from '../domain/upcasting/upcasters';
+import { Decider, fold } from '../domain/decider';
+import { DomainError, conflict } from '../domain/domain-error';
+import { schemaVersionOf, upcast } from '../domain/upcasters';
 import { DuplicateEventIds, EventStore, NewEvent, RecordedEvent, WrongExpectedRevision } from '../event-store/event-store.port';
 import { Position } from '../event-store/position';
 

@@ -1,5 +1,5 @@
-import { Decider, fold } from '../domain/shared/decider';
-import { upcast } from '../domain/upcasting/upcasters';
+import { Decider, fold } from '../domain/decider';
+import { upcast } from '../domain/upcasters';
 import { EventStore, RecordedEvent } from '../event-store/event-store.port';
 
 /**

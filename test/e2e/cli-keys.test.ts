@@ -2,11 +2,11 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Client } from 'pg';
-import { hashSecret, parseApiKey } from '../../libs/auth/api-key-secret';
+import { hashSecret, parseApiKey } from '../../libs/api-keys/api-key-secret';
 import { CheckpointStore } from '../../libs/event-store/consumers/checkpoint-store';
 import { PostgresEventStore } from '../../libs/event-store/postgres/postgres-event-store';
 import { apiKeysProjection } from '../../projections/api-keys.projection';
-import { ProjectionConsumer } from '../../projections/runtime/projection-consumer';
+import { ProjectionConsumer } from '../../libs/projection-engine/projection-consumer';
 import { TestDatabase, createTestDatabase } from '../support/test-database';
 
 /**

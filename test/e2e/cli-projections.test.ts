@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { runCommand } from '../../libs/application/command-runner';
-import { installationDecider } from '../../libs/domain/installation/installation.decider';
-import { InstallationCommand } from '../../libs/domain/installation/installation.commands';
-import { installationStream } from '../../libs/domain/installation/installation-identity';
-import { providerDecider } from '../../libs/domain/provider/provider.decider';
-import { providerStream } from '../../libs/domain/provider/provider-identity';
+import { installationDecider } from '../../libs/installations/installation.decider';
+import { InstallationCommand } from '../../libs/installations/installation.commands';
+import { installationStream } from '../../libs/installations/installation-identity';
+import { providerDecider } from '../../libs/providers/provider.decider';
+import { providerStream } from '../../libs/providers/provider-identity';
 import { CheckpointStore } from '../../libs/event-store/consumers/checkpoint-store';
 import { ConsumerRunner } from '../../libs/event-store/consumers/consumer-runner';
 import { PostgresEventStore } from '../../libs/event-store/postgres/postgres-event-store';
@@ -13,10 +13,10 @@ import { comparePositions } from '../../libs/event-store/position';
 import { PROJECTIONS } from '../../projections/projections';
 import { catalogProjection } from '../../projections/catalog.projection';
 import { installedProvidersProjection } from '../../projections/installed-providers.projection';
-import { ProjectionConsumer } from '../../projections/runtime/projection-consumer';
-import { ProjectionAdminDeps, rebuildProjection } from '../../projections/runtime/rebuild';
-import { RowProjection } from '../../projections/runtime/row-projection';
-import { verifyProjection } from '../../projections/runtime/verify';
+import { ProjectionConsumer } from '../../libs/projection-engine/projection-consumer';
+import { ProjectionAdminDeps, rebuildProjection } from '../../libs/projection-engine/rebuild';
+import { RowProjection } from '../../libs/projection-engine/row-projection';
+import { verifyProjection } from '../../libs/projection-engine/verify';
 import { TestDatabase, createTestDatabase } from '../support/test-database';
 
 /**

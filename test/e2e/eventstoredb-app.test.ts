@@ -1,6 +1,6 @@
 import { startInstaller, RunningInstaller } from '../../apps/installer/installer';
 import { installedProvidersProjection } from '../../projections/installed-providers.projection';
-import { rebuildProjection } from '../../projections/runtime/rebuild';
+import { rebuildProjection } from '../../libs/projection-engine/rebuild';
 import { EventStoreDbEventStore } from '../../libs/event-store/eventstoredb/eventstoredb-event-store';
 import { EventStoreDbTestDouble } from '../support/eventstoredb-test-double/eventstoredb-test-double';
 import { TestApp, startTestApp } from '../support/test-app';

@@ -1,9 +1,9 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { runCommand } from '../../libs/application/command-runner';
-import { installationStream } from '../../libs/domain/installation/installation-identity';
-import { installationDecider } from '../../libs/domain/installation/installation.decider';
-import { fold } from '../../libs/domain/shared/decider';
-import { upcast } from '../../libs/domain/upcasting/upcasters';
+import { installationStream } from '../../libs/installations/installation-identity';
+import { installationDecider } from '../../libs/installations/installation.decider';
+import { fold } from '../../libs/domain/decider';
+import { upcast } from '../../libs/domain/upcasters';
 import { TestApp, TestResponse, startTestApp } from '../support/test-app';
 import { expectRejected, expectStatus } from '../support/http-assertions';
 

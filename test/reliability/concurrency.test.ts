@@ -1,7 +1,7 @@
-import { installationStream } from '../../libs/domain/installation/installation-identity';
-import { installationDecider } from '../../libs/domain/installation/installation.decider';
-import { fold } from '../../libs/domain/shared/decider';
-import { upcast } from '../../libs/domain/upcasting/upcasters';
+import { installationStream } from '../../libs/installations/installation-identity';
+import { installationDecider } from '../../libs/installations/installation.decider';
+import { fold } from '../../libs/domain/decider';
+import { upcast } from '../../libs/domain/upcasters';
 import { TestApp, TestResponse, startTestApp } from '../support/test-app';
 
 /*

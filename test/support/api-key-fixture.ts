@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
 import { runCommand } from '../../libs/application/command-runner';
-import { issueApiKey } from '../../libs/auth/api-key-secret';
-import { ApiKeyScope, apiKeyDecider, apiKeyStream } from '../../libs/domain/api-key/api-key';
+import { issueApiKey } from '../../libs/api-keys/api-key-secret';
+import { ApiKeyScope, apiKeyDecider, apiKeyStream } from '../../libs/api-keys/api-key';
 import { EventStore } from '../../libs/event-store/event-store.port';
 
 /**

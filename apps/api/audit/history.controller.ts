@@ -1,10 +1,10 @@
 import { Controller, Get, Inject, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { installationStream } from '../../../libs/domain/installation/installation-identity';
-import { mayPublishUnder } from '../../../libs/domain/provider/provider.decider';
-import { ProviderId, canonicalOf, providerStream } from '../../../libs/domain/provider/provider-identity';
-import { notFound } from '../../../libs/domain/shared/domain-error';
-import { upcast } from '../../../libs/domain/upcasting/upcasters';
+import { installationStream } from '../../../libs/installations/installation-identity';
+import { mayPublishUnder } from '../../../libs/providers/provider.decider';
+import { ProviderId, canonicalOf, providerStream } from '../../../libs/providers/provider-identity';
+import { notFound } from '../../../libs/domain/domain-error';
+import { upcast } from '../../../libs/domain/upcasters';
 import { encodePosition } from '../../../libs/event-store/position';
 import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
 import { RequireScope } from '../auth/auth.decorators';

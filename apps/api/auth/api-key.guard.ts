@@ -1,8 +1,8 @@
 import { CanActivate, ExecutionContext, Inject, Injectable, UnauthorizedException, ForbiddenException } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { Pool } from 'pg';
-import { parseApiKey, secretMatches } from '../../../libs/auth/api-key-secret';
-import { ApiKeyScope } from '../../../libs/domain/api-key/api-key';
+import { parseApiKey, secretMatches } from '../../../libs/api-keys/api-key-secret';
+import { ApiKeyScope } from '../../../libs/api-keys/api-key';
 import { PG_POOL } from '../platform/tokens';
 import { PUBLIC_ROUTE, REQUIRED_SCOPE } from './auth.decorators';
 import { AuthenticatedRequest, Principal } from './principal';

@@ -1,5 +1,5 @@
 import { SetMetadata } from '@nestjs/common';
-import { ApiKeyScope } from '../../../libs/domain/api-key/api-key';
+import { ApiKeyScope } from '../../../libs/api-keys/api-key';
 
 export const PUBLIC_ROUTE = 'auth:public';
 export const REQUIRED_SCOPE = 'auth:scope';

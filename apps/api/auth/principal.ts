@@ -1,6 +1,6 @@
 import { ExecutionContext, createParamDecorator } from '@nestjs/common';
 import type { Request } from 'express';
-import { ApiKeyScope } from '../../../libs/domain/api-key/api-key';
+import { ApiKeyScope } from '../../../libs/api-keys/api-key';
 
 /** The caller, as its API key says: put on the request by the guard, on every command by handlers. */
 export interface Principal {

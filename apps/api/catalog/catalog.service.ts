@@ -1,10 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { CommandContext, runCommand } from '../../../libs/application/command-runner';
-import { CatalogMetadata } from '../../../libs/domain/provider/provider.events';
-import { KnownProvider, mayPublishUnder, providerDecider } from '../../../libs/domain/provider/provider.decider';
-import { latestVersion } from '../../../libs/domain/provider/version-selection';
-import { PLATFORM_PREFIX, ProviderId, canonicalOf, providerStream } from '../../../libs/domain/provider/provider-identity';
-import { conflict, forbidden, notFound } from '../../../libs/domain/shared/domain-error';
+import { CatalogMetadata } from '../../../libs/providers/provider.events';
+import { KnownProvider, mayPublishUnder, providerDecider } from '../../../libs/providers/provider.decider';
+import { latestVersion } from '../../../libs/providers/version-selection';
+import { PLATFORM_PREFIX, ProviderId, canonicalOf, providerStream } from '../../../libs/providers/provider-identity';
+import { conflict, forbidden, notFound } from '../../../libs/domain/domain-error';
 import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
 import { CatalogProviderRow } from '../../../libs/read-models/entities/catalog-provider.entity';
 import { InstalledProviderRow } from '../../../libs/read-models/entities/installed-provider.entity';

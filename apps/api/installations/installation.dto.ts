@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Length, ValidateIf } from 'class-validator';
-import { RESOURCE_TIERS, ResourceTier, UPGRADE_POLICIES, UpgradePolicy } from '../../../libs/domain/installation/installation.events';
+import { RESOURCE_TIERS, ResourceTier, UPGRADE_POLICIES, UpgradePolicy } from '../../../libs/installations/installation.events';
 import { IsEnvMap, IsSemVer } from '../platform/validators';
 
 const CONFIG_DOC = {

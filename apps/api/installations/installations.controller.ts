@@ -1,8 +1,8 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { DomainError } from '../../../libs/domain/shared/domain-error';
-import { HEALTH_STATES, LIFECYCLE_STATES } from '../../../libs/domain/installation/installation.events';
+import { DomainError } from '../../../libs/domain/domain-error';
+import { HEALTH_STATES, LIFECYCLE_STATES } from '../../../libs/installations/installation.events';
 import { RequireScope } from '../auth/auth.decorators';
 import { CurrentPrincipal, Principal } from '../auth/principal';
 import { setCommandHeaders } from '../platform/command-response';
@@ -20,7 +20,7 @@ import {
   UpgradeProviderDto,
 } from './installation.dto';
 import { installedFromState } from './installed-provider.mapping';
-import { InstalledProvidersQueries } from './installed-providers.queries';
+import { InstalledProvidersQueries } from '../../../projections/installed-providers.queries';
 import { InstallationCommandResult, InstallationsService } from './installations.service';
 
 const COMMAND_HEADERS = {

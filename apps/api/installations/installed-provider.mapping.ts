@@ -1,5 +1,5 @@
 import * as semver from 'semver';
-import { PresentInstallation } from '../../../libs/domain/installation/installation.decider';
+import { PresentInstallation } from '../../../libs/installations/installation.decider';
 import { InstalledProviderRow } from '../../../libs/read-models/entities/installed-provider.entity';
 import { InstalledProviderResponse } from './installation.dto';
 

@@ -2,7 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Injec
 import { ThrottlerException } from '@nestjs/throttler';
 import type { Response } from 'express';
 import type { Logger } from 'pino';
-import { DomainError, DomainErrorKind } from '../../../libs/domain/shared/domain-error';
+import { DomainError, DomainErrorKind } from '../../../libs/domain/domain-error';
 import { EventStoreUnavailable } from '../../../libs/event-store/event-store.port';
 import { isConnectionError } from '../../../libs/event-store/postgres/connection-errors';
 import { errorBody } from './error-body';

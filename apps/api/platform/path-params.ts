@@ -1,6 +1,6 @@
 
-import { DomainError } from '../../../libs/domain/shared/domain-error';
-import { ProviderId, TOKEN_PATTERN } from '../../../libs/domain/provider/provider-identity';
+import { DomainError } from '../../../libs/domain/domain-error';
+import { ProviderId, TOKEN_PATTERN } from '../../../libs/providers/provider-identity';
 
 /** Path tokens that cannot name anything are a 404: no such provider can exist. */
 export function providerFromPath(prefix: string, name: string): ProviderId {

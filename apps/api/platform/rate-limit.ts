@@ -1,5 +1,5 @@
 import { ThrottlerModuleOptions } from '@nestjs/throttler';
-import { parseApiKey } from '../../../libs/auth/api-key-secret';
+import { parseApiKey } from '../../../libs/api-keys/api-key-secret';
 
 /**
  * One budget per client across every route: the API key's id when a well-formed key is sent (so

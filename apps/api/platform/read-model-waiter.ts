@@ -6,7 +6,7 @@ import { decodePosition, Position } from '../../../libs/event-store/position';
 import { isCaughtUp } from '../../../libs/event-store/consumers/caught-up';
 import { EventStore } from '../../../libs/event-store/event-store.port';
 import { PROJECTIONS } from '../../../projections/projections';
-import { DomainError } from '../../../libs/domain/shared/domain-error';
+import { DomainError } from '../../../libs/domain/domain-error';
 import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
 import { INFRASTRUCTURE } from './tokens';
 

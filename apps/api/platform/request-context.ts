@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Request } from 'express';
 import { CommandContext } from '../../../libs/application/command-runner';
-import { DomainError } from '../../../libs/domain/shared/domain-error';
+import { DomainError } from '../../../libs/domain/domain-error';
 import { Principal, actorOf } from '../auth/principal';
 import { parseIfMatch } from './command-response';
 

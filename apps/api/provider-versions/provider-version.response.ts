@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { VersionState } from '../../../libs/domain/provider/provider.decider';
-import { ProviderId, canonicalOf } from '../../../libs/domain/provider/provider-identity';
+import { VersionState } from '../../../libs/providers/provider.decider';
+import { ProviderId, canonicalOf } from '../../../libs/providers/provider-identity';
 import { ProviderVersionRow } from '../../../libs/read-models/entities/provider-version.entity';
 
 export class ResourceSchemaResponse {

@@ -1,9 +1,9 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import * as semver from 'semver';
 import { loadState } from '../../../libs/application/stream-state';
-import { providerDecider } from '../../../libs/domain/provider/provider.decider';
-import { ProviderId, canonicalOf, providerStream } from '../../../libs/domain/provider/provider-identity';
-import { notFound } from '../../../libs/domain/shared/domain-error';
+import { providerDecider } from '../../../libs/providers/provider.decider';
+import { ProviderId, canonicalOf, providerStream } from '../../../libs/providers/provider-identity';
+import { notFound } from '../../../libs/domain/domain-error';
 import { EventStore } from '../../../libs/event-store/event-store.port';
 import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
 import { INFRASTRUCTURE } from '../platform/tokens';
@@ -17,13 +17,13 @@ import { ErrorBody } from '../platform/error-body';
 import { asOfParam, enumParam, pageOf, providerFromPath } from '../platform/path-params';
 import { ReadModelWaiter } from '../platform/read-model-waiter';
 import { commandContext } from '../platform/request-context';
-import { PublishVersionCommand, PublishOutcome } from './publish-version.handler';
+import { PublishVersionCommand, PublishOutcome } from '../../../libs/providers/publish-version.handler';
 import { PublishVersionDto, YankVersionDto } from './publish-version.dto';
 import { ProviderVersionResponse, versionFromRow, versionFromState } from './provider-version.response';
-import { GetVersionQuery, ListVersionsQuery, VersionWithRevision } from './provider-versions.queries';
-import { YankVersionCommand } from './yank-version.handler';
+import { GetVersionQuery, ListVersionsQuery, VersionWithRevision } from '../../../projections/provider-versions.queries';
+import { YankVersionCommand } from '../../../libs/providers/yank-version.handler';
 import { CommandOutcome } from '../../../libs/application/command-runner';
-import { ProviderState } from '../../../libs/domain/provider/provider.decider';
+import { ProviderState } from '../../../libs/providers/provider.decider';
 import { ProviderVersionRow } from '../../../libs/read-models/entities/provider-version.entity';
 
 const COMMAND_HEADERS = {

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, UnauthorizedException } from '@nestjs/common';
-import { secretMatches } from '../../../libs/auth/api-key-secret';
+import { secretMatches } from '../../../libs/api-keys/api-key-secret';
 import { runCommand } from '../../../libs/application/command-runner';
-import { installationStream } from '../../../libs/domain/installation/installation-identity';
-import { PresentInstallation, installationDecider } from '../../../libs/domain/installation/installation.decider';
+import { installationStream } from '../../../libs/installations/installation-identity';
+import { PresentInstallation, installationDecider } from '../../../libs/installations/installation.decider';
 import { loadState } from '../../../libs/application/stream-state';
 import { isCaughtUp } from '../../../libs/event-store/consumers/caught-up';
 import { installedProvidersProjection } from '../../../projections/installed-providers.projection';

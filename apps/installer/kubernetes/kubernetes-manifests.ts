@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { V1Deployment, V1EnvVar, V1Secret, V1Service } from '@kubernetes/client-node';
-import { ResourceTier } from '../../../libs/domain/installation/installation.events';
+import { ResourceTier } from '../../../libs/installations/installation.events';
 import { DesiredDeployment, REGISTRATION_TOKEN_ENV, runtimeEnvironment } from '../deployer.port';
 
 export const LABELS = {

@@ -4,8 +4,8 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { Pool } from 'pg';
 import { runCommand } from '../../../libs/application/command-runner';
-import { issueApiKey } from '../../../libs/auth/api-key-secret';
-import { ApiKeyScope, apiKeyDecider, apiKeyStream } from '../../../libs/domain/api-key/api-key';
+import { issueApiKey } from '../../../libs/api-keys/api-key-secret';
+import { ApiKeyScope, apiKeyDecider, apiKeyStream } from '../../../libs/api-keys/api-key';
 import { PostgresEventStore } from '../../../libs/event-store/postgres/postgres-event-store';
 
 /**

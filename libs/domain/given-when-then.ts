@@ -1,5 +1,5 @@
-import { Decider, fold } from '../shared/decider';
-import { DomainError } from '../shared/domain-error';
+import { Decider, fold } from './decider';
+import { DomainError } from './domain-error';
 
 /**
  * given(decider, pastEvents).when(command).then(expectedEvents) — or .thenFails(code). Reads like the

@@ -1,8 +1,8 @@
 import { Pool, PoolClient, QueryResult } from 'pg';
-import { CheckpointStore } from '../../libs/event-store/consumers/checkpoint-store';
-import { LogConsumer } from '../../libs/event-store/consumers/log-consumer';
-import { RecordedEvent } from '../../libs/event-store/event-store.port';
-import { Position, comparePositions } from '../../libs/event-store/position';
+import { CheckpointStore } from '../event-store/consumers/checkpoint-store';
+import { LogConsumer } from '../event-store/consumers/log-consumer';
+import { RecordedEvent } from '../event-store/event-store.port';
+import { Position, comparePositions } from '../event-store/position';
 import { applyBatch } from './row-projection-writer';
 import { RowProjection } from './row-projection';
 

@@ -1,6 +1,6 @@
-import { fold } from '../shared/decider';
-import { DomainError, DomainErrorKind } from '../shared/domain-error';
-import { given } from '../testing/given-when-then';
+import { fold } from '../domain/decider';
+import { DomainError, DomainErrorKind } from '../domain/domain-error';
+import { given } from '../domain/given-when-then';
 import {
   DeleteProvider,
   ProviderCommand,

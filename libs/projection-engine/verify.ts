@@ -1,6 +1,6 @@
 import { PoolClient } from 'pg';
-import { RecordedEvent } from '../../libs/event-store/event-store.port';
-import { Position, comparePositions, encodePosition } from '../../libs/event-store/position';
+import { RecordedEvent } from '../event-store/event-store.port';
+import { Position, comparePositions, encodePosition } from '../event-store/position';
 import {
   DEFAULT_BATCH_SIZE,
   ProjectionAdminDeps,

@@ -1,9 +1,9 @@
 import { Pool, PoolClient } from 'pg';
-import { CheckpointStore } from '../../libs/event-store/consumers/checkpoint-store';
-import { EventStore, RecordedEvent } from '../../libs/event-store/event-store.port';
-import { Position, comparePositions, encodePosition, maxPosition } from '../../libs/event-store/position';
-import { PostgresEventStore } from '../../libs/event-store/postgres/postgres-event-store';
-import { upcast } from '../../libs/domain/upcasting/upcasters';
+import { CheckpointStore } from '../event-store/consumers/checkpoint-store';
+import { EventStore, RecordedEvent } from '../event-store/event-store.port';
+import { Position, comparePositions, encodePosition, maxPosition } from '../event-store/position';
+import { PostgresEventStore } from '../event-store/postgres/postgres-event-store';
+import { upcast } from '../domain/upcasters';
 import { copyField, copyIn } from './copy-in';
 import { applyBatch } from './row-projection-writer';
 import { JsonRow, RowProjection, keyString } from './row-projection';

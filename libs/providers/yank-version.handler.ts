@@ -1,11 +1,11 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, ICommandHandler } from '@nestjs/cqrs';
-import { CommandContext, CommandOutcome, runCommand } from '../../../libs/application/command-runner';
-import { ProviderState, providerDecider } from '../../../libs/domain/provider/provider.decider';
-import { ProviderId, providerStream } from '../../../libs/domain/provider/provider-identity';
-import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
-import { Principal } from '../auth/principal';
-import { INFRASTRUCTURE } from '../platform/tokens';
+import { CommandContext, CommandOutcome, runCommand } from '../application/command-runner';
+import { ProviderState, providerDecider } from './provider.decider';
+import { ProviderId, providerStream } from './provider-identity';
+import { Infrastructure } from '../infrastructure/infrastructure';
+import { Principal } from '../../apps/api/auth/principal';
+import { INFRASTRUCTURE } from '../../apps/api/platform/tokens';
 
 export class YankVersionCommand {
   constructor(

@@ -1,4 +1,4 @@
-import { ProviderId } from '../provider/provider-identity';
+import { ProviderId } from '../providers/provider-identity';
 
 export const INSTALLATION_STREAM_PREFIX = 'installation-';
 

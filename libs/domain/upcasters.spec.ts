@@ -1,4 +1,4 @@
-import { RecordedEvent } from '../../event-store/event-store.port';
+import { RecordedEvent } from '../event-store/event-store.port';
 import { schemaVersionOf, upcast } from './upcasters';
 
 const stored = (schemaVersion: number, data: Record<string, unknown>): RecordedEvent => ({

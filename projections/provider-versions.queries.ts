@@ -1,12 +1,12 @@
 import { IQueryHandler, QueryHandler } from '@nestjs/cqrs';
 import { Inject } from '@nestjs/common';
 import * as semver from 'semver';
-import { notFound } from '../../../libs/domain/shared/domain-error';
-import { ProviderId, canonicalOf } from '../../../libs/domain/provider/provider-identity';
-import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
-import { CatalogProviderRow } from '../../../libs/read-models/entities/catalog-provider.entity';
-import { ProviderVersionRow } from '../../../libs/read-models/entities/provider-version.entity';
-import { INFRASTRUCTURE } from '../platform/tokens';
+import { notFound } from '../libs/domain/domain-error';
+import { ProviderId, canonicalOf } from '../libs/providers/provider-identity';
+import { Infrastructure } from '../libs/infrastructure/infrastructure';
+import { CatalogProviderRow } from '../libs/read-models/entities/catalog-provider.entity';
+import { ProviderVersionRow } from '../libs/read-models/entities/provider-version.entity';
+import { INFRASTRUCTURE } from '../apps/api/platform/tokens';
 
 export class ListVersionsQuery {
   constructor(

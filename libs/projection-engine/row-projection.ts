@@ -1,4 +1,4 @@
-import { RecordedEvent } from '../../libs/event-store/event-store.port';
+import { RecordedEvent } from '../event-store/event-store.port';
 
 export type JsonRow = Record<string, unknown>;
 

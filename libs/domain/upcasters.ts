@@ -1,4 +1,4 @@
-import { RecordedEvent } from '../../event-store/event-store.port';
+import { RecordedEvent } from '../event-store/event-store.port';
 
 /**
  * Old event shapes are upcast on read, never rewritten: the log stays as it was written, and every

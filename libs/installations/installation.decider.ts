@@ -1,6 +1,6 @@
 import * as semver from 'semver';
-import { Decider, assertNever } from '../shared/decider';
-import { conflict, invalid, notFound } from '../shared/domain-error';
+import { Decider, assertNever } from '../domain/decider';
+import { conflict, invalid, notFound } from '../domain/domain-error';
 import {
   ChangeVersion,
   InstallProvider,

@@ -1,16 +1,16 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, ICommandHandler } from '@nestjs/cqrs';
-import { CommandContext, CommandOutcome, runCommand } from '../../../libs/application/command-runner';
-import { DomainError, forbidden } from '../../../libs/domain/shared/domain-error';
-import { ProviderState, mayPublishUnder, providerDecider } from '../../../libs/domain/provider/provider.decider';
-import { ResourceSchema } from '../../../libs/domain/provider/provider.events';
-import { PLATFORM_PREFIX, ProviderId, TOKEN_PATTERN, providerStream } from '../../../libs/domain/provider/provider-identity';
-import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
-import { canonicalWheelUrl } from '../../../libs/wheels/wheel-url';
-import { WheelFetcher } from '../../../libs/wheels/wheel-fetcher';
-import { Principal } from '../auth/principal';
-import { INFRASTRUCTURE } from '../platform/tokens';
-import { PublishVersionDto } from './publish-version.dto';
+import { CommandContext, CommandOutcome, runCommand } from '../application/command-runner';
+import { DomainError, forbidden } from '../domain/domain-error';
+import { ProviderState, mayPublishUnder, providerDecider } from './provider.decider';
+import { ResourceSchema } from './provider.events';
+import { PLATFORM_PREFIX, ProviderId, TOKEN_PATTERN, providerStream } from './provider-identity';
+import { Infrastructure } from '../infrastructure/infrastructure';
+import { canonicalWheelUrl } from '../wheels/wheel-url';
+import { WheelFetcher } from '../wheels/wheel-fetcher';
+import { Principal } from '../../apps/api/auth/principal';
+import { INFRASTRUCTURE } from '../../apps/api/platform/tokens';
+import { PublishVersionDto } from '../../apps/api/provider-versions/publish-version.dto';
 
 export class PublishVersionCommand {
   constructor(

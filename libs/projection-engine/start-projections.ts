@@ -1,7 +1,7 @@
-import { CheckpointStore } from '../../libs/event-store/consumers/checkpoint-store';
-import { ConsumerRunner } from '../../libs/event-store/consumers/consumer-runner';
-import { Infrastructure } from '../../libs/infrastructure/infrastructure';
-import { PROJECTIONS } from '../projections';
+import { CheckpointStore } from '../event-store/consumers/checkpoint-store';
+import { ConsumerRunner } from '../event-store/consumers/consumer-runner';
+import { Infrastructure } from '../infrastructure/infrastructure';
+import { PROJECTIONS } from '../../projections/projections';
 import { ProjectionConsumer } from './projection-consumer';
 
 /**

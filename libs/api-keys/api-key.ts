@@ -1,5 +1,5 @@
-import { Decider, assertNever } from '../shared/decider';
-import { conflict, notFound } from '../shared/domain-error';
+import { Decider, assertNever } from '../domain/decider';
+import { conflict, notFound } from '../domain/domain-error';
 
 export const API_KEY_SCOPES = ['publish', 'install', 'read', 'admin'] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];

@@ -1,4 +1,4 @@
-import { invalid } from '../shared/domain-error';
+import { invalid } from '../domain/domain-error';
 
 /** Organisation and provider tokens share one pattern (API.md, Identity and auth). */
 export const TOKEN_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;

@@ -1,5 +1,5 @@
 import * as semver from 'semver';
-import { conflict, invalid, notFound } from '../shared/domain-error';
+import { conflict, invalid, notFound } from '../domain/domain-error';
 import { ProviderState, VersionState } from './provider.decider';
 import { ProviderId, canonicalOf } from './provider-identity';
 

@@ -1,5 +1,5 @@
-import { Decider, assertNever } from '../shared/decider';
-import { conflict, forbidden, notFound } from '../shared/domain-error';
+import { Decider, assertNever } from '../domain/decider';
+import { conflict, forbidden, notFound } from '../domain/domain-error';
 import { DeleteProvider, ProviderCommand, PublishVersion, Publisher, UpdateMetadata, YankVersion } from './provider.commands';
 import { CatalogMetadata, ProviderEvent, ProviderVersionPublishedData, VersionStatus } from './provider.events';
 import { PLATFORM_PREFIX, ProviderId, canonicalOf } from './provider-identity';

@@ -1,6 +1,6 @@
 import { PoolClient } from 'pg';
-import { RecordedEvent } from '../../libs/event-store/event-store.port';
-import { upcast } from '../../libs/domain/upcasting/upcasters';
+import { RecordedEvent } from '../event-store/event-store.port';
+import { upcast } from '../domain/upcasters';
 import { JsonRow, RowProjection, keyString } from './row-projection';
 
 /**

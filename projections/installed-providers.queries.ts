@@ -1,12 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 
-import { canonicalOf, ProviderId } from '../../../libs/domain/provider/provider-identity';
-import { notFound } from '../../../libs/domain/shared/domain-error';
-import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
-import { InstalledProviderRow } from '../../../libs/read-models/entities/installed-provider.entity';
-import { INFRASTRUCTURE } from '../platform/tokens';
-import { DeploymentResultResponse, InstalledProviderResponse } from './installation.dto';
-import { installedFromRow } from './installed-provider.mapping';
+import { canonicalOf, ProviderId } from '../libs/providers/provider-identity';
+import { notFound } from '../libs/domain/domain-error';
+import { Infrastructure } from '../libs/infrastructure/infrastructure';
+import { InstalledProviderRow } from '../libs/read-models/entities/installed-provider.entity';
+import { INFRASTRUCTURE } from '../apps/api/platform/tokens';
+import { DeploymentResultResponse, InstalledProviderResponse } from '../apps/api/installations/installation.dto';
+import { installedFromRow } from '../apps/api/installations/installed-provider.mapping';
 
 /** The tenant's installations as the read model holds them; every query is scoped by tenant. */
 @Injectable()
