@@ -132,7 +132,7 @@ afterEach(async () => {
 });
 
 function startInstaller(
-  options: { deployer?: LocalProcessDeployer; runtimeCommand?: string; registrationTimeoutMs?: number; deployRetries?: number; watchdogIntervalMs?: number } = {},
+  options: { deployer?: LocalProcessDeployer; runtimeCommand?: string; registrationTimeoutMs?: number; maxAttempts?: number; watchdogIntervalMs?: number } = {},
 ): TestInstaller {
   const deployer =
     options.deployer ??
@@ -147,7 +147,7 @@ function startInstaller(
     logger,
     storeUrl: api.url,
     concurrency: 4,
-    deployRetries: options.deployRetries ?? 2,
+    maxAttempts: options.maxAttempts ?? 3,
     retryBaseMs: 20,
     registrationTimeoutMs: options.registrationTimeoutMs ?? 20_000,
     watchdogIntervalMs: options.watchdogIntervalMs,
@@ -376,7 +376,7 @@ describe('installer (local-process deployer, real sample runtime)', () => {
 
   it('a deploy that cannot start is retried, then ends in DeployFailed', async () => {
     await install();
-    startInstaller({ runtimeCommand: '/nonexistent/provider-runtime --serve', deployRetries: 2 });
+    startInstaller({ runtimeCommand: '/nonexistent/provider-runtime --serve', maxAttempts: 3 });
     await waitFor('DeployFailed', has('DeployFailed', 1));
 
     expect(await eventTypes()).toEqual(['InstallRequested', 'DeployStarted', 'DeployFailed']);
