@@ -12,6 +12,9 @@ export interface RegistrationDeadlinesOptions {
   isActive: () => boolean;
 }
 
+/** How often the deployer is asked whether an awaited runtime is still there. */
+const EXIT_CHECK_INTERVAL_MS = 1_000;
+
 interface Deadline {
   installationId: string;
   generation: number;
@@ -29,6 +32,7 @@ export class RegistrationDeadlines {
   private ticker?: NodeJS.Timeout;
   private ticking = false;
   private lastScan = 0;
+  private lastExitCheck = 0;
 
   constructor(
     private readonly effects: InstallationEffects,
@@ -75,6 +79,10 @@ export class RegistrationDeadlines {
     this.ticking = true;
     try {
       const now = this.effects.clock().getTime();
+      if (now - this.lastExitCheck >= EXIT_CHECK_INTERVAL_MS) {
+        this.lastExitCheck = now;
+        await this.failGoneRuntimes();
+      }
       for (const [stream, deadline] of [...this.deadlines]) {
         if (deadline.at > now) continue;
         this.deadlines.delete(stream);
@@ -91,6 +99,34 @@ export class RegistrationDeadlines {
     } finally {
       this.ticking = false;
     }
+  }
+
+  /**
+   * A runtime that exited (or a rollout the deployer reports failed) before registering will not
+   * register: its deploy fails now rather than at the deadline, with the deployer's reason.
+   */
+  private async failGoneRuntimes(): Promise<void> {
+    for (const [stream, deadline] of [...this.deadlines]) {
+      const reason = await this.goneReason(deadline).catch(() => undefined);
+      if (reason === undefined) continue;
+      await this.effects
+        .exclusively(stream, async () => {
+          if (this.deadlines.get(stream) !== deadline) return;
+          const { state } = await this.effects.load(stream);
+          if (state.status !== 'present' || state.lifecycle !== 'processing' || state.generation !== deadline.generation) return;
+          this.deadlines.delete(stream);
+          await this.effects.failDeploy(stream, deadline.installationId, deadline.generation, `runtime stopped before registering: ${reason}`, deadline.cause);
+        })
+        .catch((error: unknown) => this.effects.logger.warn({ stream, err: errorMessage(error) }, 'failed runtime could not be recorded; the deadline still stands'));
+    }
+  }
+
+  /** Why the awaited generation's runtime is gone, or undefined while it is there. */
+  private async goneReason(deadline: Deadline): Promise<string | undefined> {
+    const observed = await this.effects.deployer.status(deadline.installationId);
+    if (!observed || observed.generation < deadline.generation) return `no runtime of generation ${deadline.generation} is left`;
+    if (observed.generation === deadline.generation && observed.status === 'failed') return observed.message ?? 'the deployer reports it failed';
+    return undefined;
   }
 
   private async scanStuckDeploys(): Promise<void> {

@@ -417,6 +417,21 @@ describe('installer (local-process deployer, real sample runtime)', () => {
     expect(await stateOf()).toMatchObject({ lifecycle: 'ready', currentVersion: '2.0.0' });
   });
 
+  it('a runtime that exits before registering fails its deploy at once, not at the deadline', async () => {
+    await install();
+    const startedAt = Date.now();
+    // Up past the deployer's start-up grace (an exit within it fails the apply itself), then gone.
+    startInstaller({ runtimeCommand: `${process.execPath} -e setTimeout(()=>process.exit(3),1000)`, registrationTimeoutMs: 60_000 });
+    await waitFor('DeployFailed', has('DeployFailed', 1), 15_000);
+
+    expect(Date.now() - startedAt).toBeLessThan(15_000);
+    expect(await eventTypes()).toEqual(['InstallRequested', 'DeployStarted', 'DeployFailed']);
+    const failed = (await events()).find((e) => e.type === 'DeployFailed');
+    expect(failed?.data).toMatchObject({ generation: 1, message: 'runtime stopped before registering: no runtime of generation 1 is left' });
+    expect(await stateOf()).toMatchObject({ lifecycle: 'failed', currentVersion: null });
+    expect(effectSummary()).toEqual(['start g1']);
+  });
+
   it('a deploy started before a restart still times out: the watchdog finds it in the read model', async () => {
     const projection = new ConsumerRunner(db.pool, store, new ProjectionConsumer(db.pool, installedProvidersProjection, checkpoints), logger, { lockRetryMs: 100 });
     projection.start();
