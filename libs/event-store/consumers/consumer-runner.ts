@@ -59,13 +59,15 @@ export class ConsumerRunner {
       // A lost lock is wound down (subscription stopped, consumer deactivated) before this replica
       // asks for the lock again: a deactivation arriving after the next activation would undo it.
       if (this.losing) await this.losing;
-      if (!this.lockClient && !(await this.acquireLock())) {
+      const activating = !this.lockClient;
+      if (activating && !(await this.acquireLock())) {
         await this.pause(this.options.lockRetryMs ?? 2000);
         continue;
       }
       const held = this.lockClient;
       this.state = 'active';
       try {
+        if (activating) await this.consumer.onActivate?.();
         const from = await this.consumer.loadCheckpoint();
         // stop() may have come while the checkpoint was loading: subscribing now would outlive it.
         if (this.stopped) break;
