@@ -2,13 +2,9 @@ import { Command } from 'commander';
 import type { Infrastructure } from '../../libs/infrastructure/infrastructure';
 import { encodePosition } from '../../libs/event-store/position';
 import { PROJECTIONS } from '../../projections/projections';
-import {
-  RebuildReport,
-  advisoryLockHolder,
-  countMatchingEvents,
-  rebuildConsumerOf,
-  rebuildProjection,
-} from '../../libs/projection-engine/rebuild';
+import { advisoryLockHolder } from '../../libs/database/advisory-lock';
+import { countMatchingEvents } from '../../libs/projection-engine/event-count';
+import { RebuildReport, rebuildConsumerOf, rebuildProjection } from '../../libs/projection-engine/rebuild';
 import { RowProjection } from '../../libs/projection-engine/row-projection';
 import { RowDifference, VerifyReport, verifyProjection } from '../../libs/projection-engine/verify';
 import { progressView } from './progress';
@@ -46,7 +42,7 @@ export async function projectionStatus(infra: Infrastructure): Promise<Projectio
     const position = saved && saved.position.commit >= 0n ? saved.position : undefined;
     const shadow = checkpoints.get(rebuildConsumerOf(projection));
     const holder = await advisoryLockHolder(infra.pool, `consumer:${projection.name}`);
-    const lag = head ? await countMatchingEvents(infra, projection.eventTypes, position, { upTo: head, pageLimit: 20 }) : 0;
+    const lag = head ? await countMatchingEvents(infra.eventStore, projection.eventTypes, position, { upTo: head, pageLimit: 20 }) : 0;
     result.push({
       name: projection.name,
       table: projection.table.name,

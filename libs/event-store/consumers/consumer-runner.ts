@@ -1,4 +1,5 @@
 import { Client, Pool } from 'pg';
+import { tryAdvisoryLockOn } from '../../database/advisory-lock';
 import { sessionBesidePool } from '../../database/session-beside-pool';
 import type { Logger } from 'pino';
 import { EventStore, Subscription } from '../event-store.port';
@@ -95,11 +96,7 @@ export class ConsumerRunner {
   private async acquireLock(): Promise<boolean> {
     try {
       const session = this.session ?? (await this.openSession());
-      const { rows } = await session.query<{ locked: boolean }>(
-        'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
-        [`consumer:${this.consumer.name}`],
-      );
-      if (!rows[0].locked) return false;
+      if (!(await tryAdvisoryLockOn(session, `consumer:${this.consumer.name}`))) return false;
       this.lockClient = session;
       this.logger.info({ consumer: this.consumer.name }, 'consumer active');
       return true;
