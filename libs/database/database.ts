@@ -36,16 +36,21 @@ const MIGRATION_LOCK = 'provider-store:migrations';
 /**
  * Brings the database's schema up to date, one process at a time (several apps may start
  * together): the event store's SQL migrations, then every declared table (read models, telemetry)
- * created or rebuilt from its declaration.
+ * created or rebuilt from its declaration. Runs on one connection of `pool`.
  */
+export function migrateOn(pool: Pool): Promise<SchemaReport> {
+  return withAdvisoryLock(pool, MIGRATION_LOCK, async (client) => {
+    const migrations = await runSqlMigrations(client, [eventStoreMigration]);
+    const tables = await applyDeclaredTables(client, READ_MODEL_TABLES);
+    return { migrations, tables };
+  });
+}
+
+/** `migrateOn` for a database given by URL (tests, benchmarks), on a connection of its own. */
 export async function migrate(url: string): Promise<SchemaReport> {
   const pool = createPool(url, 1, 'provider-store-migrations');
   try {
-    return await withAdvisoryLock(pool, MIGRATION_LOCK, async (client) => {
-      const migrations = await runSqlMigrations(client, [eventStoreMigration]);
-      const tables = await applyDeclaredTables(client, READ_MODEL_TABLES);
-      return { migrations, tables };
-    });
+    return await migrateOn(pool);
   } finally {
     await pool.end();
   }

@@ -2,7 +2,7 @@ import { Pool } from 'pg';
 import pino, { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
-import { createPool, migrate } from '../database/database';
+import { createPool, migrateOn } from '../database/database';
 import { startOrAttachEmbeddedPostgres } from '../database/embedded-postgres';
 import { CheckpointStore } from '../event-store/consumers/checkpoint-store';
 import { EventStore } from '../event-store/event-store.port';
@@ -68,13 +68,16 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
     stopEmbedded = embedded.stop;
     logger.info({ owned: embedded.owned }, 'using embedded PostgreSQL (DATABASE_URL unset)');
   }
-  const schema = await migrate(databaseUrl);
+  const pool = createPool(databaseUrl, config.databasePoolSize, name);
+  const schema = await migrateOn(pool).catch(async (error: unknown) => {
+    await pool.end().catch(() => undefined);
+    throw error;
+  });
   for (const change of schema.tables) {
     // A refold empties a read model until its runner has folded the log again: worth a warning.
     const level = change.action === 'refolded' || change.action === 'recreated' ? 'warn' : 'info';
     logger[level](change, 'table brought in line with its declaration');
   }
-  const pool = createPool(databaseUrl, config.databasePoolSize, name);
   const projectionsPool = config.projectionsPoolSize > 0 ? createPool(databaseUrl, config.projectionsPoolSize, `${name}-projections`) : pool;
   const dataSource = await openLegacyDataSource(databaseUrl, Math.max(2, Math.floor(config.databasePoolSize / 2)));
   const eventStore: EventStore = config.eventStoreUrl
