@@ -6,7 +6,8 @@ import { DeclaredTable } from '../../libs/database/table-spec';
 import { READ_MODEL_TABLES } from '../../libs/read-models/read-models';
 import { installedProvidersProjection } from '../../projections/installed-providers.projection';
 import { withDatabase } from '../support/test-database';
-import { LEGACY_SCHEMA } from './fixtures/legacy-schema';
+import { LEGACY_READ_MODEL_SCHEMA } from './fixtures/legacy-schema';
+import { eventStoreMigration } from '../../libs/event-store/postgres/migrations/1763900000000-event-store';
 
 /**
  * Start-up's schema step over a real PostgreSQL: the event store's SQL migration and the read-model
@@ -59,7 +60,7 @@ describe('declared tables', () => {
   it('adopts a database the TypeORM migrations made: no migration runs twice, no table is rebuilt, index names stay', async () => {
     const { url, pool } = await emptyDatabase();
     pools.push(pool);
-    for (const statement of LEGACY_SCHEMA) await pool.query(statement);
+    for (const statement of [...eventStoreMigration.statements, ...LEGACY_READ_MODEL_SCHEMA]) await pool.query(statement);
     await pool.query(`CREATE TABLE "schema_migrations" ("id" SERIAL NOT NULL, "timestamp" bigint NOT NULL, "name" character varying NOT NULL, CONSTRAINT "PK_schema_migrations" PRIMARY KEY ("id"))`);
     const recorded = ['EventStore1763900000000', 'ReadModels1763900000100', 'RuntimeHeartbeats1763900000200', 'CatalogRevision1763900000300', 'DeploymentObservations1763900000400'];
     for (const name of recorded) await pool.query('INSERT INTO schema_migrations ("timestamp", name) VALUES ($1, $2)', [name.slice(-13), name]);
