@@ -1,6 +1,8 @@
 import { Pool } from 'pg';
 import { eventStoreMigration } from '../event-store/postgres/migrations/1763900000000-event-store';
+import { checkpointsTable } from '../event-store/consumers/checkpoint-store';
 import { READ_MODEL_TABLES } from '../read-models/read-models';
+import { DeclaredTable } from './table-spec';
 import { withAdvisoryLock } from './advisory-lock';
 import { TableChange, applyDeclaredTables } from './declared-tables';
 import { runSqlMigrations } from './schema-migrations';
@@ -33,6 +35,9 @@ export interface SchemaReport {
 
 const MIGRATION_LOCK = 'provider-store:migrations';
 
+/** Every table made from its declaration; the checkpoints first, since a refold resets some of them. */
+export const DECLARED_TABLES: readonly DeclaredTable[] = [checkpointsTable, ...READ_MODEL_TABLES];
+
 /**
  * Brings the database's schema up to date, one process at a time (several apps may start
  * together): the event store's SQL migrations, then every declared table (read models, telemetry)
@@ -41,7 +46,7 @@ const MIGRATION_LOCK = 'provider-store:migrations';
 export function migrateOn(pool: Pool): Promise<SchemaReport> {
   return withAdvisoryLock(pool, MIGRATION_LOCK, async (client) => {
     const migrations = await runSqlMigrations(client, [eventStoreMigration]);
-    const tables = await applyDeclaredTables(client, READ_MODEL_TABLES);
+    const tables = await applyDeclaredTables(client, DECLARED_TABLES);
     return { migrations, tables };
   });
 }

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Client, Pool } from 'pg';
-import { createPool, migrate } from '../../libs/database/database';
+import { DECLARED_TABLES, createPool, migrate } from '../../libs/database/database';
 import { applyDeclaredTables, hasDeclaredShape } from '../../libs/database/declared-tables';
 import { DeclaredTable } from '../../libs/database/table-spec';
-import { READ_MODEL_TABLES } from '../../libs/read-models/read-models';
 import { installedProvidersProjection } from '../../projections/installed-providers.projection';
 import { withDatabase } from '../support/test-database';
 import { LEGACY_READ_MODEL_SCHEMA } from './fixtures/legacy-schema';
@@ -51,8 +50,8 @@ describe('declared tables', () => {
     pools.push(pool);
     const first = await migrate(url);
     expect(first.migrations).toEqual(['EventStore1763900000000']);
-    expect(first.tables).toEqual(READ_MODEL_TABLES.map((t) => ({ table: t.spec.name, action: 'created' })));
-    for (const table of READ_MODEL_TABLES) expect(await hasDeclaredShape(pool, table.spec)).toBe(true);
+    expect(first.tables).toEqual(DECLARED_TABLES.map((t) => ({ table: t.spec.name, action: 'created' })));
+    for (const table of DECLARED_TABLES) expect(await hasDeclaredShape(pool, table.spec)).toBe(true);
     expect(await indexNames(pool)).toEqual(expect.arrayContaining(['installed_providers_installation_id', 'installed_providers_provider', 'catalog_providers_tags', 'api_keys_org', 'runtime_heartbeats_last_seen']));
     expect(await migrate(url)).toEqual({ migrations: [], tables: [] });
   });
@@ -70,7 +69,7 @@ describe('declared tables', () => {
 
     const report = await migrate(url);
     expect(report.migrations).toEqual([]);
-    expect(report.tables.map((t) => t.action)).toEqual(READ_MODEL_TABLES.map(() => 'adopted'));
+    expect(report.tables.map((t) => t.action)).toEqual(DECLARED_TABLES.map(() => 'adopted'));
     expect(await indexNames(pool)).toEqual([...before, 'schema_tables_pkey'].sort());
     expect((await pool.query('SELECT key_id FROM api_keys')).rows).toEqual([{ key_id: 'k1' }]);
     expect((await pool.query(`SELECT commit_position FROM es_checkpoints WHERE consumer = 'api-keys'`)).rows).toEqual([{ commit_position: '5' }]);
@@ -104,7 +103,7 @@ describe('declared tables', () => {
     const { url, pool } = await emptyDatabase();
     pools.push(pool);
     await migrate(url);
-    const [heartbeats] = READ_MODEL_TABLES.filter((t) => t.spec.name === 'runtime_heartbeats');
+    const [heartbeats] = DECLARED_TABLES.filter((t) => t.spec.name === 'runtime_heartbeats');
     const changed: DeclaredTable = { spec: { ...heartbeats.spec, nullable: [] }, onChange: { kind: 'refuse' } };
     const client = await pool.connect();
     try {

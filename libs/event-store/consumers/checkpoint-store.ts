@@ -1,7 +1,22 @@
 import { Pool, PoolClient, QueryResult } from 'pg';
+import { DeclaredTable } from '../../database/table-spec';
 import { Position } from '../position';
 
 type Queryable = Pick<Pool | PoolClient, 'query'>;
+
+/**
+ * Where each consumer is in the log. Never rebuilt: the installer's and the process managers'
+ * effects are not repeatable, so a changed declaration stops start-up for a hand-written migration.
+ */
+export const checkpointsTable: DeclaredTable = {
+  spec: {
+    name: 'es_checkpoints',
+    key: ['consumer'],
+    columns: { consumer: 'text', commit_position: 'bigint', prepare_position: 'bigint', updated_at: 'timestamptz' },
+    defaults: { updated_at: 'now()' },
+  },
+  onChange: { kind: 'refuse' },
+};
 
 interface CheckpointRow {
   commit_position: string;

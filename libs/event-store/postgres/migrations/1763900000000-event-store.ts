@@ -1,6 +1,9 @@
 import { SqlMigration } from '../../../database/schema-migrations';
 
-/** The log and the consumers' checkpoints. Applied once per database; never edit, add a new one. */
+/**
+ * The log. Applied once per database (recorded in `schema_migrations`). The consumers' checkpoints,
+ * which this migration also made in databases it ran on, are declared in `checkpoint-store.ts`.
+ */
 export const eventStoreMigration: SqlMigration = {
   name: 'EventStore1763900000000',
   statements: [
@@ -25,11 +28,5 @@ export const eventStoreMigration: SqlMigration = {
       END $$`,
     `CREATE TRIGGER es_events_append_only BEFORE UPDATE OR DELETE ON es_events
       FOR EACH ROW EXECUTE FUNCTION es_events_append_only()`,
-    `CREATE TABLE es_checkpoints (
-        consumer text PRIMARY KEY,
-        commit_position bigint NOT NULL,
-        prepare_position bigint NOT NULL,
-        updated_at timestamptz NOT NULL DEFAULT now()
-      )`,
   ],
 };
