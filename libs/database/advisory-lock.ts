@@ -22,6 +22,11 @@ export async function advisoryUnlockOn(session: Session, lockName: string): Prom
   await session.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockName]);
 }
 
+/** Lets go of every lock the session holds (a runner stopping). */
+export async function advisoryUnlockAllOn(session: Session): Promise<void> {
+  await session.query('SELECT pg_advisory_unlock_all()');
+}
+
 export interface HeldLock {
   release(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import { Client, Pool } from 'pg';
-import { tryAdvisoryLockOn } from '../../database/advisory-lock';
+import { advisoryUnlockAllOn, tryAdvisoryLockOn } from '../../database/advisory-lock';
 import { sessionBesidePool } from '../../database/session-beside-pool';
 import type { Logger } from 'pino';
 import { EventStore, Subscription } from '../event-store.port';
@@ -176,7 +176,7 @@ export class ConsumerRunner {
     if (session) {
       // Ending the session releases its locks; the explicit unlock makes the hand-over immediate
       // even if the disconnect is slow to reach the server.
-      await session.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
+      await advisoryUnlockAllOn(session).catch(() => undefined);
       await session.end().catch(() => undefined);
     }
     this.state = 'stopped';
