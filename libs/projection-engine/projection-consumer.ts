@@ -29,9 +29,12 @@ export class ProjectionConsumer implements LogConsumer {
   }
 
   private readonly tableName: string;
+  /** The checkpoint as this consumer last loaded or saved it: where its subscription stands. */
+  private followed?: Position;
 
-  loadCheckpoint(): Promise<Position | undefined> {
-    return this.checkpoints.load(this.name);
+  async loadCheckpoint(): Promise<Position | undefined> {
+    this.followed = await this.checkpoints.load(this.name);
+    return this.followed;
   }
 
   async handle(events: RecordedEvent[]): Promise<void> {
@@ -40,17 +43,31 @@ export class ProjectionConsumer implements LogConsumer {
     try {
       // Opens the batch's transaction and locks the checkpoint row in one round trip.
       const saved = await lockCheckpoint(client, this.name, 'UPDATE', { begin: true });
+      if (this.followed && (!saved || comparePositions(saved, this.followed) < 0)) {
+        // The checkpoint went back (start-up refolds a table whose declaration changed): this batch
+        // would skip the history before it. Failing makes the runner resubscribe from the checkpoint.
+        this.followed = undefined;
+        throw new CheckpointMovedBack(this.name);
+      }
       const fresh = saved ? events.filter((e) => comparePositions(e.position, saved) > 0) : events;
       if (fresh.length > 0) {
         await applyBatch(client, this.projection, this.tableName, fresh);
         await this.checkpoints.save(this.name, fresh[fresh.length - 1].position, client);
       }
       await client.query('COMMIT');
+      if (fresh.length > 0) this.followed = fresh[fresh.length - 1].position;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
       client.release();
     }
+  }
+}
+
+export class CheckpointMovedBack extends Error {
+  constructor(consumer: string) {
+    super(`The checkpoint of ${consumer} moved back; resubscribing from it.`);
+    this.name = 'CheckpointMovedBack';
   }
 }

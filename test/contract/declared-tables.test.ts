@@ -1,8 +1,14 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Client, Pool } from 'pg';
 import { DECLARED_TABLES, createPool, migrate } from '../../libs/database/database';
 import { applyDeclaredTables, hasDeclaredShape } from '../../libs/database/declared-tables';
 import { DeclaredTable } from '../../libs/database/table-spec';
+import { CheckpointStore } from '../../libs/event-store/consumers/checkpoint-store';
+import { PostgresEventStore } from '../../libs/event-store/postgres/postgres-event-store';
+import { RecordedEvent } from '../../libs/event-store/event-store.port';
+import { waitUntil } from '../../libs/event-store/consumers/wait-until';
+import { CheckpointMovedBack, ProjectionConsumer } from '../../libs/projection-engine/projection-consumer';
+import { apiKeysProjection } from '../../projections/api-keys.projection';
 import { installedProvidersProjection } from '../../projections/installed-providers.projection';
 import { withDatabase } from '../support/test-database';
 import { LEGACY_READ_MODEL_SCHEMA } from './fixtures/legacy-schema';
@@ -97,6 +103,45 @@ describe('declared tables', () => {
     expect(await hasDeclaredShape(pool, changed.spec)).toBe(true);
     const { rows } = await pool.query<{ consumer: string }>('SELECT consumer FROM es_checkpoints ORDER BY 1');
     expect(rows.map((r) => r.consumer)).toEqual(['catalog']);
+  });
+
+  it('a live consumer whose table was refolded under it resubscribes from the reset checkpoint instead of skipping the history', async () => {
+    const { url, pool } = await emptyDatabase();
+    pools.push(pool);
+    await migrate(url);
+    const store = new PostgresEventStore(pool);
+    const at = '2026-01-01T00:00:00.000Z';
+    const metadata = { schema_version: 1, correlation_id: randomUUID(), causation_id: null, actor: 'test', occurred_at: at };
+    for (const keyId of ['k1', 'k2', 'k3']) {
+      const data = { key_id: keyId, org: 'acme', scopes: [], platform_admin: false, secret_hash: 'h', label: null, created_by: 'test', at };
+      await store.append(`api-key-${keyId}`, [{ id: randomUUID(), type: 'ApiKeyCreated', data, metadata }], 'no_stream');
+    }
+    // The log shows an event once no older transaction (in any database of the server) is in flight.
+    let events: RecordedEvent[] = [];
+    const visible = await waitUntil(async () => (events = await store.readAll({ filter: { eventTypes: apiKeysProjection.eventTypes } })).length === 3, { timeoutMs: 10_000, intervalMs: 20 });
+    expect(visible).toBe(true);
+    const consumer = new ProjectionConsumer(pool, apiKeysProjection, new CheckpointStore(pool));
+    await consumer.loadCheckpoint();
+    await consumer.handle(events.slice(0, 2));
+    expect((await pool.query('SELECT count(*)::int AS n FROM api_keys')).rows[0].n).toBe(2);
+
+    const spec = apiKeysProjection.table;
+    const changed: DeclaredTable = { spec: { ...spec, columns: { ...spec.columns, note: 'text' }, nullable: [...(spec.nullable ?? []), 'note'] }, onChange: { kind: 'refold', consumers: ['api-keys'] } };
+    const client = await pool.connect();
+    try {
+      expect(await applyDeclaredTables(client, [changed])).toEqual([{ table: 'api_keys', action: 'refolded' }]);
+    } finally {
+      client.release();
+    }
+    await expect(consumer.handle(events.slice(2))).rejects.toThrow(CheckpointMovedBack);
+    expect((await pool.query('SELECT count(*)::int AS n FROM api_keys')).rows[0].n).toBe(0);
+
+    // What the runner does next: resubscribe from the checkpoint, now the start of the log.
+    expect(await consumer.loadCheckpoint()).toBeUndefined();
+    await consumer.handle(events);
+    const { rows } = await pool.query<{ key_id: string }>('SELECT key_id FROM api_keys ORDER BY 1');
+    expect(rows.map((r) => r.key_id)).toEqual(['k1', 'k2', 'k3']);
+    await store.close();
   });
 
   it('a table whose rows no log can restore stops start-up rather than being dropped', async () => {
