@@ -48,9 +48,10 @@ async function bringInLine(client: PoolClient, table: DeclaredTable, exists: boo
     if (exists) {
       if (onChange.kind === 'refuse') throw new Error(`Table ${spec.name} does not match its declaration, and its rows cannot be rebuilt.`);
       await client.query(`DROP TABLE ${quoteIdent(spec.name)}`);
-      if (onChange.kind === 'refold') await resetCheckpoints(client, checkpointsOf(onChange.consumers));
       action = onChange.kind === 'refold' ? 'refolded' : 'recreated';
     }
+    // A table made empty, or made again after someone dropped it, is folded from the start of the log.
+    if (onChange.kind === 'refold') await resetCheckpoints(client, checkpointsOf(onChange.consumers));
     for (const statement of createTableStatements(spec)) await client.query(statement);
   }
   await client.query(

@@ -61,7 +61,8 @@ export async function foldHistory(
 ): Promise<FoldResult> {
   // Flushes run on their own connection, so that the next pages are read and folded meanwhile.
   const writer = await deps.pool.connect();
-  const fold = new HistoryFold(deps, writer, projection, table, from, options, new RowCache(client, projection, table, options.fromEmptyTable ? new KeyFilter() : undefined));
+  const cache = new RowCache(client, projection, table, options.fromEmptyTable ? new KeyFilter() : undefined);
+  const fold = new HistoryFold(deps, writer, projection, table, from, options, cache);
   try {
     return await fold.run();
   } finally {

@@ -91,7 +91,13 @@ async function verifyInto(
   let position: Position | undefined;
   if (plan.target) {
     const scratch = scratchTableOf(projection);
-    const folded = await foldHistory(deps, client, projection, scratch, undefined, { batchSize, until: plan.target, signal: options.signal, analyze: true, fromEmptyTable: true });
+    const folded = await foldHistory(deps, client, projection, scratch, undefined, {
+      batchSize,
+      until: plan.target,
+      signal: options.signal,
+      analyze: true,
+      fromEmptyTable: true,
+    });
     if (folded.aborted) throw new Error('verify aborted');
     position = folded.position;
   }
@@ -140,9 +146,16 @@ async function compareAt(
       `SELECT (SELECT count(*) FROM ${quoteIdent(live)})::text AS live, (SELECT count(*) FROM ${quoteIdent(scratch)})::text AS expected`,
     );
     await client.query('COMMIT');
-    const { live: liveRows, expected } = counts.rows[0];
-    const at = position ? encodePosition(position) : null;
-    return { name: projection.name, table: live, verified: true, position: at, live_rows: Number(liveRows), expected_rows: Number(expected), differences, lag: plan.lag };
+    return {
+      name: projection.name,
+      table: live,
+      verified: true,
+      position: position ? encodePosition(position) : null,
+      live_rows: Number(counts.rows[0].live),
+      expected_rows: Number(counts.rows[0].expected),
+      differences,
+      lag: plan.lag,
+    };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
