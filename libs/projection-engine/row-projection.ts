@@ -6,7 +6,8 @@ export type JsonRow = Record<string, unknown>;
 
 /**
  * A read model where each event changes at most one row, found by key. Rows are plain JSON objects
- * with the table's column names; `evolve` returns the new row, or null to delete it. Because the fold
+ * with the table's column names; `evolve` returns the new row (a new object: a rebuild may still be
+ * writing the one it was given), or null to delete it. Because the fold
  * is per row and pure, the runner can apply a whole batch with one read and one write per table.
  */
 export interface RowProjection {
