@@ -1,13 +1,14 @@
 import { Pool } from 'pg';
 import pino, { Logger } from 'pino';
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
-import { createDataSource, createPool, migrate } from '../database/database';
+import { createPool, migrateOn } from '../database/database';
 import { startOrAttachEmbeddedPostgres } from '../database/embedded-postgres';
 import { CheckpointStore } from '../event-store/consumers/checkpoint-store';
 import { EventStore } from '../event-store/event-store.port';
 import { PostgresEventStore } from '../event-store/postgres/postgres-event-store';
 import { EventStoreDbEventStore } from '../event-store/eventstoredb/eventstoredb-event-store';
+import { openLegacyDataSource } from '../read-models/legacy-data-source';
 
 /**
  * The process's connections, made once in the composition root and shared by whichever apps run in
@@ -25,6 +26,7 @@ export interface Infrastructure {
    * on a saturated machine (bench/README.md).
    */
   projectionsPool: Pool;
+  /** The API's remaining TypeORM reads, on a second pool: to delete once no query uses it. */
   dataSource: DataSource;
   eventStore: EventStore;
   checkpoints: CheckpointStore;
@@ -66,11 +68,18 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
     stopEmbedded = embedded.stop;
     logger.info({ owned: embedded.owned }, 'using embedded PostgreSQL (DATABASE_URL unset)');
   }
-  await migrate(databaseUrl);
   const pool = createPool(databaseUrl, config.databasePoolSize, name);
+  const schema = await migrateOn(pool).catch(async (error: unknown) => {
+    await pool.end().catch(() => undefined);
+    throw error;
+  });
+  for (const change of schema.tables) {
+    // A refold empties a read model until its runner has folded the log again: worth a warning.
+    const level = change.action === 'refolded' || change.action === 'recreated' ? 'warn' : 'info';
+    logger[level](change, 'table brought in line with its declaration');
+  }
   const projectionsPool = config.projectionsPoolSize > 0 ? createPool(databaseUrl, config.projectionsPoolSize, `${name}-projections`) : pool;
-  const dataSource = createDataSource(databaseUrl, Math.max(2, Math.floor(config.databasePoolSize / 2)));
-  await dataSource.initialize();
+  const dataSource = await openLegacyDataSource(databaseUrl, Math.max(2, Math.floor(config.databasePoolSize / 2)));
   const eventStore: EventStore = config.eventStoreUrl
     ? new EventStoreDbEventStore(config.eventStoreUrl)
     : new PostgresEventStore(pool, { subscriptionPool: projectionsPool });

@@ -1,4 +1,5 @@
 import { Client, Pool } from 'pg';
+import { advisoryUnlockAllOn, tryAdvisoryLockOn } from '../../database/advisory-lock';
 import { sessionBesidePool } from '../../database/session-beside-pool';
 import type { Logger } from 'pino';
 import { EventStore, Subscription } from '../event-store.port';
@@ -97,11 +98,7 @@ export class ConsumerRunner {
   private async acquireLock(): Promise<boolean> {
     try {
       const session = this.session ?? (await this.openSession());
-      const { rows } = await session.query<{ locked: boolean }>(
-        'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
-        [`consumer:${this.consumer.name}`],
-      );
-      if (!rows[0].locked) return false;
+      if (!(await tryAdvisoryLockOn(session, `consumer:${this.consumer.name}`))) return false;
       this.lockClient = session;
       this.logger.info({ consumer: this.consumer.name }, 'consumer active');
       return true;
@@ -181,7 +178,7 @@ export class ConsumerRunner {
     if (session) {
       // Ending the session releases its locks; the explicit unlock makes the hand-over immediate
       // even if the disconnect is slow to reach the server.
-      await session.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
+      await advisoryUnlockAllOn(session).catch(() => undefined);
       await session.end().catch(() => undefined);
     }
     this.state = 'stopped';

@@ -1,5 +1,6 @@
 import { Pool } from 'pg';
 import {
+  CountEventsQuery,
   AppendResult,
   BatchHandler,
   DuplicateEventIds,
@@ -16,6 +17,7 @@ import {
 } from '../event-store.port';
 import { Position } from '../position';
 import { isConnectionError } from './connection-errors';
+import { countEvents } from './postgres-event-count';
 import { PostgresNotificationListener } from './postgres-notification-listener';
 import { PostgresSubscription } from './postgres-subscription';
 import { APPEND_SQL, AppendRow, EventRow, SELECT_COLUMNS, toRecordedEvent } from './postgres-event-store.sql';
@@ -241,6 +243,10 @@ export class PostgresEventStore implements EventStore {
       [],
     );
     return rows[0] ? { commit: BigInt(rows[0].commit), prepare: BigInt(rows[0].global_position) } : undefined;
+  }
+
+  countEvents(query: CountEventsQuery): Promise<number> {
+    return countEvents(this.pool, query);
   }
 
   async close(): Promise<void> {
