@@ -1,5 +1,6 @@
 import { ThrottlerStorage } from '@nestjs/throttler';
 import type { Pool } from 'pg';
+import { isConnectionError } from '../../../libs/event-store/postgres/connection-errors';
 
 type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
 
@@ -15,6 +16,10 @@ const SWEEP_EVERY_MS = 60_000;
  * The table is UNLOGGED (no WAL, nothing to replicate): losing counters in a crash only resets
  * budgets. It is created at first use, under an advisory lock, because migrations are not ours to
  * add; expired rows are swept at most once a minute by whichever replica notices first.
+ *
+ * While the database cannot be reached the limiter lets requests through uncounted: every route that
+ * needs the database answers 503 on its own, and the liveness probe must keep answering 200 rather
+ * than have every replica restarted for an outage that is not theirs.
  */
 export class PgThrottlerStorage implements ThrottlerStorage {
   private ready?: Promise<void>;
@@ -23,6 +28,15 @@ export class PgThrottlerStorage implements ThrottlerStorage {
   constructor(private readonly pool: Pool) {}
 
   async increment(key: string, ttl: number, limit: number): Promise<ThrottlerStorageRecord> {
+    try {
+      return await this.count(key, ttl, limit);
+    } catch (error) {
+      if (!isConnectionError(error)) throw error;
+      return { totalHits: 0, timeToExpire: Math.ceil(ttl / 1000), isBlocked: false, timeToBlockExpire: 0 };
+    }
+  }
+
+  private async count(key: string, ttl: number, limit: number): Promise<ThrottlerStorageRecord> {
     await this.ensureTable();
     this.sweepNow();
     const { rows } = await this.pool.query<{ hits: number; seconds_left: number }>(
