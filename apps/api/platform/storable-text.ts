@@ -13,10 +13,24 @@ import { errorBody } from './error-body';
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 export const MAX_BODY_DEPTH = 64;
 
+/** A value still to examine, with how it was reached: its path is spelled only if it is the culprit. */
 interface Pending {
   value: unknown;
-  field: string;
-  depth: number;
+  segment: string;
+  parent?: Pending;
+}
+
+const MAX_FIELD_LENGTH = 200;
+
+function pathOf(pending: Pending, rootField: string): string {
+  const segments: string[] = [];
+  for (let at: Pending | undefined = pending; at?.parent; at = at.parent) segments.push(at.segment);
+  let path = rootField;
+  for (let i = segments.length - 1; i >= 0 && path.length <= MAX_FIELD_LENGTH; i--) {
+    const segment = segments[i];
+    path = segment.startsWith('[') || path === '' ? `${path}${segment}` : `${path}.${segment}`;
+  }
+  return path.slice(0, MAX_FIELD_LENGTH);
 }
 
 /** Depth of the deepest container: a scalar is 0, `{}` or `[]` is 1, `[[1]]` is 2. */
@@ -36,22 +50,23 @@ export function jsonDepth(root: unknown, limit = Number.POSITIVE_INFINITY): numb
 
 /** The path of the first string or key (depth-first, in document order) that cannot be stored. */
 export function findUnstorable(root: unknown, rootField: string): string | undefined {
-  const stack: Pending[] = [{ value: root, field: rootField, depth: 0 }];
+  const stack: Pending[] = [{ value: root, segment: '' }];
   while (stack.length > 0) {
-    const { value, field, depth } = stack.pop() as Pending;
+    const pending = stack.pop() as Pending;
+    const { value } = pending;
     if (typeof value === 'string') {
-      if (UNSTORABLE.test(value)) return field;
+      if (UNSTORABLE.test(value)) return pathOf(pending, rootField);
       continue;
     }
     if (value === null || typeof value !== 'object') continue;
     const children: Pending[] = [];
     if (Array.isArray(value)) {
-      value.forEach((child, i) => children.push({ value: child, field: `${field}[${i}]`, depth: depth + 1 }));
+      value.forEach((child, i) => children.push({ value: child, segment: `[${i}]`, parent: pending }));
     } else {
       for (const [key, child] of Object.entries(value)) {
-        const path = field ? `${field}.${key}` : key;
-        if (UNSTORABLE.test(key)) return path;
-        children.push({ value: child, field: path, depth: depth + 1 });
+        const entry = { value: child, segment: key, parent: pending };
+        if (UNSTORABLE.test(key)) return pathOf(entry, rootField);
+        children.push(entry);
       }
     }
     // Pushed in reverse so that the first child is examined first.
@@ -77,7 +92,7 @@ export function rejectUnstorableText(request: Request, response: Response, next:
     ? 'path'
     : (findUnstorable(request.query, 'query') ?? findUnstorable(request.body, ''));
   if (field === undefined) return next();
-  const name = (field || 'body').slice(0, 200);
+  const name = field || 'body';
   const message = `${name} contains a NUL character or an unpaired surrogate, which cannot be stored`;
   response
     .status(422)
