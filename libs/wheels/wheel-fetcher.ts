@@ -121,7 +121,7 @@ export class WheelFetcher {
       if (allowed.length === 0) {
         return callback(Object.assign(new Error('the host resolves only to blocked addresses'), { code: 'EBLOCKED' }), '', 4);
       }
-      if ((opts as { all?: boolean }).all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, allowed);
+      if (opts.all) return callback(null, allowed);
       callback(null, allowed[0].address, allowed[0].family);
     });
   };

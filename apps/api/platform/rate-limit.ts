@@ -25,8 +25,8 @@ export function rateLimitOptions(infrastructure: RateLimitInfrastructure): Throt
   return {
     throttlers: [{ name: 'per-principal', ttl: 60_000, limit: infrastructure.config.rateLimitPerMinute }],
     storage: new PgThrottlerStorage(infrastructure.pool),
-    getTracker: async (req: Record<string, unknown>) => {
-      const request = req as unknown as AuthenticatedRequest;
+    getTracker: async (_req, context) => {
+      const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
       if (request.principal) return `key:${request.principal.keyId}`;
       const installationId = await runtimeTokens.installationOf(request);
       return installationId ? `installation:${installationId}` : `address:${addressBucket(request.ip)}`;
@@ -48,11 +48,12 @@ class RuntimeTokenCheck {
   async installationOf(request: AuthenticatedRequest): Promise<string | undefined> {
     const header = request.headers.authorization;
     const body: unknown = request.body;
-    if (typeof header !== 'string' || !header.startsWith('Bearer ') || typeof body !== 'object' || body === null) return undefined;
-    const { installation_id: installationId, generation } = body as Record<string, unknown>;
-    if (typeof installationId !== 'string' || installationId.length > 100 || !Number.isSafeInteger(generation)) return undefined;
+    if (typeof header !== 'string' || !header.startsWith('Bearer ') || !isRecord(body)) return undefined;
+    const { installation_id: installationId, generation } = body;
+    if (typeof installationId !== 'string' || installationId.length > 100) return undefined;
+    if (typeof generation !== 'number' || !Number.isSafeInteger(generation)) return undefined;
     const tokens = await this.load();
-    return tokenMatches(header.slice(7).trim(), tokens.hashFor(installationId, generation as number)) ? installationId : undefined;
+    return tokenMatches(header.slice(7).trim(), tokens.hashFor(installationId, generation)) ? installationId : undefined;
   }
 
   private load(): Promise<RegistrationTokens> {
@@ -62,6 +63,10 @@ class RuntimeTokenCheck {
     });
     return this.tokens;
   }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** IPv4 as is (also when written IPv4-mapped), IPv6 by its /64. */
