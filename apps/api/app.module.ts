@@ -35,7 +35,7 @@ export class AppModule {
       imports: [
         CqrsModule.forRoot(),
         TerminusModule.forRoot({ errorLogStyle: 'json' }),
-        ThrottlerModule.forRoot(rateLimitOptions(infrastructure.config.rateLimitPerMinute)),
+        ThrottlerModule.forRoot(rateLimitOptions(infrastructure)),
       ],
       // Installations come first: `/providers/installed/{p}/{n}` must win over `/providers/{p}/{n}/…`.
       controllers: [InstallationsController, HistoryController, ProviderVersionsController, CatalogController, RuntimeController, OperationsController],
@@ -45,8 +45,8 @@ export class AppModule {
         { provide: PG_POOL, useValue: infrastructure.pool },
         { provide: EVENT_STORE, useValue: infrastructure.eventStore },
         { provide: LOGGER, useValue: infrastructure.logger },
+        { provide: APP_GUARD, useClass: ApiKeyGuard }, // first: only verified keys are charged to a budget
         { provide: APP_GUARD, useClass: ThrottlerGuard },
-        { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
         ReadModelWaiter,
         WorkerStatus,
