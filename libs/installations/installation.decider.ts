@@ -1,6 +1,6 @@
 import * as semver from 'semver';
 import { Decider, assertNever } from '../domain/decider';
-import { conflict, invalid, notFound } from '../domain/domain-error';
+import { DomainError, conflict, invalid } from '../domain/domain-error';
 import {
   ChangeVersion,
   InstallProvider,
@@ -8,6 +8,8 @@ import {
   Reconfigure,
 } from './installation.commands';
 import { Health, InstallationEvent, LifecycleState, ResourceTier, UpgradePolicy } from './installation.events';
+import { notInstalled } from './not-installed';
+import { reservedKeysIn } from './reserved-config-keys';
 
 export interface Installation {
   installationId: string;
@@ -40,20 +42,36 @@ export type PresentInstallation = Extract<InstallationState, { status: 'present'
 
 const label = (s: { prefix: string; name: string }) => `${s.prefix}/${s.name}`;
 
-function requirePresent(state: InstallationState, what: string): PresentInstallation {
-  if (state.status !== 'present') throw notFound('not_installed', `Cannot ${what}: the provider is not installed.`);
+function requirePresent(state: InstallationState): PresentInstallation {
+  if (state.status !== 'present') throw notInstalled();
   return state;
 }
 
 function requireChangeable(state: InstallationState, what: string): PresentInstallation {
-  const present = requirePresent(state, what);
+  const present = requirePresent(state);
   if (present.lifecycle === 'deleting') {
     throw conflict('installation_deleting', `Cannot ${what}: ${label(present)} is being uninstalled.`);
   }
   return present;
 }
 
+/**
+ * A tenant's config becomes its runtime's environment: names that steer the loader, the interpreters
+ * or the platform's runtime are refused (422), whatever the installation's state.
+ */
+function requireTenantConfig(config: Readonly<Record<string, string>> | undefined): void {
+  const reserved = reservedKeysIn(config ?? {});
+  if (reserved.length === 0) return;
+  throw new DomainError(
+    'invalid',
+    'reserved_config_key',
+    `config may not set ${reserved.join(', ')}: ${reserved.length > 1 ? 'these names are' : 'this name is'} reserved for the platform.`,
+    reserved.map((key) => ({ field: `config.${key}`, constraint: 'reservedConfigKey', message: 'is reserved for the platform', value_type: 'string' })),
+  );
+}
+
 function install(command: InstallProvider, state: InstallationState): InstallationEvent[] {
+  requireTenantConfig(command.config);
   if (state.status === 'present') {
     throw conflict(
       'already_installed',
@@ -102,6 +120,7 @@ function changeVersion(command: ChangeVersion, state: InstallationState): Instal
 }
 
 function reconfigure(command: Reconfigure, state: InstallationState): InstallationEvent[] {
+  requireTenantConfig(command.config);
   const present = requireChangeable(state, 'reconfigure');
   const config = command.config ?? present.config;
   const resourceTier = command.resourceTier ?? present.resourceTier;
@@ -140,7 +159,7 @@ function decide(command: InstallationCommand, state: InstallationState): Install
     case 'Reconfigure':
       return reconfigure(command, state);
     case 'Uninstall': {
-      const present = requirePresent(state, 'uninstall');
+      const present = requirePresent(state);
       // Asking again while the uninstall runs changes nothing and is not an error.
       if (present.lifecycle === 'deleting') return [];
       return [{ type: 'UninstallRequested', data: { generation: present.generation + 1, at: command.now } }];
