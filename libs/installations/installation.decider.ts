@@ -8,6 +8,7 @@ import {
   Reconfigure,
 } from './installation.commands';
 import { Health, InstallationEvent, LifecycleState, ResourceTier, UpgradePolicy } from './installation.events';
+import { canonicalOf } from '../providers/provider-identity';
 import { notInstalled } from './not-installed';
 import { reservedKeysIn } from './reserved-config-keys';
 
@@ -40,8 +41,6 @@ export interface Installation {
 export type InstallationState = { status: 'absent'; lastGeneration: number } | ({ status: 'present' } & Installation);
 export type PresentInstallation = Extract<InstallationState, { status: 'present' }>;
 
-const label = (s: { prefix: string; name: string }) => `${s.prefix}/${s.name}`;
-
 function requirePresent(state: InstallationState): PresentInstallation {
   if (state.status !== 'present') throw notInstalled();
   return state;
@@ -50,7 +49,7 @@ function requirePresent(state: InstallationState): PresentInstallation {
 function requireChangeable(state: InstallationState, what: string): PresentInstallation {
   const present = requirePresent(state);
   if (present.lifecycle === 'deleting') {
-    throw conflict('installation_deleting', `Cannot ${what}: ${label(present)} is being uninstalled.`);
+    throw conflict('installation_deleting', `Cannot ${what}: ${canonicalOf(present)} is being uninstalled.`);
   }
   return present;
 }
@@ -75,7 +74,7 @@ function install(command: InstallProvider, state: InstallationState): Installati
   if (state.status === 'present') {
     throw conflict(
       'already_installed',
-      `${label(state)} is already installed (version ${state.installedVersion}); use upgrade, downgrade or PATCH to change it.`,
+      `${canonicalOf(state)} is already installed (version ${state.installedVersion}); use upgrade, downgrade or PATCH to change it.`,
     );
   }
   return [
@@ -103,7 +102,7 @@ function changeVersion(command: ChangeVersion, state: InstallationState): Instal
   const from = present.installedVersion;
   const to = command.targetVersion;
   if (semver.eq(from, to)) {
-    throw conflict('already_at_version', `${label(present)} is already at version ${to}.`);
+    throw conflict('already_at_version', `${canonicalOf(present)} is already at version ${to}.`);
   }
   if (command.direction === 'up' && !semver.gt(to, from)) {
     throw invalid('not_an_upgrade', `${to} is not newer than the installed ${from}; use downgrade to go back.`);

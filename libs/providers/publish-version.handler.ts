@@ -1,19 +1,20 @@
 import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
-import { CommandContext, CommandOutcome, runCommand } from '../application/command-runner';
+import { CommandContext, runCommand } from '../application/command-runner';
 import { INFRASTRUCTURE } from '../application/infrastructure-token';
 import { DomainError } from '../domain/domain-error';
 import { Infrastructure } from '../infrastructure/infrastructure';
 import { canonicalWheelUrl } from '../wheels/wheel-url';
 import { WheelFetcher } from '../wheels/wheel-fetcher';
 import { PublishVersion, Publisher } from './provider.commands';
-import { ProviderState, assertPublisher, providerDecider } from './provider.decider';
+import { assertPublisher, providerDecider } from './provider.decider';
 import { providerStream } from './provider-identity';
+import { VersionOutcome, versionOutcome } from './version-selection';
 
 /** What a publisher sends; the platform adds the runtime version and the time. */
 export type VersionToPublish = Omit<PublishVersion, 'type' | 'publisher' | 'runtimeVersion' | 'now'>;
 
-export class PublishVersionCommand extends Command<CommandOutcome<ProviderState>> {
+export class PublishVersionCommand extends Command<VersionOutcome> {
   constructor(
     readonly version: VersionToPublish,
     readonly publisher: Publisher,
@@ -25,14 +26,14 @@ export class PublishVersionCommand extends Command<CommandOutcome<ProviderState>
 
 /** With a sha256, the wheel is downloaded and checked before anything is stored. */
 @CommandHandler(PublishVersionCommand)
-export class PublishVersionHandler implements ICommandHandler<PublishVersionCommand, CommandOutcome<ProviderState>> {
+export class PublishVersionHandler implements ICommandHandler<PublishVersionCommand, VersionOutcome> {
   private readonly fetcher: WheelFetcher;
 
   constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure) {
     this.fetcher = new WheelFetcher(infrastructure.config.wheelFetch);
   }
 
-  async execute({ version, publisher, context }: PublishVersionCommand): Promise<CommandOutcome<ProviderState>> {
+  async execute({ version, publisher, context }: PublishVersionCommand): Promise<VersionOutcome> {
     // Refuse a foreign prefix before spending a download on it; the decider holds the same rule.
     assertPublisher(publisher, version.provider);
     const wheelUrl = canonicalWheelUrl(version.wheelUrl);
@@ -42,13 +43,14 @@ export class PublishVersionHandler implements ICommandHandler<PublishVersionComm
       ]);
     }
     if (version.wheelSha256) await this.verify(wheelUrl, version.wheelSha256);
-    return runCommand(
+    const outcome = await runCommand(
       this.infrastructure.eventStore,
       providerDecider,
       providerStream(version.provider),
       { type: 'PublishVersion', ...version, wheelUrl, publisher, runtimeVersion: this.infrastructure.config.runtimeVersion, now: context.now },
       context,
     );
+    return versionOutcome(outcome, version.provider, version.version);
   }
 
   private async verify(url: string, expected: string): Promise<void> {

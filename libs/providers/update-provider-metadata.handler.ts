@@ -6,11 +6,13 @@ import { Infrastructure } from '../infrastructure/infrastructure';
 import { catalogProjection } from '../../projections/catalog.projection';
 import { Publisher } from './provider.commands';
 import { CatalogMetadata } from './provider.events';
-import { ProviderState, providerDecider } from './provider.decider';
-import { ProviderId, providerStream } from './provider-identity';
+import { KnownProvider, ProviderState, providerDecider } from './provider.decider';
+import { ProviderId, canonicalOf, providerStream } from './provider-identity';
+import { notFound } from '../domain/domain-error';
 
 export interface MetadataUpdated {
   outcome: CommandOutcome<ProviderState>;
+  provider: KnownProvider;
   /** From the catalog read model: installations live in other streams. */
   installCount: number;
 }
@@ -38,10 +40,12 @@ export class UpdateProviderMetadataHandler implements ICommandHandler<UpdateProv
       { type: 'UpdateMetadata', provider, publisher, changes, now: context.now },
       context,
     );
+    // The decider refuses an unknown provider; this only tells the compiler so.
+    if (outcome.state.status === 'unknown') throw notFound('provider_not_found', `Provider ${canonicalOf(provider)} does not exist.`);
     const { rows } = await this.infrastructure.pool.query<{ install_count: number }>(
       `SELECT install_count FROM ${catalogProjection.table.name} WHERE prefix = $1 AND name = $2`,
       [provider.prefix, provider.name],
     );
-    return { outcome, installCount: rows[0]?.install_count ?? 0 };
+    return { outcome, provider: outcome.state, installCount: rows[0]?.install_count ?? 0 };
   }
 }

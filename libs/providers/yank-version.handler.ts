@@ -1,13 +1,14 @@
 import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
-import { CommandContext, CommandOutcome, runCommand } from '../application/command-runner';
+import { CommandContext, runCommand } from '../application/command-runner';
 import { INFRASTRUCTURE } from '../application/infrastructure-token';
 import { Infrastructure } from '../infrastructure/infrastructure';
 import { Publisher } from './provider.commands';
-import { ProviderState, providerDecider } from './provider.decider';
+import { providerDecider } from './provider.decider';
 import { ProviderId, providerStream } from './provider-identity';
+import { VersionOutcome, versionOutcome } from './version-selection';
 
-export class YankVersionCommand extends Command<CommandOutcome<ProviderState>> {
+export class YankVersionCommand extends Command<VersionOutcome> {
   constructor(
     readonly provider: ProviderId,
     readonly version: string,
@@ -20,16 +21,17 @@ export class YankVersionCommand extends Command<CommandOutcome<ProviderState>> {
 }
 
 @CommandHandler(YankVersionCommand)
-export class YankVersionHandler implements ICommandHandler<YankVersionCommand, CommandOutcome<ProviderState>> {
+export class YankVersionHandler implements ICommandHandler<YankVersionCommand, VersionOutcome> {
   constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure) {}
 
-  execute({ provider, version, reason, publisher, context }: YankVersionCommand): Promise<CommandOutcome<ProviderState>> {
-    return runCommand(
+  async execute({ provider, version, reason, publisher, context }: YankVersionCommand): Promise<VersionOutcome> {
+    const outcome = await runCommand(
       this.infrastructure.eventStore,
       providerDecider,
       providerStream(provider),
       { type: 'YankVersion', provider, publisher, version, reason, now: context.now },
       context,
     );
+    return versionOutcome(outcome, provider, version);
   }
 }

@@ -1,11 +1,11 @@
 
 import { DomainError } from '../../../libs/domain/domain-error';
-import { ProviderId, TOKEN_PATTERN } from '../../../libs/providers/provider-identity';
+import { ProviderId, TOKEN_PATTERN, canonicalOf } from '../../../libs/providers/provider-identity';
 
 /** Path tokens that cannot name anything are a 404: no such provider can exist. */
 export function providerFromPath(prefix: string, name: string): ProviderId {
   if (!TOKEN_PATTERN.test(prefix) || !TOKEN_PATTERN.test(name)) {
-    throw new DomainError('not_found', 'provider_not_found', `Provider ${prefix}/${name} does not exist.`);
+    throw new DomainError('not_found', 'provider_not_found', `Provider ${canonicalOf({ prefix, name })} does not exist.`);
   }
   return { prefix, name };
 }
