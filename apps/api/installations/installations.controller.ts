@@ -55,7 +55,7 @@ export class InstallationsController {
   @ApiResponse({ status: 201, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
   @ApiResponse({ status: 404, type: ErrorBody, description: 'provider_not_found, version_not_found' })
   @ApiResponse({ status: 409, type: ErrorBody, description: 'already_installed, concurrent_modification, idempotency_key_reused' })
-  @ApiResponse({ status: 422, type: ErrorBody, description: 'validation_failed, version_yanked, invalid_provider_name' })
+  @ApiResponse({ status: 422, type: ErrorBody, description: 'validation_failed, reserved_config_key, version_yanked, invalid_provider_name' })
   async install(@Body() body: InstallProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
     const target = { tenant: principal.organizationId, provider: parseCanonical(body.provider_name) };
     const command = new InstallProviderCommand(
@@ -112,6 +112,7 @@ export class InstallationsController {
   @ApiResponse({ status: 200, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
   @ApiResponse({ status: 409, type: ErrorBody, description: 'installation_deleting, concurrent_modification' })
   @ApiResponse({ status: 412, type: ErrorBody, description: 'revision_mismatch' })
+  @ApiResponse({ status: 422, type: ErrorBody, description: 'validation_failed, reserved_config_key' })
   async reconfigure(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: UpdateInstallationDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
     const changes = { config: body.config, resourceTier: body.resource_tier, upgradePolicy: body.upgrade_policy };
     return respond(response, await this.commands.execute(new ReconfigureInstallationCommand(target(principal, prefix, name), changes, commandContext(request, principal))));
