@@ -145,7 +145,7 @@ function deleteProvider(command: DeleteProvider, state: ProviderState): Provider
   return [{ type: 'ProviderDeleted', data: { prefix, name, at: command.now } }];
 }
 
-export function evolveProvider(state: ProviderState, event: ProviderEvent): ProviderState {
+function evolveProvider(state: ProviderState, event: ProviderEvent): ProviderState {
   switch (event.type) {
     case 'ProviderVersionPublished': {
       const { prefix, name, at, ...version } = event.data;

@@ -26,7 +26,7 @@ export interface InstalledRow {
   updated_at: Date;
 }
 
-export function upgradeAvailable(installedVersion: string, latest: string | null | undefined): string | null {
+function upgradeAvailable(installedVersion: string, latest: string | null | undefined): string | null {
   return latest && semver.gt(latest, installedVersion) ? latest : null;
 }
 

@@ -22,7 +22,7 @@ export function pageOf(query: Record<string, unknown>, defaultLimit = 20): Page 
   return { limit, offset };
 }
 
-export function intParam(raw: unknown, field: string, min: number, max: number, fallback: number): number {
+function intParam(raw: unknown, field: string, min: number, max: number, fallback: number): number {
   if (raw === undefined) return fallback;
   const text = Array.isArray(raw) ? raw[0] : raw;
   if (typeof text !== 'string' || !/^\d{1,10}$/.test(text) || Number(text) < min || Number(text) > max) {
