@@ -75,24 +75,7 @@ export async function runCommand<Command, State, Event extends DomainEvent>(
     return { state, revision, position: recorded[revision]?.position, appended: 0, replayed: false };
   }
 
-  const events: NewEvent[] = decided.map((event, index) => {
-    const metadata: ScopedMetadata = {
-      schema_version: schemaVersionOf(event.type),
-      correlation_id: context.correlationId,
-      causation_id: context.causationId ?? null,
-      actor: context.actor,
-      occurred_at: context.now,
-      idempotency_key: key,
-      idempotency_scope: key ? context.idempotencyScope : null,
-      request_hash: context.requestHash ?? null,
-    };
-    return {
-      id: key ? uuidv5(`${context.idempotencyScope}\u0000${key}\u0000${index}`, IDEMPOTENCY_NAMESPACE) : randomUUID(),
-      type: event.type,
-      data: event.data,
-      metadata,
-    };
-  });
+  const events = newEvents(decided, context);
 
   try {
     const result = await store.append(streamName, events, revision === -1 ? 'no_stream' : revision);
@@ -112,6 +95,32 @@ export async function runCommand<Command, State, Event extends DomainEvent>(
     }
     throw error;
   }
+}
+
+/**
+ * With a key, each event's id derives from scope, key and index, so a retry that slipped past the
+ * replay check (a concurrent duplicate) collides in the store instead of appending twice.
+ */
+function newEvents(decided: readonly DomainEvent[], context: CommandContext): NewEvent[] {
+  const key = context.idempotencyKey ?? null;
+  return decided.map((event, index) => {
+    const metadata: ScopedMetadata = {
+      schema_version: schemaVersionOf(event.type),
+      correlation_id: context.correlationId,
+      causation_id: context.causationId ?? null,
+      actor: context.actor,
+      occurred_at: context.now,
+      idempotency_key: key,
+      idempotency_scope: key ? context.idempotencyScope : null,
+      request_hash: context.requestHash ?? null,
+    };
+    return {
+      id: key ? uuidv5(`${context.idempotencyScope}\u0000${key}\u0000${index}`, IDEMPOTENCY_NAMESPACE) : randomUUID(),
+      type: event.type,
+      data: event.data,
+      metadata,
+    };
+  });
 }
 
 /** Event metadata as the runner writes it: the key's scope beside the key. */
