@@ -8,12 +8,11 @@ import { CreateApiKeyCommand, CreateApiKeyHandler } from '../../libs/api-keys/cr
 import { RevokeApiKeyCommand, RevokeApiKeyHandler } from '../../libs/api-keys/revoke-api-key.handler';
 import { TOKEN_PATTERN } from '../../libs/providers/provider-identity';
 import type { Infrastructure } from '../../libs/infrastructure/infrastructure';
-import { apiKeysProjection } from '../../projections/api-keys.projection';
+import { ApiKeyListing, GetApiKeyHandler, GetApiKeyQuery, ListApiKeysHandler, ListApiKeysQuery } from '../../projections/api-keys.queries';
 import { catchUpApiKeys } from './api-key-catch-up';
 import { CliState, UsageError, err, fail, out, splitList, table, withInfrastructure } from './io';
 
 const KEY_ID_PATTERN = /^[0-9a-f]{16}$/;
-const API_KEYS_TABLE = apiKeysProjection.table.name;
 
 export function parseOrg(value: string): string {
   if (!TOKEN_PATTERN.test(value)) {
@@ -48,17 +47,6 @@ function context(actor: string): CommandContext {
   return { actor, correlationId: randomUUID(), idempotencyScope: CLI_SCOPE, now: new Date().toISOString() };
 }
 
-interface ApiKeyListRow {
-  key_id: string;
-  org: string;
-  scopes: string[];
-  platform_admin: boolean;
-  label: string | null;
-  created_by: string;
-  created_at: Date;
-  revoked_at: Date | null;
-}
-
 export function registerKeys(program: Command, state: CliState): void {
   const keys = program.command('keys').description('create, list and revoke API keys');
 
@@ -80,7 +68,7 @@ export function registerKeys(program: Command, state: CliState): void {
         const issued = await new CreateApiKeyHandler(infra).execute(
           new CreateApiKeyCommand({ org, scopes, platformAdmin: opts.platformAdmin === true, label: opts.label ?? null }, context(cliActor())),
         );
-        const outcome = await catchUpApiKeys(infra, () => keyRowExists(infra, issued.keyId));
+        const outcome = await catchUpApiKeys(infra, async () => (await projectedKey(infra, issued.keyId)) !== undefined);
         if (opts.json) {
           await out(
             `${JSON.stringify({ key: issued.key, key_id: issued.keyId, org, scopes, platform_admin: opts.platformAdmin === true })}\n`,
@@ -107,11 +95,7 @@ export function registerKeys(program: Command, state: CliState): void {
     .action(async (opts: { org?: string; json?: boolean }) => {
       const org = opts.org === undefined ? undefined : parseOrg(opts.org);
       await withInfrastructure(async (infra) => {
-        const { rows } = await infra.pool.query<ApiKeyListRow>(
-          `SELECT key_id, org, scopes, platform_admin, label, created_by, created_at, revoked_at
-             FROM ${API_KEYS_TABLE} ${org ? 'WHERE org = $1' : ''} ORDER BY org, created_at, key_id`,
-          org ? [org] : [],
-        );
+        const rows = await new ListApiKeysHandler(infra).execute(new ListApiKeysQuery(org));
         if (opts.json) {
           await out(`${JSON.stringify(rows.map((r) => ({ ...r, created_at: iso(r.created_at), revoked_at: iso(r.revoked_at) })))}\n`);
           return;
@@ -148,7 +132,7 @@ export function registerKeys(program: Command, state: CliState): void {
       if (!KEY_ID_PATTERN.test(keyId)) throw new UsageError(`"${keyIdArgument}" is not a key id (16 hex digits)`);
       await withInfrastructure(async (infra) => {
         const { alreadyRevoked } = await new RevokeApiKeyHandler(infra).execute(new RevokeApiKeyCommand(keyId, context(cliActor())));
-        const caughtUp = await catchUpApiKeys(infra, () => keyRowRevoked(infra, keyId));
+        const caughtUp = await catchUpApiKeys(infra, async () => (await projectedKey(infra, keyId))?.revoked_at != null);
         if (opts.json) await out(`${JSON.stringify({ key_id: keyId, revoked: true, already_revoked: alreadyRevoked })}\n`);
         else await out(alreadyRevoked ? `key ${keyId} was already revoked\n` : `revoked key ${keyId}\n`);
         if (caughtUp === 'timeout') {
@@ -159,14 +143,9 @@ export function registerKeys(program: Command, state: CliState): void {
     });
 }
 
-async function keyRowExists(infra: Infrastructure, keyId: string): Promise<boolean> {
-  const { rowCount } = await infra.pool.query(`SELECT 1 FROM ${API_KEYS_TABLE} WHERE key_id = $1`, [keyId]);
-  return (rowCount ?? 0) > 0;
-}
-
-async function keyRowRevoked(infra: Infrastructure, keyId: string): Promise<boolean> {
-  const { rowCount } = await infra.pool.query(`SELECT 1 FROM ${API_KEYS_TABLE} WHERE key_id = $1 AND revoked_at IS NOT NULL`, [keyId]);
-  return (rowCount ?? 0) > 0;
+/** The key as the auth guard will see it, once projected. */
+async function projectedKey(infra: Infrastructure, keyId: string): Promise<ApiKeyListing | undefined> {
+  return new GetApiKeyHandler(infra).execute(new GetApiKeyQuery(keyId));
 }
 
 function iso(value: Date | string | null): string | null {
