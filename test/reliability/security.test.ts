@@ -131,7 +131,7 @@ describe('security', () => {
       expect(source).toMatch(/timingSafeEqual\(/);
       // both the API-key guard and the runtime endpoints use it, never a plain comparison
       expect(readFileSync(path.join(ROOT, 'apps/api/auth/api-key.guard.ts'), 'utf8')).toMatch(/secretMatches\(/);
-      expect(readFileSync(path.join(ROOT, 'apps/api/runtime/runtime.service.ts'), 'utf8')).toMatch(/secretMatches\(/);
+      expect(readFileSync(path.join(ROOT, 'libs/installations/runtime-authentication.ts'), 'utf8')).toMatch(/secretMatches\(/);
 
       const spy = jest.spyOn(nodeCrypto, 'timingSafeEqual');
       try {

@@ -1,5 +1,3 @@
-export const INFRASTRUCTURE = Symbol('Infrastructure');
-export const APP_CONFIG = Symbol('AppConfig');
+export { INFRASTRUCTURE } from '../../../libs/application/infrastructure-token';
 export const PG_POOL = Symbol('PgPool');
-export const EVENT_STORE = Symbol('EventStore');
 export const LOGGER = Symbol('Logger');
