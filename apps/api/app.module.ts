@@ -29,7 +29,7 @@ import { WorkerStatus } from './operations/worker-status';
 import { ErrorFilter } from './platform/error.filter';
 import { ReadModelWaiter } from './platform/read-model-waiter';
 import { rateLimitOptions } from './platform/rate-limit';
-import { INFRASTRUCTURE, LOGGER, PG_POOL } from './platform/tokens';
+import { EVENT_STORE, INFRASTRUCTURE, LOGGER, PG_POOL } from './platform/tokens';
 import { ProviderVersionsController } from './provider-versions/provider-versions.controller';
 import { RuntimeController } from './runtime/runtime.controller';
 
@@ -73,6 +73,7 @@ export class AppModule {
       providers: [
         { provide: INFRASTRUCTURE, useValue: infrastructure },
         { provide: PG_POOL, useValue: infrastructure.pool },
+        { provide: EVENT_STORE, useValue: infrastructure.eventStore },
         { provide: LOGGER, useValue: infrastructure.logger },
         { provide: APP_GUARD, useClass: ApiKeyGuard }, // first: only verified keys are charged to a budget
         { provide: APP_GUARD, useClass: ThrottlerGuard },

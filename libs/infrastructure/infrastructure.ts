@@ -1,6 +1,5 @@
 import { Pool } from 'pg';
 import pino, { Logger } from 'pino';
-import type { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { createPool, migrateOn } from '../database/database';
 import { startOrAttachEmbeddedPostgres } from '../database/embedded-postgres';
@@ -8,7 +7,6 @@ import { CheckpointStore } from '../event-store/consumers/checkpoint-store';
 import { EventStore } from '../event-store/event-store.port';
 import { PostgresEventStore } from '../event-store/postgres/postgres-event-store';
 import { EventStoreDbEventStore } from '../event-store/eventstoredb/eventstoredb-event-store';
-import { openLegacyDataSource } from '../read-models/legacy-data-source';
 
 /**
  * The process's connections, made once in the composition root and shared by whichever apps run in
@@ -26,8 +24,6 @@ export interface Infrastructure {
    * on a saturated machine (bench/README.md).
    */
   projectionsPool: Pool;
-  /** The API's remaining TypeORM reads, on a second pool: to delete once no query uses it. */
-  dataSource: DataSource;
   eventStore: EventStore;
   checkpoints: CheckpointStore;
   databaseUrl: string;
@@ -79,7 +75,6 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
     logger[level](change, 'table brought in line with its declaration');
   }
   const projectionsPool = config.projectionsPoolSize > 0 ? createPool(databaseUrl, config.projectionsPoolSize, `${name}-projections`) : pool;
-  const dataSource = await openLegacyDataSource(databaseUrl, Math.max(2, Math.floor(config.databasePoolSize / 2)));
   const eventStore: EventStore = config.eventStoreUrl
     ? new EventStoreDbEventStore(config.eventStoreUrl)
     : new PostgresEventStore(pool, { subscriptionPool: projectionsPool });
@@ -89,13 +84,11 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
     logger,
     pool,
     projectionsPool,
-    dataSource,
     eventStore,
     checkpoints: new CheckpointStore(pool),
     databaseUrl,
     close: async () => {
       await eventStore.close().catch(() => undefined);
-      await dataSource.destroy().catch(() => undefined);
       await pool.end().catch(() => undefined);
       if (projectionsPool !== pool) await projectionsPool.end().catch(() => undefined);
       await stopEmbedded();
