@@ -1,4 +1,5 @@
 import * as ipaddr from 'ipaddr.js';
+import { isCidr } from '../network/cidr';
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
 
@@ -71,14 +72,5 @@ export class WheelAddressPolicy {
   private listed(address: Address): boolean {
     if (this.addresses.some((a) => a.kind() === address.kind() && a.toNormalizedString() === address.toNormalizedString())) return true;
     return this.ranges.some(([range, bits]) => range.kind() === address.kind() && address.match(range, bits));
-  }
-}
-
-function isCidr(entry: string): boolean {
-  try {
-    ipaddr.parseCIDR(entry);
-    return true;
-  } catch {
-    return false;
   }
 }
