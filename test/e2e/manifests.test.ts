@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Secret } from 'kubernetes-models/v1/Secret';
@@ -20,6 +20,7 @@ import type { IRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role'
  * validated against the Kubernetes schemas (kubernetes-models), and the invariants the issue asks
  * for: probes and a restricted security context on every container, an installer Role granting
  * exactly what the Kubernetes deployer calls, Services and budgets that select their Deployment.
+ * Then the other deploy artefacts: the Dockerfile, docker-compose.yml and the Grafana dashboard.
  */
 const ROOT = join(__dirname, '..', '..');
 const BASE = join(ROOT, 'deploy', 'kubernetes');
@@ -264,3 +265,96 @@ function verbsTheDeployerCalls(): Set<string> {
   }
   return used;
 }
+
+describe('Dockerfile', () => {
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  const instructions = dockerfile
+    .replace(/\\\n\s*/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  const stages = instructions.reduce<string[][]>((all, line) => (line.startsWith('FROM ') ? [...all, [line]] : all.length ? [...all.slice(0, -1), [...all[all.length - 1], line]] : all), []);
+  const runtime = stages[stages.length - 1];
+
+  it('builds from a Node 20 base pinned to a full version tag', () => {
+    const base = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile)?.[1];
+    expect(base).toMatch(/^node:20\.\d+\.\d+-[a-z-]+$/);
+    for (const from of instructions.filter((l) => l.startsWith('FROM '))) expect(from).toMatch(/^FROM \$\{NODE_IMAGE\} AS [a-z-]+$/);
+  });
+
+  it('builds with the dev dependencies, and runs with production dependencies only', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(3);
+    expect(stages[0].some((l) => /^RUN npm ci\b(?!.*--omit=dev)/.test(l))).toBe(true);
+    expect(stages[0].some((l) => l.startsWith('RUN npm run -s build'))).toBe(true);
+    const installs = instructions.filter((l) => / npm ci\b/.test(l));
+    expect(installs.filter((l) => l.includes('--omit=dev'))).toHaveLength(1);
+    const copied = runtime.filter((l) => l.startsWith('COPY'));
+    expect(copied).toEqual(expect.arrayContaining([expect.stringMatching(/--from=production-dependencies \/app\/node_modules/), expect.stringMatching(/--from=build \/app\/dist/)]));
+    expect(copied.some((l) => /--from=build \S*node_modules/.test(l))).toBe(false);
+    expect(runtime.some((l) => / npm (ci|install)\b/.test(l))).toBe(false);
+  });
+
+  it('runs as a non-root numeric user, in production mode, with a healthcheck on /health/live', () => {
+    const users = runtime.filter((l) => l.startsWith('USER '));
+    expect(users).toHaveLength(1);
+    const [uid] = users[0].slice('USER '.length).split(':');
+    expect(Number(uid)).toBeGreaterThan(0);
+    expect(runtime.some((l) => /^ENV NODE_ENV=production\b/.test(l))).toBe(true);
+    expect(runtime.find((l) => l.startsWith('HEALTHCHECK'))).toMatch(/\/health\/live/);
+    expect(runtime[runtime.length - 1]).toBe('CMD ["node", "dist/apps/api/main.js"]');
+  });
+
+  it('keeps node_modules, dist and local data out of the build context', () => {
+    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+    expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist', '.data', '.git']));
+  });
+});
+
+describe('docker-compose.yml', () => {
+  interface ComposeService {
+    image?: string;
+    build?: unknown;
+    command?: string[];
+    environment?: Record<string, string>;
+    healthcheck?: { test?: string[]; disable?: boolean };
+    depends_on?: Record<string, { condition?: string }>;
+  }
+  const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
+  const services = compose.services;
+
+  it('runs the whole system: api, installer, projections, PostgreSQL and KurrentDB', () => {
+    expect(Object.keys(services).sort()).toEqual(['api', 'eventstoredb', 'installer', 'postgres', 'projections']);
+    for (const name of ['api', 'installer', 'projections']) {
+      expect(services[name].build).toBe('.');
+      expect(services[name].command).toEqual(['node', `dist/apps/${name}/main.js`]);
+      expect(services[name].environment?.DATABASE_URL).toMatch(/@postgres:5432\//);
+      expect(services[name].environment?.NODE_ENV).toBe('production');
+    }
+  });
+
+  it('pins every image to a version tag (never latest)', () => {
+    for (const [name, service] of Object.entries(services)) {
+      const image = service.image ?? '';
+      const tag = image.includes(':') ? image.slice(image.lastIndexOf(':') + 1) : '';
+      expect({ name, tag }).toEqual({ name, tag: expect.stringMatching(/^(dev|\d+(\.\d+)+(-[a-z0-9]+)?)$/) });
+    }
+    expect(services.eventstoredb.image).toMatch(/kurrentdb:\d+\.\d+\.\d+$/);
+    expect(services.postgres.image).toMatch(/^postgres:\d+\.\d+/);
+  });
+
+  it('gives every service a healthcheck, and starts each one only once what it depends on is healthy', () => {
+    for (const [name, service] of Object.entries(services)) {
+      expect({ name, test: service.healthcheck?.test?.[0], disabled: service.healthcheck?.disable ?? false }).toEqual({ name, test: expect.stringMatching(/^CMD(-SHELL)?$/), disabled: false });
+      for (const [dependency, { condition }] of Object.entries(service.depends_on ?? {})) {
+        expect(services[dependency]).toBeDefined();
+        expect({ name, dependency, condition }).toEqual({ name, dependency, condition: 'service_healthy' });
+      }
+    }
+    for (const name of ['api', 'installer', 'projections']) expect(Object.keys(services[name].depends_on ?? {})).toEqual(expect.arrayContaining(['postgres', 'eventstoredb']));
+    expect(services.api.healthcheck?.test?.join(' ')).toMatch(/127\.0\.0\.1:3000\/health\/ready/);
+    for (const name of ['installer', 'projections']) {
+      expect(services[name].environment?.HEALTH_PORT).toBe('9464');
+      expect(services[name].healthcheck?.test?.join(' ')).toMatch(/127\.0\.0\.1:9464\/health\/ready/);
+    }
+  });
+});
