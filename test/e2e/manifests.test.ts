@@ -358,3 +358,39 @@ describe('docker-compose.yml', () => {
     }
   });
 });
+
+describe('deploy/grafana: the control plane dashboard', () => {
+  interface Panel {
+    type: string;
+    title: string;
+    targets?: Array<{ expr: string }>;
+  }
+  const dashboard = JSON.parse(readFileSync(join(ROOT, 'deploy', 'grafana', 'provider-store.dashboard.json'), 'utf8')) as { uid: string; title: string; panels: Panel[] };
+  const graphs = dashboard.panels.filter((p) => p.type !== 'row');
+  const exprs = graphs.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
+
+  it('has a panel with a query for every view the issue asks for', () => {
+    expect(dashboard.uid).toBe('provider-store-control-plane');
+    const titles = graphs.map((p) => p.title);
+    for (const wanted of [/request rate by route/i, /latency .*by route/i, /lag \(events\)/i, /lag \(seconds\)/i, /checkpoint positions/i, /active \/ standby/i, /deploy outcomes by deployer/i, /deploy duration .*by deployer/i, /by lifecycle state/i, /by health/i]) {
+      expect(titles).toContainEqual(expect.stringMatching(wanted));
+    }
+    for (const panel of graphs) expect({ title: panel.title, hasQuery: (panel.targets?.length ?? 0) > 0 }).toEqual({ title: panel.title, hasQuery: true });
+  });
+
+  it('queries only the provider_store_* metrics the processes export', () => {
+    const metrics = new Set(exprs.flatMap((e) => [...e.matchAll(/\b([a-z_]+)\{/g)].map((m) => m[1])));
+    expect([...metrics].sort()).toEqual([
+      'provider_store_consumer_active',
+      'provider_store_consumer_checkpoint_position',
+      'provider_store_consumer_lag_events',
+      'provider_store_consumer_lag_seconds',
+      'provider_store_deploy_duration_seconds_bucket',
+      'provider_store_deploys_total',
+      'provider_store_http_request_duration_seconds_bucket',
+      'provider_store_http_request_duration_seconds_count',
+      'provider_store_installations',
+      'provider_store_log_head_position',
+    ]);
+  });
+});
