@@ -107,7 +107,7 @@ describe('deploy/kubernetes: the kustomize base', () => {
     const hpa = of<Manifest & { spec: { scaleTargetRef: { kind: string; name: string }; minReplicas: number } }>('HorizontalPodAutoscaler');
     expect(hpa.map((h) => h.spec.scaleTargetRef)).toEqual([{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'provider-store-api' }]);
     expect(hpa[0].spec.minReplicas).toBeGreaterThanOrEqual(2);
-    expect(of<Manifest>('PodDisruptionBudget').map((p) => p.metadata.name)).toEqual(['provider-store-api']);
+    expect(of<Manifest>('PodDisruptionBudget').map((p) => p.metadata.name).sort()).toEqual(['provider-store-api', 'provider-store-installer', 'provider-store-projections']);
     expect(of<Manifest>('Service').map((s) => s.metadata.name)).toEqual(['provider-store-api']);
   });
 
@@ -186,8 +186,12 @@ describe('deploy/kubernetes: the kustomize base', () => {
     expect(matches(service.spec.selector, apiLabels)).toBe(true);
     const apiPorts = api?.spec?.template.spec?.containers[0].ports?.map((p) => p.name);
     for (const port of service.spec.ports) expect(apiPorts).toContain(port.targetPort);
-    const pdb = of<Manifest & { spec: { selector: { matchLabels: Record<string, string> } } }>('PodDisruptionBudget')[0];
-    expect(matches(pdb.spec.selector.matchLabels, apiLabels)).toBe(true);
+    // Each budget covers its own Deployment's pods and no other's.
+    for (const pdb of of<Manifest & { spec: { selector: { matchLabels: Record<string, string> } } }>('PodDisruptionBudget')) {
+      const covered = deployments.filter((d) => matches(pdb.spec.selector.matchLabels, d.spec?.template.metadata?.labels ?? {})).map((d) => d.metadata.name);
+      expect({ pdb: pdb.metadata.name, covered }).toEqual({ pdb: pdb.metadata.name, covered: [pdb.metadata.name] });
+    }
+    expect(apiLabels).toEqual(expect.objectContaining(service.spec.selector));
   });
 
   it('binds the installer ServiceAccount to a Role in the runtimes namespace (KUBERNETES_NAMESPACE)', () => {
