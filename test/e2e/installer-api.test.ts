@@ -25,7 +25,7 @@ describe('installer with the real API and the sample runtime', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'installer-api-'));
     effectLog = path.join(dir, 'effects.jsonl');
     const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-    const deployer = new LocalProcessDeployer({ logger, effectLogFile: effectLog, stateDir: path.join(dir, 'runtimes'), stopTimeoutMs: 3000 });
+    const deployer = new LocalProcessDeployer({ logger, effectLogFile: effectLog, runtimeDir: path.join(dir, 'runtimes'), stopTimeoutMs: 3000 });
     installer = await startInstaller(t.infrastructure, { deployer, storeUrl: t.baseUrl });
     key = await t.createKey('acme', ['publish', 'install', 'read']);
   });

@@ -136,7 +136,7 @@ function startInstaller(
 ): TestInstaller {
   const deployer =
     options.deployer ??
-    new LocalProcessDeployer({ logger, runtimeCommand: options.runtimeCommand, effectLogFile: effectLog, stateDir, stopTimeoutMs: 3000 });
+    new LocalProcessDeployer({ logger, runtimeCommand: options.runtimeCommand, effectLogFile: effectLog, runtimeDir: stateDir, stopTimeoutMs: 3000 });
   let runner: ConsumerRunner | undefined;
   const consumer = new InstallerConsumer({
     store,
@@ -348,7 +348,7 @@ describe('installer (local-process deployer, real sample runtime)', () => {
     await first.stop();
     await checkpoints.reset('installer');
 
-    const restarted = startInstaller({ deployer: new LocalProcessDeployer({ logger, effectLogFile: effectLog, stateDir, stopTimeoutMs: 3000 }) });
+    const restarted = startInstaller({ deployer: new LocalProcessDeployer({ logger, effectLogFile: effectLog, runtimeDir: stateDir, stopTimeoutMs: 3000 }) });
     await caughtUp();
     expect(await eventTypes()).toEqual(['InstallRequested', 'DeployStarted']);
     expect(effectSummary()).toEqual(['start g1']);
