@@ -42,6 +42,7 @@ export function adoptRuntime(
     uid: saved.uid,
     exited: false,
     stderrTail: [],
+    sawOutOfMemory: false,
     stopping: false,
     whenExited: Promise.resolve(),
   };

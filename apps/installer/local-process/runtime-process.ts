@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 import { ResourceTier } from '../../../libs/installations/installation.events';
-import { describeExit } from './runtime-failure';
+import { describeExit, mentionsOutOfMemory } from './runtime-failure';
 import { RuntimeIdentity } from './runtime-sandbox';
 
 /** One generation's process, started here or adopted from a previous installer process. */
@@ -20,6 +20,8 @@ export interface Runtime {
   exitDescription?: string;
   /** Operator eyes only: logged, never shown to the tenant. */
   stderrTail: string[];
+  /** Set when a stderr line said it ran out of memory: the only thing its output decides. */
+  sawOutOfMemory: boolean;
   stopping: boolean;
   whenExited: Promise<void>;
 }
@@ -35,6 +37,7 @@ export interface LaunchPlan {
 }
 
 const STDERR_TAIL_LINES = 20;
+const STDERR_DRAIN_MS = 200;
 
 /**
  * Spawns the generation's process and wires its end: `onExit` runs once it has exited, whatever the
@@ -64,15 +67,21 @@ export function launch(
     child,
     exited: false,
     stderrTail: [],
+    sawOutOfMemory: false,
     stopping: false,
     whenExited: Promise.resolve(),
   };
+  // stderr may still hold its last lines (an out-of-memory report) when 'exit' fires; 'close' would
+  // wait for them but never comes while a grandchild keeps the pipe open: wait a moment at most.
+  const stderrEnded = new Promise<void>((resolve) => (child.stderr ? child.stderr.once('close', () => resolve()) : resolve()));
   runtime.whenExited = new Promise<void>((resolve) => {
     child.once('exit', (code, signal) => {
-      runtime.exited = true;
-      runtime.exitDescription = describeExit({ code, signal, stderrTail: runtime.stderrTail, tier: plan.tier });
-      onExit(runtime);
-      resolve();
+      void Promise.race([stderrEnded, sleep(STDERR_DRAIN_MS)]).then(() => {
+        runtime.exited = true;
+        runtime.exitDescription = describeExit({ code, signal, sawOutOfMemory: runtime.sawOutOfMemory, tier: plan.tier });
+        onExit(runtime);
+        resolve();
+      });
     });
   });
   pipeOutput(runtime, child, logger);
@@ -88,6 +97,7 @@ function pipeOutput(runtime: Runtime, child: ChildProcess, logger: Logger): void
   if (child.stderr) {
     createInterface({ input: child.stderr }).on('line', (line) => {
       runtime.stderrTail.push(line);
+      if (mentionsOutOfMemory(line)) runtime.sawOutOfMemory = true;
       if (runtime.stderrTail.length > STDERR_TAIL_LINES) runtime.stderrTail.shift();
       logger.warn({ ...fields, stream: 'stderr' }, line);
     });
