@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { defaultRuntimeDir } from '../../../libs/config/app-config';
@@ -6,7 +6,7 @@ import { DEFAULT_RUNTIME_SETTINGS, Deployer, DesiredDeployment, ObservedDeployme
 import { EffectAction, EffectLog } from './effect-log';
 import { pidsOfUid, processStartTime } from './proc';
 import { adoptRuntime } from './runtime-adoption';
-import { buildRuntimeEnvironment } from './runtime-environment';
+import { RUNTIME_PATH, buildRuntimeEnvironment } from './runtime-environment';
 import { describeSpawnFailure } from './runtime-failure';
 import { LaunchPlan, Runtime, launch, signal, sleep, spawned } from './runtime-process';
 import { RuntimeSandbox } from './runtime-sandbox';
@@ -170,19 +170,21 @@ export class LocalProcessDeployer implements Deployer {
 
   private planFor(desired: DesiredDeployment): LaunchPlan {
     const { installationId, generation } = desired;
+    const configured = this.options.runtimeCommand?.split(' ').filter(Boolean);
+    const custom = configured !== undefined && configured.length > 0;
+    const command = custom ? configured : [process.execPath, sampleRuntimePath()];
+    // Checked here, not left to spawn(): behind prlimit a missing program is only an exit code 127.
+    if (!isProgram(command[0])) throw new Error(describeSpawnFailure({ name: 'Error', message: '', code: 'ENOENT' }));
     const identity = this.sandbox.identityFor(installationId);
     const cwd = this.sandbox.createWorkDir(installationId, generation, identity);
     const { env, dropped } = buildRuntimeEnvironment(desired, this.settings, cwd);
     if (dropped.length > 0) this.logger.warn({ installationId, generation, keys: dropped }, 'reserved config keys left out of the runtime environment');
-    const configured = this.options.runtimeCommand?.split(' ').filter(Boolean);
-    const command = configured && configured.length > 0 ? configured : [process.execPath, sampleRuntimePath()];
-    const runtimeName = configured && configured.length > 0 ? 'runtime-command' : 'sample-runtime';
     return {
       command: this.sandbox.limitedCommand(desired.resourceTier, command),
       env,
       cwd,
       identity,
-      image: `local-process:${runtimeName}@${desired.runtimeVersion}`,
+      image: `local-process:${custom ? 'runtime-command' : 'sample-runtime'}@${desired.runtimeVersion}`,
       tier: desired.resourceTier,
     };
   }
@@ -261,6 +263,12 @@ export function sampleRuntimePath(): string {
   const sibling = path.resolve(__dirname, '../sample-runtime/main.js');
   if (existsSync(sibling)) return sibling;
   return path.resolve(__dirname, '../../../dist/apps/installer/sample-runtime/main.js');
+}
+
+/** Whether `file` (a path, or a name looked up on the runtime's PATH) exists as a file. */
+function isProgram(file: string): boolean {
+  const candidates = file.includes('/') ? [file] : RUNTIME_PATH.split(':').map((dir) => path.join(dir, file));
+  return candidates.some((candidate) => existsSync(candidate) && statSync(candidate).isFile());
 }
 
 function keyOf(installationId: string, generation: number): string {
