@@ -7,7 +7,8 @@ import { ApiKeyGuard } from '../apps/api/auth/api-key.guard';
 import { RequireScope } from '../apps/api/auth/auth.decorators';
 import { DowngradeProviderDto, InstallProviderDto, UpgradeProviderDto } from '../apps/api/installations/installation.dto';
 import { configureHttp } from '../apps/api/platform/http-setup';
-import { PG_POOL } from '../apps/api/platform/tokens';
+import { EVENT_STORE, PG_POOL } from '../apps/api/platform/tokens';
+import { PostgresEventStore } from '../libs/event-store/postgres/postgres-event-store';
 import { AppConfig } from '../libs/config/app-config';
 
 /**
@@ -66,7 +67,12 @@ export interface BaselineApp {
 export async function startBaselineApp(pool: Pool, config: AppConfig): Promise<BaselineApp> {
   @Module({
     controllers: [BaselineController],
-    providers: [{ provide: PG_POOL, useValue: pool }, { provide: APP_GUARD, useClass: ApiKeyGuard }],
+    providers: [
+      { provide: PG_POOL, useValue: pool },
+      // The key guard reads each key from its own stream (revocation without waiting on the read model).
+      { provide: EVENT_STORE, useValue: new PostgresEventStore(pool) },
+      { provide: APP_GUARD, useClass: ApiKeyGuard },
+    ],
   })
   class BaselineModule {}
 

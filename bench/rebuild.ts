@@ -7,6 +7,8 @@ import { installationStream } from '../libs/installations/installation-identity'
 import { EventStore } from '../libs/event-store/event-store.port';
 import { EventStoreDbEventStore } from '../libs/event-store/eventstoredb/eventstoredb-event-store';
 import { copyField, copyIn } from '../libs/projection-engine/copy-in';
+import { createTableStatements } from '../libs/database/table-ddl';
+import { installedProvidersProjection } from '../projections/installed-providers.projection';
 import { EventStoreDbServer } from './eventstoredb-server';
 import { BenchResult, Measured, round, summarise } from './stats';
 
@@ -104,7 +106,7 @@ function runWorker(url: string, eventStoreUrl?: string): Promise<WorkerOutput> {
  */
 async function rawRebuild(pool: Pool): Promise<{ ms: number; rows: number }> {
   await pool.query('DROP TABLE IF EXISTS bench_raw_installed');
-  await pool.query('CREATE TABLE bench_raw_installed (LIKE installed_providers INCLUDING ALL)');
+  for (const statement of createTableStatements(installedProvidersProjection.table, 'bench_raw_installed')) await pool.query(statement);
   const t0 = process.hrtime.bigint();
   const result = await pool.query(
     `INSERT INTO bench_raw_installed (tenant, prefix, name, installation_id, installed_version, current_version, upgrade_policy,

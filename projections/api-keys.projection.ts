@@ -20,6 +20,9 @@ export const apiKeysProjection: RowProjection = {
       created_at: 'timestamptz',
       revoked_at: 'timestamptz',
     },
+    nullable: ['label', 'revoked_at'],
+    // An organisation's keys are listed by org.
+    indexes: [{ suffix: 'org', columns: ['org'] }],
   },
   keyOf: (event: RecordedEvent) => ({ key_id: (event.data as { key_id: string }).key_id }),
   evolve(row: JsonRow | null, event: RecordedEvent): JsonRow | null {

@@ -31,6 +31,9 @@ export const catalogProjection: RowProjection = {
       created_at: 'timestamptz',
       updated_at: 'timestamptz',
     },
+    nullable: ['display_name', 'description', 'icon_url', 'readme', 'latest_version'],
+    // The catalog is filtered by tag (jsonb containment).
+    indexes: [{ suffix: 'tags', columns: ['tags'], using: 'gin' }],
   },
   keyOf(event: RecordedEvent) {
     if (event.type === 'InstallRequested' || event.type === 'Uninstalled') {

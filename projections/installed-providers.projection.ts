@@ -34,6 +34,12 @@ export const installedProvidersProjection: RowProjection = {
       installed_at: 'timestamptz',
       updated_at: 'timestamptz',
     },
+    nullable: ['current_version', 'health_message', 'last_deploy_message'],
+    indexes: [
+      { suffix: 'installation_id', columns: ['installation_id'], unique: true },
+      // The catalog's install counts and a provider's delete check look installations up by provider.
+      { suffix: 'provider', columns: ['prefix', 'name'] },
+    ],
   },
   keyOf(event: RecordedEvent) {
     const id = parseInstallationStream(event.streamName);

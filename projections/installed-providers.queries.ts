@@ -1,56 +1,118 @@
-import { Inject, Injectable } from '@nestjs/common';
-
-import { canonicalOf, ProviderId } from '../libs/providers/provider-identity';
+import { Inject } from '@nestjs/common';
+import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
+import { INFRASTRUCTURE } from '../libs/application/infrastructure-token';
+import { loadState } from '../libs/application/stream-state';
 import { notFound } from '../libs/domain/domain-error';
 import { Infrastructure } from '../libs/infrastructure/infrastructure';
-import { InstalledProviderRow } from '../libs/read-models/entities/installed-provider.entity';
-import { INFRASTRUCTURE } from '../apps/api/platform/tokens';
+import { installationDecider } from '../libs/installations/installation.decider';
+import { installationStream } from '../libs/installations/installation-identity';
+import { notInstalled } from '../libs/installations/not-installed';
+import { providerDecider } from '../libs/providers/provider.decider';
+import { ProviderId, canonicalOf, providerStream } from '../libs/providers/provider-identity';
+import { latestVersion } from '../libs/providers/version-selection';
 import { DeploymentResultResponse, InstalledProviderResponse } from '../apps/api/installations/installation.dto';
-import { installedFromRow } from '../apps/api/installations/installed-provider.mapping';
+import { InstalledRow, deploymentName, installedFromRow, installedFromState } from '../apps/api/installations/installed-provider.mapping';
+import { catalogProjection } from './catalog.projection';
+import { installedProvidersProjection } from './installed-providers.projection';
 
-/** The tenant's installations as the read model holds them; every query is scoped by tenant. */
-@Injectable()
-export class InstalledProvidersQueries {
-  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure) {}
+const INSTALLED = installedProvidersProjection.table.name;
+const CATALOG = catalogProjection.table.name;
+/** Written by the installer's deployers, not by a projection. */
+const OBSERVATIONS = 'deployment_observations';
 
-  /**
-   * One round trip per page: the page (with each row's catalog `latest_version`) and the total. The
-   * queries are plain SQL on the pool, not TypeORM's findAndCount plus a catalog find (three round
-   * trips and the query builder's CPU on every request: most of this endpoint's cost under load).
-   */
-  async list(tenant: string, filters: { lifecycle_state?: string; health?: string }, limit: number, offset: number) {
-    const params: unknown[] = [tenant];
-    let where = 'tenant = $1';
-    if (filters.lifecycle_state) {
-      params.push(filters.lifecycle_state);
-      where += ` AND lifecycle_state = $${params.length}`;
-    }
-    if (filters.health) {
-      params.push(filters.health);
-      where += ` AND health = $${params.length}`;
-    }
-    const countSql = `SELECT count(*)::int AS total FROM installed_providers WHERE ${where}`;
-    params.push(limit, offset);
+type Reads = Pick<Infrastructure, 'pool' | 'eventStore'>;
+
+export class ListInstalledProvidersQuery extends Query<{ items: InstalledProviderResponse[]; total: number }> {
+  constructor(
+    readonly tenant: string,
+    readonly filters: { lifecycleState?: string; health?: string },
+    readonly page: { limit: number; offset: number },
+  ) {
+    super();
+  }
+}
+
+export interface InstalledWithRevision {
+  body: InstalledProviderResponse;
+  /** The installation stream's revision: the ETag. */
+  revision: string;
+}
+
+/** With `asOf`, the installation as it was then, folded from its stream (time travel). */
+export class GetInstalledProviderQuery extends Query<InstalledWithRevision> {
+  constructor(
+    readonly tenant: string,
+    readonly provider: ProviderId,
+    readonly asOf?: Date,
+  ) {
+    super();
+  }
+}
+
+export class GetDeploymentQuery extends Query<DeploymentResultResponse> {
+  constructor(
+    readonly tenant: string,
+    readonly provider: ProviderId,
+  ) {
+    super();
+  }
+}
+
+/** An installed_providers row with its catalog entry's latest version. */
+type RowWithLatest = InstalledRow & { catalog_latest_version: string | null };
+
+/**
+ * One round trip per page: the page (with each row's catalog `latest_version`) and the total. Every
+ * query is scoped by tenant.
+ */
+@QueryHandler(ListInstalledProvidersQuery)
+export class ListInstalledProvidersHandler implements IQueryHandler<ListInstalledProvidersQuery> {
+  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Reads) {}
+
+  async execute({ tenant, filters, page }: ListInstalledProvidersQuery) {
+    const params: unknown[] = [tenant, filters.lifecycleState ?? null, filters.health ?? null];
+    const where = 'tenant = $1 AND ($2::text IS NULL OR lifecycle_state = $2) AND ($3::text IS NULL OR health = $3)';
+    const countSql = `SELECT count(*)::int AS total FROM ${INSTALLED} WHERE ${where}`;
     const { rows } = await this.infrastructure.pool.query<RowWithLatest & { total: number }>(
       `WITH page AS (
-         SELECT * FROM installed_providers WHERE ${where} ORDER BY prefix, name LIMIT $${params.length - 1} OFFSET $${params.length}
+         SELECT * FROM ${INSTALLED} WHERE ${where} ORDER BY prefix, name LIMIT $4 OFFSET $5
        )
        SELECT p.*, c.latest_version AS catalog_latest_version, (${countSql}) AS total
-         FROM page p LEFT JOIN catalog_providers c ON c.prefix = p.prefix AND c.name = p.name
+         FROM page p LEFT JOIN ${CATALOG} c ON c.prefix = p.prefix AND c.name = p.name
         ORDER BY p.prefix, p.name`,
-      params,
+      [...params, page.limit, page.offset],
     );
-    const total = rows.length > 0 ? rows[0].total : (await this.infrastructure.pool.query<{ total: number }>(countSql, params.slice(0, -2))).rows[0].total;
+    const total = rows.length > 0 ? rows[0].total : (await this.infrastructure.pool.query<{ total: number }>(countSql, params)).rows[0].total;
     return { items: rows.map((r) => installedFromRow(r, r.catalog_latest_version)), total };
   }
+}
 
-  async get(tenant: string, provider: ProviderId): Promise<{ body: InstalledProviderResponse; revision: string }> {
-    const row = await this.row(tenant, provider);
+@QueryHandler(GetInstalledProviderQuery)
+export class GetInstalledProviderHandler implements IQueryHandler<GetInstalledProviderQuery, InstalledWithRevision> {
+  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Reads) {}
+
+  async execute({ tenant, provider, asOf }: GetInstalledProviderQuery): Promise<InstalledWithRevision> {
+    if (asOf) return this.asOf(tenant, provider, asOf);
+    const row = await installedRow(this.infrastructure, tenant, provider);
     return { body: installedFromRow(row, row.catalog_latest_version), revision: row.revision };
   }
 
-  async deployment(tenant: string, provider: ProviderId): Promise<DeploymentResultResponse> {
-    const row = await this.row(tenant, provider);
+  private async asOf(tenant: string, provider: ProviderId, asOf: Date): Promise<InstalledWithRevision> {
+    const { state, revision } = await loadState(this.infrastructure.eventStore, installationDecider, installationStream(tenant, provider), asOf);
+    if (state.status !== 'present') throw notInstalled(provider, asOf);
+    // `upgrade_available` is about today's catalog, as in the read model.
+    const latest = latestVersion((await loadState(this.infrastructure.eventStore, providerDecider, providerStream(provider))).state);
+    return { body: installedFromState(state, latest?.version ?? null), revision: String(revision) };
+  }
+}
+
+/** Rollout status of the current generation: the deployer's observation when it is about that generation. */
+@QueryHandler(GetDeploymentQuery)
+export class GetDeploymentHandler implements IQueryHandler<GetDeploymentQuery, DeploymentResultResponse> {
+  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Reads) {}
+
+  async execute({ tenant, provider }: GetDeploymentQuery): Promise<DeploymentResultResponse> {
+    const row = await installedRow(this.infrastructure, tenant, provider);
     const { rows } = await this.infrastructure.pool.query<{
       generation: number;
       deployment_name: string;
@@ -60,15 +122,15 @@ export class InstalledProvidersQueries {
       image: string | null;
       message: string | null;
       observed_at: Date;
-    }>('SELECT * FROM deployment_observations WHERE installation_id = $1', [row.installation_id]);
+    }>(`SELECT * FROM ${OBSERVATIONS} WHERE installation_id = $1`, [row.installation_id]);
     const observed = rows[0]?.generation === row.generation ? rows[0] : undefined;
     if (!observed && row.lifecycle_state === 'pending' && row.current_version === null) {
       throw notFound('not_deployed', `${canonicalOf(provider)} has not been deployed yet.`);
     }
-    const implied = { pending: 'pending', processing: 'progressing', ready: 'available', failed: 'failed', deleting: 'progressing' }[row.lifecycle_state] ?? 'pending';
+    const implied = { pending: 'pending', processing: 'progressing', ready: 'available', failed: 'failed', deleting: 'progressing' }[row.lifecycle_state];
     const running = row.lifecycle_state === 'ready' ? 1 : 0;
     return {
-      deployment_name: observed?.deployment_name ?? `ps-${tenant}-${row.prefix}-${row.name}`,
+      deployment_name: observed?.deployment_name ?? deploymentName(tenant, row),
       // A failed deploy stays failed even while the deployer still sees the new generation's process.
       status: row.lifecycle_state === 'failed' ? 'failed' : (observed?.status ?? implied),
       available_replicas: observed?.available_replicas ?? running,
@@ -81,20 +143,17 @@ export class InstalledProvidersQueries {
       healthy: row.health === 'healthy',
     };
   }
-
-  /** The row with its catalog entry's latest version, in one query. */
-  private async row(tenant: string, provider: ProviderId): Promise<RowWithLatest> {
-    const { rows } = await this.infrastructure.pool.query<RowWithLatest>(
-      `SELECT i.*, c.latest_version AS catalog_latest_version
-         FROM installed_providers i LEFT JOIN catalog_providers c ON c.prefix = i.prefix AND c.name = i.name
-        WHERE i.tenant = $1 AND i.prefix = $2 AND i.name = $3`,
-      [tenant, provider.prefix, provider.name],
-    );
-    // Another tenant's installation and a missing one look the same: existence does not leak.
-    if (!rows[0]) throw notFound('not_installed', `${canonicalOf(provider)} is not installed.`);
-    return rows[0];
-  }
 }
 
-/** An installed_providers row as node-postgres returns it (the entity's types), plus the catalog's latest version. */
-type RowWithLatest = InstalledProviderRow & { catalog_latest_version: string | null };
+/** The row with its catalog entry's latest version, in one query. */
+async function installedRow(infrastructure: Reads, tenant: string, provider: ProviderId): Promise<RowWithLatest> {
+  const { rows } = await infrastructure.pool.query<RowWithLatest>(
+    `SELECT i.*, c.latest_version AS catalog_latest_version
+       FROM ${INSTALLED} i LEFT JOIN ${CATALOG} c ON c.prefix = i.prefix AND c.name = i.name
+      WHERE i.tenant = $1 AND i.prefix = $2 AND i.name = $3`,
+    [tenant, provider.prefix, provider.name],
+  );
+  // Another tenant's installation and a missing one look the same: existence does not leak.
+  if (!rows[0]) throw notInstalled(provider);
+  return rows[0];
+}

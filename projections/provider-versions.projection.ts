@@ -28,6 +28,7 @@ export const providerVersionsProjection: RowProjection = {
       created_at: 'timestamptz',
       updated_at: 'timestamptz',
     },
+    nullable: ['wheel_url', 'wheel_sha256', 'package_name', 'entrypoint', 'schemas', 'changelog', 'published_at', 'yanked_reason'],
   },
   keyOf(event: RecordedEvent) {
     const e = event as unknown as ProviderEvent;

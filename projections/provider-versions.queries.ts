@@ -1,71 +1,116 @@
-import { IQueryHandler, QueryHandler } from '@nestjs/cqrs';
 import { Inject } from '@nestjs/common';
+import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import * as semver from 'semver';
+import { INFRASTRUCTURE } from '../libs/application/infrastructure-token';
+import { loadState } from '../libs/application/stream-state';
 import { notFound } from '../libs/domain/domain-error';
-import { ProviderId, canonicalOf } from '../libs/providers/provider-identity';
 import { Infrastructure } from '../libs/infrastructure/infrastructure';
-import { CatalogProviderRow } from '../libs/read-models/entities/catalog-provider.entity';
-import { ProviderVersionRow } from '../libs/read-models/entities/provider-version.entity';
-import { INFRASTRUCTURE } from '../apps/api/platform/tokens';
+import { VersionState, providerDecider } from '../libs/providers/provider.decider';
+import { ProviderId, canonicalOf, providerStream } from '../libs/providers/provider-identity';
+import { ProviderVersionRecord, ProviderVersionResponse, versionFromRow, versionFromState } from '../apps/api/provider-versions/provider-version.response';
+import { catalogProjection } from './catalog.projection';
+import { providerVersionsProjection } from './provider-versions.projection';
 
-export class ListVersionsQuery {
+const VERSIONS = providerVersionsProjection.table.name;
+const CATALOG = catalogProjection.table.name;
+
+export interface VersionPage {
+  items: ProviderVersionResponse[];
+  total: number;
+}
+
+/** With `asOf`, the versions as they were then, folded from the provider's stream (time travel). */
+export class ListVersionsQuery extends Query<VersionPage> {
   constructor(
     readonly provider: ProviderId,
     readonly status: string | undefined,
-    readonly limit: number,
-    readonly offset: number,
-  ) {}
-}
-
-export class GetVersionQuery {
-  constructor(
-    readonly provider: ProviderId,
-    readonly version: string,
-  ) {}
-}
-
-@QueryHandler(ListVersionsQuery)
-export class ListVersionsHandler implements IQueryHandler<ListVersionsQuery, { items: ProviderVersionRow[]; total: number }> {
-  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure) {}
-
-  async execute({ provider, status, limit, offset }: ListVersionsQuery) {
-    const listed = await this.infrastructure.dataSource.getRepository(CatalogProviderRow).exist({ where: { prefix: provider.prefix, name: provider.name } });
-    if (!listed) throw notFound('provider_not_found', `Provider ${canonicalOf(provider)} does not exist.`);
-    const rows = await this.infrastructure.dataSource
-      .getRepository(ProviderVersionRow)
-      .find({ where: { prefix: provider.prefix, name: provider.name, ...(status ? { status } : {}) } });
-    // Semver precedence (numeric prerelease parts, build metadata ignored) does not sort in SQL; a
-    // provider has at most a few hundred versions, so the page is cut after sorting here.
-    rows.sort((a, b) => semver.rcompare(a.version, b.version));
-    return { items: rows.slice(offset, offset + limit), total: rows.length };
+    readonly page: { limit: number; offset: number },
+    readonly asOf?: Date,
+  ) {
+    super();
   }
 }
 
 export interface VersionWithRevision {
-  row: ProviderVersionRow;
-  /** Revision of the provider stream as the read models know it: the ETag a yank's If-Match needs. */
-  streamRevision: string;
+  body: ProviderVersionResponse;
+  /** Revision of the provider stream as the read models know it: the ETag a yank's If-Match needs; null for time travel. */
+  streamRevision: string | null;
+}
+
+export class GetVersionQuery extends Query<VersionWithRevision> {
+  constructor(
+    readonly provider: ProviderId,
+    readonly version: string,
+    readonly asOf?: Date,
+  ) {
+    super();
+  }
+}
+
+type InfrastructureReads = Pick<Infrastructure, 'pool' | 'eventStore'>;
+
+@QueryHandler(ListVersionsQuery)
+export class ListVersionsHandler implements IQueryHandler<ListVersionsQuery, VersionPage> {
+  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: InfrastructureReads) {}
+
+  async execute({ provider, status, page, asOf }: ListVersionsQuery): Promise<VersionPage> {
+    const versions = asOf
+      ? Object.values(await versionsAt(this.infrastructure, provider, asOf))
+          .filter((v) => !status || v.status === status)
+          .map((v) => versionFromState(provider, v))
+      : (await this.rows(provider, status)).map(versionFromRow);
+    // Semver precedence (numeric prerelease parts, build metadata ignored) does not sort in SQL; a
+    // provider has at most a few hundred versions, so the page is cut after sorting here.
+    versions.sort((a, b) => semver.rcompare(a.version, b.version));
+    return { items: versions.slice(page.offset, page.offset + page.limit), total: versions.length };
+  }
+
+  private async rows(provider: ProviderId, status: string | undefined): Promise<ProviderVersionRecord[]> {
+    await requireListed(this.infrastructure, provider);
+    const { rows } = await this.infrastructure.pool.query<ProviderVersionRecord>(
+      `SELECT * FROM ${VERSIONS} WHERE prefix = $1 AND name = $2 AND ($3::text IS NULL OR status = $3)`,
+      [provider.prefix, provider.name, status ?? null],
+    );
+    return rows;
+  }
 }
 
 @QueryHandler(GetVersionQuery)
 export class GetVersionHandler implements IQueryHandler<GetVersionQuery, VersionWithRevision> {
-  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure) {}
+  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: InfrastructureReads) {}
 
-  async execute({ provider, version }: GetVersionQuery) {
-    const row = await this.infrastructure.dataSource
-      .getRepository(ProviderVersionRow)
-      .findOne({ where: { prefix: provider.prefix, name: provider.name, version } });
+  async execute({ provider, version, asOf }: GetVersionQuery): Promise<VersionWithRevision> {
+    if (asOf) {
+      const past = (await versionsAt(this.infrastructure, provider, asOf))[version];
+      if (!past) throw notFound('version_not_found', `${canonicalOf(provider)} had no version ${version} at ${asOf.toISOString()}.`);
+      return { body: versionFromState(provider, past), streamRevision: null };
+    }
+    const { rows } = await this.infrastructure.pool.query<ProviderVersionRecord & { catalog_revision: string | null }>(
+      `SELECT v.*, c.revision AS catalog_revision
+         FROM ${VERSIONS} v LEFT JOIN ${CATALOG} c ON c.prefix = v.prefix AND c.name = v.name
+        WHERE v.prefix = $1 AND v.name = $2 AND v.version = $3`,
+      [provider.prefix, provider.name, version],
+    );
+    const row = rows[0];
     if (!row) {
       // As the list and the yank say: an unknown provider is not a missing version of a known one.
-      const listed = await this.infrastructure.dataSource.getRepository(CatalogProviderRow).exist({ where: { prefix: provider.prefix, name: provider.name } });
-      if (!listed) throw notFound('provider_not_found', `Provider ${canonicalOf(provider)} does not exist.`);
+      await requireListed(this.infrastructure, provider);
       throw notFound('version_not_found', `${canonicalOf(provider)} has no version ${version}.`);
     }
-    const catalog = await this.infrastructure.dataSource
-      .getRepository(CatalogProviderRow)
-      .findOne({ select: { prefix: true, name: true, revision: true }, where: { prefix: provider.prefix, name: provider.name } });
     // Two projections, each possibly a step behind the other: the higher revision is the newer truth.
-    const streamRevision = catalog && BigInt(catalog.revision) > BigInt(row.revision) ? catalog.revision : row.revision;
-    return { row, streamRevision };
+    const streamRevision = row.catalog_revision !== null && BigInt(row.catalog_revision) > BigInt(row.revision) ? row.catalog_revision : row.revision;
+    return { body: versionFromRow(row), streamRevision };
   }
+}
+
+async function requireListed(infrastructure: InfrastructureReads, provider: ProviderId): Promise<void> {
+  const { rowCount } = await infrastructure.pool.query(`SELECT 1 FROM ${CATALOG} WHERE prefix = $1 AND name = $2`, [provider.prefix, provider.name]);
+  if (!rowCount) throw notFound('provider_not_found', `Provider ${canonicalOf(provider)} does not exist.`);
+}
+
+/** Time travel reads the provider's stream, not a read model. */
+async function versionsAt(infrastructure: InfrastructureReads, provider: ProviderId, asOf: Date): Promise<Readonly<Record<string, VersionState>>> {
+  const { state } = await loadState(infrastructure.eventStore, providerDecider, providerStream(provider), asOf);
+  if (state.status === 'unknown') throw notFound('provider_not_found', `Provider ${canonicalOf(provider)} did not exist at ${asOf.toISOString()}.`);
+  return state.versions;
 }

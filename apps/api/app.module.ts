@@ -4,28 +4,59 @@ import { CqrsModule } from '@nestjs/cqrs';
 import { TerminusModule } from '@nestjs/terminus';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { Infrastructure } from '../../libs/infrastructure/infrastructure';
+import { ChangeVersionHandler } from '../../libs/installations/change-version.handler';
+import { InstallProviderHandler } from '../../libs/installations/install-provider.handler';
+import { InstallationHistoryHandler } from '../../libs/installations/installation-history.query';
+import { ReconfigureInstallationHandler } from '../../libs/installations/reconfigure-installation.handler';
+import { RecordRegistrationHandler } from '../../libs/installations/record-registration.handler';
+import { RedeployInstallationHandler } from '../../libs/installations/redeploy-installation.handler';
+import { ReportHeartbeatHandler } from '../../libs/installations/report-heartbeat.handler';
+import { UninstallProviderHandler } from '../../libs/installations/uninstall-provider.handler';
+import { DeleteProviderHandler } from '../../libs/providers/delete-provider.handler';
+import { ProviderHistoryHandler } from '../../libs/providers/provider-history.query';
+import { PublishVersionHandler } from '../../libs/providers/publish-version.handler';
+import { UpdateProviderMetadataHandler } from '../../libs/providers/update-provider-metadata.handler';
+import { YankVersionHandler } from '../../libs/providers/yank-version.handler';
+import { GetCatalogEntryHandler, SearchCatalogHandler } from '../../projections/catalog.queries';
+import { GetDeploymentHandler, GetInstalledProviderHandler, ListInstalledProvidersHandler } from '../../projections/installed-providers.queries';
+import { GetVersionHandler, ListVersionsHandler } from '../../projections/provider-versions.queries';
 import { HistoryController } from './audit/history.controller';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { CatalogController } from './catalog/catalog.controller';
-import { CatalogService } from './catalog/catalog.service';
 import { InstallationsController } from './installations/installations.controller';
-import { InstallationsService } from './installations/installations.service';
-import { InstalledProvidersQueries } from '../../projections/installed-providers.queries';
 import { OperationsController } from './operations/operations.controller';
 import { WorkerStatus } from './operations/worker-status';
 import { ErrorFilter } from './platform/error.filter';
 import { ReadModelWaiter } from './platform/read-model-waiter';
 import { rateLimitOptions } from './platform/rate-limit';
-import { APP_CONFIG, EVENT_STORE, INFRASTRUCTURE, LOGGER, PG_POOL } from './platform/tokens';
+import { EVENT_STORE, INFRASTRUCTURE, LOGGER, PG_POOL } from './platform/tokens';
 import { ProviderVersionsController } from './provider-versions/provider-versions.controller';
-import { GetVersionHandler, ListVersionsHandler } from '../../projections/provider-versions.queries';
-import { PublishVersionHandler } from '../../libs/providers/publish-version.handler';
-import { YankVersionHandler } from '../../libs/providers/yank-version.handler';
 import { RuntimeController } from './runtime/runtime.controller';
-import { RuntimeService } from './runtime/runtime.service';
 
-const COMMAND_HANDLERS = [PublishVersionHandler, YankVersionHandler];
-const QUERY_HANDLERS = [ListVersionsHandler, GetVersionHandler];
+const COMMAND_HANDLERS = [
+  PublishVersionHandler,
+  YankVersionHandler,
+  UpdateProviderMetadataHandler,
+  DeleteProviderHandler,
+  InstallProviderHandler,
+  ChangeVersionHandler,
+  ReconfigureInstallationHandler,
+  RedeployInstallationHandler,
+  UninstallProviderHandler,
+  RecordRegistrationHandler,
+  ReportHeartbeatHandler,
+];
+const QUERY_HANDLERS = [
+  SearchCatalogHandler,
+  GetCatalogEntryHandler,
+  ListVersionsHandler,
+  GetVersionHandler,
+  ListInstalledProvidersHandler,
+  GetInstalledProviderHandler,
+  GetDeploymentHandler,
+  InstallationHistoryHandler,
+  ProviderHistoryHandler,
+];
 
 @Module({})
 export class AppModule {
@@ -35,25 +66,20 @@ export class AppModule {
       imports: [
         CqrsModule.forRoot(),
         TerminusModule.forRoot({ errorLogStyle: 'json' }),
-        ThrottlerModule.forRoot(rateLimitOptions(infrastructure.config.rateLimitPerMinute)),
+        ThrottlerModule.forRoot(rateLimitOptions(infrastructure)),
       ],
       // Installations come first: `/providers/installed/{p}/{n}` must win over `/providers/{p}/{n}/…`.
       controllers: [InstallationsController, HistoryController, ProviderVersionsController, CatalogController, RuntimeController, OperationsController],
       providers: [
         { provide: INFRASTRUCTURE, useValue: infrastructure },
-        { provide: APP_CONFIG, useValue: infrastructure.config },
         { provide: PG_POOL, useValue: infrastructure.pool },
         { provide: EVENT_STORE, useValue: infrastructure.eventStore },
         { provide: LOGGER, useValue: infrastructure.logger },
+        { provide: APP_GUARD, useClass: ApiKeyGuard }, // first: only verified keys are charged to a budget
         { provide: APP_GUARD, useClass: ThrottlerGuard },
-        { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
         ReadModelWaiter,
         WorkerStatus,
-        CatalogService,
-        InstallationsService,
-        InstalledProvidersQueries,
-        RuntimeService,
         ...COMMAND_HANDLERS,
         ...QUERY_HANDLERS,
       ],

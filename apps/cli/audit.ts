@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { upcast } from '../../libs/domain/upcasters';
-import { INSTALLATION_STREAM_PREFIX } from '../../libs/installations/installation-identity';
+import { tenantInstallationsPrefix } from '../../libs/installations/installation-identity';
 import { TOKEN_PATTERN } from '../../libs/providers/provider-identity';
 import { EventFilter, EventStore, RecordedEvent } from '../../libs/event-store/event-store.port';
 import { Position, encodePosition } from '../../libs/event-store/position';
@@ -30,7 +30,7 @@ export function parseAuditOptions(opts: { tenant?: string; stream?: string; from
   const query: AuditQuery = {};
   if (opts.tenant !== undefined) {
     if (!TOKEN_PATTERN.test(opts.tenant)) throw new UsageError(`--tenant "${opts.tenant}" is not an organisation (^[a-z0-9][a-z0-9-]{0,62}$)`);
-    query.streamPrefix = `${INSTALLATION_STREAM_PREFIX}${opts.tenant}.`;
+    query.streamPrefix = tenantInstallationsPrefix(opts.tenant);
   }
   if (opts.stream !== undefined) {
     if (opts.stream.trim() === '') throw new UsageError('--stream needs a stream name');

@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { Command } from 'commander';
-import { runCommand } from '../../libs/application/command-runner';
-import { issueApiKey } from '../../libs/api-keys/api-key-secret';
-import { API_KEY_SCOPES, ApiKeyScope, apiKeyDecider, apiKeyStream } from '../../libs/api-keys/api-key';
+import { CommandContext } from '../../libs/application/command-runner';
+import { CLI_SCOPE } from '../../libs/application/idempotency-scopes';
+import { API_KEY_SCOPES, ApiKeyScope } from '../../libs/api-keys/api-key';
+import { CreateApiKeyCommand, CreateApiKeyHandler } from '../../libs/api-keys/create-api-key.handler';
+import { RevokeApiKeyCommand, RevokeApiKeyHandler } from '../../libs/api-keys/revoke-api-key.handler';
 import { TOKEN_PATTERN } from '../../libs/providers/provider-identity';
 import type { Infrastructure } from '../../libs/infrastructure/infrastructure';
+import { ApiKeyListing, GetApiKeyHandler, GetApiKeyQuery, ListApiKeysHandler, ListApiKeysQuery } from '../../projections/api-keys.queries';
 import { catchUpApiKeys } from './api-key-catch-up';
 import { CliState, UsageError, err, fail, out, splitList, table, withInfrastructure } from './io';
 
@@ -40,19 +43,8 @@ export function cliActor(): string {
   return `cli:${user || process.env.USER || process.env.LOGNAME || 'unknown'}`;
 }
 
-function context(actor: string) {
-  return { actor, correlationId: randomUUID(), idempotencyScope: 'cli', now: new Date().toISOString() };
-}
-
-interface ApiKeyListRow {
-  key_id: string;
-  org: string;
-  scopes: string[];
-  platform_admin: boolean;
-  label: string | null;
-  created_by: string;
-  created_at: Date;
-  revoked_at: Date | null;
+function context(actor: string): CommandContext {
+  return { actor, correlationId: randomUUID(), idempotencyScope: CLI_SCOPE, now: new Date().toISOString() };
 }
 
 export function registerKeys(program: Command, state: CliState): void {
@@ -72,26 +64,11 @@ export function registerKeys(program: Command, state: CliState): void {
       const scopes = parseScopes(opts.scopes);
       if (opts.label !== undefined && opts.label.length > 200) throw new UsageError('--label is limited to 200 characters');
       await withInfrastructure(async (infra) => {
-        const actor = cliActor();
-        const issued = issueApiKey();
-        await runCommand(
-          infra.eventStore,
-          apiKeyDecider,
-          apiKeyStream(issued.keyId),
-          {
-            type: 'CreateApiKey',
-            key_id: issued.keyId,
-            org,
-            scopes,
-            platform_admin: opts.platformAdmin === true,
-            secret_hash: issued.secretHash,
-            label: opts.label ?? null,
-            created_by: actor,
-            now: new Date().toISOString(),
-          },
-          context(actor),
+        // The API's handler, run without Nest: the CLI has no HTTP side.
+        const issued = await new CreateApiKeyHandler(infra).execute(
+          new CreateApiKeyCommand({ org, scopes, platformAdmin: opts.platformAdmin === true, label: opts.label ?? null }, context(cliActor())),
         );
-        const outcome = await catchUpApiKeys(infra, () => keyRowExists(infra, issued.keyId));
+        const outcome = await catchUpApiKeys(infra, async () => (await projectedKey(infra, issued.keyId)) !== undefined);
         if (opts.json) {
           await out(
             `${JSON.stringify({ key: issued.key, key_id: issued.keyId, org, scopes, platform_admin: opts.platformAdmin === true })}\n`,
@@ -118,11 +95,7 @@ export function registerKeys(program: Command, state: CliState): void {
     .action(async (opts: { org?: string; json?: boolean }) => {
       const org = opts.org === undefined ? undefined : parseOrg(opts.org);
       await withInfrastructure(async (infra) => {
-        const { rows } = await infra.pool.query<ApiKeyListRow>(
-          `SELECT key_id, org, scopes, platform_admin, label, created_by, created_at, revoked_at
-             FROM api_keys ${org ? 'WHERE org = $1' : ''} ORDER BY org, created_at, key_id`,
-          org ? [org] : [],
-        );
+        const rows = await new ListApiKeysHandler(infra).execute(new ListApiKeysQuery(org));
         if (opts.json) {
           await out(`${JSON.stringify(rows.map((r) => ({ ...r, created_at: iso(r.created_at), revoked_at: iso(r.revoked_at) })))}\n`);
           return;
@@ -158,16 +131,8 @@ export function registerKeys(program: Command, state: CliState): void {
       const keyId = keyIdArgument.startsWith('psk_') ? keyIdArgument.slice(4, 20) : keyIdArgument;
       if (!KEY_ID_PATTERN.test(keyId)) throw new UsageError(`"${keyIdArgument}" is not a key id (16 hex digits)`);
       await withInfrastructure(async (infra) => {
-        const actor = cliActor();
-        const outcome = await runCommand(
-          infra.eventStore,
-          apiKeyDecider,
-          apiKeyStream(keyId),
-          { type: 'RevokeApiKey', keyId, now: new Date().toISOString() },
-          context(actor),
-        );
-        const caughtUp = await catchUpApiKeys(infra, () => keyRowRevoked(infra, keyId));
-        const alreadyRevoked = outcome.appended === 0;
+        const { alreadyRevoked } = await new RevokeApiKeyHandler(infra).execute(new RevokeApiKeyCommand(keyId, context(cliActor())));
+        const caughtUp = await catchUpApiKeys(infra, async () => (await projectedKey(infra, keyId))?.revoked_at != null);
         if (opts.json) await out(`${JSON.stringify({ key_id: keyId, revoked: true, already_revoked: alreadyRevoked })}\n`);
         else await out(alreadyRevoked ? `key ${keyId} was already revoked\n` : `revoked key ${keyId}\n`);
         if (caughtUp === 'timeout') {
@@ -178,14 +143,9 @@ export function registerKeys(program: Command, state: CliState): void {
     });
 }
 
-async function keyRowExists(infra: Infrastructure, keyId: string): Promise<boolean> {
-  const { rowCount } = await infra.pool.query('SELECT 1 FROM api_keys WHERE key_id = $1', [keyId]);
-  return (rowCount ?? 0) > 0;
-}
-
-async function keyRowRevoked(infra: Infrastructure, keyId: string): Promise<boolean> {
-  const { rowCount } = await infra.pool.query('SELECT 1 FROM api_keys WHERE key_id = $1 AND revoked_at IS NOT NULL', [keyId]);
-  return (rowCount ?? 0) > 0;
+/** The key as the auth guard will see it, once projected. */
+async function projectedKey(infra: Infrastructure, keyId: string): Promise<ApiKeyListing | undefined> {
+  return new GetApiKeyHandler(infra).execute(new GetApiKeyQuery(keyId));
 }
 
 function iso(value: Date | string | null): string | null {

@@ -2,13 +2,9 @@ import { Command } from 'commander';
 import type { Infrastructure } from '../../libs/infrastructure/infrastructure';
 import { encodePosition } from '../../libs/event-store/position';
 import { PROJECTIONS } from '../../projections/projections';
-import {
-  RebuildReport,
-  advisoryLockHolder,
-  countMatchingEvents,
-  rebuildConsumerOf,
-  rebuildProjection,
-} from '../../libs/projection-engine/rebuild';
+import { advisoryLockHolder } from '../../libs/database/advisory-lock';
+import { countMatchingEvents } from '../../libs/projection-engine/event-count';
+import { RebuildReport, rebuildConsumerOf, rebuildProjection } from '../../libs/projection-engine/rebuild';
 import { RowProjection } from '../../libs/projection-engine/row-projection';
 import { RowDifference, VerifyReport, verifyProjection } from '../../libs/projection-engine/verify';
 import { progressView } from './progress';
@@ -46,7 +42,7 @@ export async function projectionStatus(infra: Infrastructure): Promise<Projectio
     const position = saved && saved.position.commit >= 0n ? saved.position : undefined;
     const shadow = checkpoints.get(rebuildConsumerOf(projection));
     const holder = await advisoryLockHolder(infra.pool, `consumer:${projection.name}`);
-    const lag = head ? await countMatchingEvents(infra, projection.eventTypes, position, { upTo: head, pageLimit: 20 }) : 0;
+    const lag = head ? await countMatchingEvents(infra.eventStore, projection.eventTypes, position, { upTo: head, pageLimit: 20 }) : 0;
     result.push({
       name: projection.name,
       table: projection.table.name,
@@ -67,7 +63,12 @@ export function registerProjections(program: Command, state: CliState): void {
     .command('projections')
     .description('inspect, rebuild and verify read models')
     .addHelpText('after', `\nProjections: ${PROJECTIONS.map((p) => `${p.name} (table ${p.table.name})`).join(', ')}`);
+  registerStatus(projections);
+  registerRebuild(projections, state);
+  registerVerify(projections, state);
+}
 
+function registerStatus(projections: Command): void {
   projections
     .command('status')
     .description('checkpoint, head, lag and active replica of each projection')
@@ -95,7 +96,9 @@ export function registerProjections(program: Command, state: CliState): void {
         );
       });
     });
+}
 
+function registerRebuild(projections: Command, state: CliState): void {
   projections
     .command('rebuild')
     .description('rebuild read models from the whole history without downtime (safe to interrupt and rerun)')
@@ -118,35 +121,7 @@ export function registerProjections(program: Command, state: CliState): void {
       process.on('SIGTERM', onSignal);
       try {
         await withInfrastructure(async (infra) => {
-          const reports: RebuildReport[] = [];
-          for (const projection of selected) {
-            // With --json, stdout carries only the report; progress goes to stderr.
-            const progressStream = opts.json ? process.stderr : process.stdout;
-            const view = progressView(projection.name, progressStream);
-            let report: RebuildReport;
-            try {
-              report = await rebuildProjection(infra, projection, {
-                batchSize: opts.batchSize,
-                signal: controller.signal,
-                onStart: ({ total, resumedFrom }) => {
-                  if (resumedFrom) progressStream.write(`rebuild ${projection.name}: resuming after ${encodePosition(resumedFrom)}\n`);
-                  view.start(total);
-                },
-                onProgress: (p) => view.update(p.processed, p.eventsPerSecond),
-              });
-            } finally {
-              view.stop();
-            }
-            reports.push(report);
-            if (report.aborted) {
-              err(`rebuild ${projection.name}: interrupted after ${report.events} events; run the command again to resume\n`);
-              fail(state);
-              break;
-            }
-            if (!opts.json) {
-              await out(`rebuilt ${projection.name}: ${report.events} events in ${report.seconds.toFixed(1)} s (${report.events_per_second} ev/s)\n`);
-            }
-          }
+          const reports = await rebuildAll(infra, selected, state, { ...opts, signal: controller.signal });
           if (opts.json) {
             const shown = reports.map((r) => ({ name: r.name, events: r.events, seconds: r.seconds, events_per_second: r.events_per_second }));
             await out(`${JSON.stringify(name === 'all' ? shown : shown[0])}\n`);
@@ -157,7 +132,46 @@ export function registerProjections(program: Command, state: CliState): void {
         process.off('SIGTERM', onSignal);
       }
     });
+}
 
+/** Rebuilds the projections in turn, showing progress; stops at the first interrupted one. */
+async function rebuildAll(
+  infra: Infrastructure,
+  selected: readonly RowProjection[],
+  state: CliState,
+  opts: { batchSize: number; json?: boolean; signal: AbortSignal },
+): Promise<RebuildReport[]> {
+  const reports: RebuildReport[] = [];
+  for (const projection of selected) {
+    // With --json, stdout carries only the report; progress goes to stderr.
+    const progressStream = opts.json ? process.stderr : process.stdout;
+    const view = progressView(projection.name, progressStream);
+    let report: RebuildReport;
+    try {
+      report = await rebuildProjection(infra, projection, {
+        batchSize: opts.batchSize,
+        signal: opts.signal,
+        onStart: ({ total, resumedFrom }) => {
+          if (resumedFrom) progressStream.write(`rebuild ${projection.name}: resuming after ${encodePosition(resumedFrom)}\n`);
+          view.start(total);
+        },
+        onProgress: (p) => view.update(p.processed, p.eventsPerSecond),
+      });
+    } finally {
+      view.stop();
+    }
+    reports.push(report);
+    if (report.aborted) {
+      err(`rebuild ${projection.name}: interrupted after ${report.events} events; run the command again to resume\n`);
+      fail(state);
+      break;
+    }
+    if (!opts.json) await out(`rebuilt ${projection.name}: ${report.events} events in ${report.seconds.toFixed(1)} s (${report.events_per_second} ev/s)\n`);
+  }
+  return reports;
+}
+
+function registerVerify(projections: Command, state: CliState): void {
   projections
     .command('verify')
     .description('compare read models with a fresh fold of the history; exit code 1 on any difference')

@@ -1,20 +1,66 @@
 import { Pool } from 'pg';
+import type { Logger } from 'pino';
 import { Deployer } from './deployer.port';
+
+const REFRESH_INTERVAL_MS = 5_000;
 
 /**
  * Keeps `deployment_observations` in step with what the deployer sees, so the API (which may run in
- * another process, without the deployer) can report rollout status.
+ * another process, without the deployer) can report rollout status. This is telemetry for the
+ * deployment endpoint: failing to record it fails nothing, so no method here throws.
  */
 export class DeploymentObservations {
+  private timer?: NodeJS.Timeout;
+  private refreshing = false;
+
   constructor(
     private readonly pool: Pool,
     private readonly deployer: Deployer,
+    private readonly logger: Logger,
   ) {}
 
-  async observe(installationId: string): Promise<void> {
+  /** Records what the deployer now sees of the installation (or forgets it when nothing runs). */
+  async record(installationId: string): Promise<void> {
+    await this.write(installationId).catch((error: unknown) => this.warn('deployment status not recorded', error, installationId));
+  }
+
+  /** The installation is gone: its rollout status goes too. */
+  async forget(installationId: string): Promise<void> {
+    await this.delete(installationId).catch((error: unknown) => this.warn('deployment status not forgotten', error, installationId));
+  }
+
+  /** Re-reads every observed installation now and then (runtimes die, rollouts progress between events). */
+  startRefreshing(isActive: () => boolean): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      if (this.refreshing || !isActive()) return;
+      this.refreshing = true;
+      void this.refreshAll().finally(() => (this.refreshing = false));
+    }, REFRESH_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  stopRefreshing(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  async refreshAll(limit = 1000): Promise<void> {
+    try {
+      const { rows } = await this.pool.query<{ installation_id: string }>(
+        'SELECT installation_id FROM deployment_observations ORDER BY observed_at LIMIT $1',
+        [limit],
+      );
+      for (const row of rows) await this.record(row.installation_id);
+    } catch (error) {
+      this.warn('deployment status refresh failed', error);
+    }
+  }
+
+  private async write(installationId: string): Promise<void> {
     const observed = await this.deployer.status(installationId);
     if (!observed) {
-      await this.forget(installationId);
+      await this.delete(installationId);
       return;
     }
     await this.pool.query(
@@ -38,16 +84,11 @@ export class DeploymentObservations {
     );
   }
 
-  async forget(installationId: string): Promise<void> {
+  private async delete(installationId: string): Promise<void> {
     await this.pool.query('DELETE FROM deployment_observations WHERE installation_id = $1', [installationId]);
   }
 
-  /** Re-reads every observed installation (runtimes die, rollouts progress between events). */
-  async refreshAll(limit = 1000): Promise<void> {
-    const { rows } = await this.pool.query<{ installation_id: string }>(
-      'SELECT installation_id FROM deployment_observations ORDER BY observed_at LIMIT $1',
-      [limit],
-    );
-    for (const row of rows) await this.observe(row.installation_id);
+  private warn(message: string, error: unknown, installationId?: string): void {
+    this.logger.warn({ installationId, err: error instanceof Error ? error.message : String(error) }, message);
   }
 }

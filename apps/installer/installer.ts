@@ -61,7 +61,7 @@ export async function startInstaller(
     logger: installerLogger,
     storeUrl: overrides.storeUrl ?? storeUrlOf(config),
     concurrency: config.installer.concurrency,
-    deployRetries: config.installer.deployRetries,
+    maxAttempts: config.installer.maxAttempts,
     retryBaseMs: config.installer.retryBaseMs,
     registrationTimeoutMs: config.installer.registrationTimeoutMs,
     watchdogIntervalMs: overrides.watchdogIntervalMs,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import * as semver from 'semver';
 import { runCommand } from '../../libs/application/command-runner';
+import { installationStream } from '../../libs/installations/installation-identity';
 import { installationDecider } from '../../libs/installations/installation.decider';
 import { ProviderVersionPublished } from '../../libs/providers/provider.events';
 import { DomainError } from '../../libs/domain/domain-error';
@@ -13,6 +14,15 @@ import { installedProvidersProjection } from '../../projections/installed-provid
 import { Infrastructure } from '../../libs/infrastructure/infrastructure';
 
 const CATCH_UP_WAIT_MS = 30_000;
+const MAX_CONFLICT_RETRIES = 5;
+/** Internal scopes contain a `:`, which no tenant organisation id does: a tenant's key never names these. */
+const autoUpgradeScope = (installationId: string) => `internal:auto-upgrade:${installationId}`;
+
+function isVersionPublished(event: RecordedEvent): event is RecordedEvent<'ProviderVersionPublished', ProviderVersionPublished['data']> {
+  if (event.type !== 'ProviderVersionPublished' || typeof event.data !== 'object' || event.data === null) return false;
+  const data = event.data as Partial<Record<'prefix' | 'name' | 'version', unknown>>;
+  return typeof data.prefix === 'string' && typeof data.name === 'string' && typeof data.version === 'string';
+}
 
 /**
  * ProviderVersionPublished (stable) → UpgradeRequested(up, reason auto) for every installation of
@@ -36,9 +46,8 @@ export class AutoUpgradeProcessManager implements LogConsumer {
 
   async handle(events: RecordedEvent[]): Promise<void> {
     for (const event of events) {
-      const published = event as unknown as ProviderVersionPublished & RecordedEvent;
-      const { prefix, name, version } = published.data;
-      if (semver.prerelease(version) === null) {
+      if (isVersionPublished(event) && semver.prerelease(event.data.version) === null) {
+        const { prefix, name, version } = event.data;
         // Installations are found in the read model, so it must first have seen everything up to here.
         await this.waitForInstalledProviders(event.position);
         await this.upgradeInstallations(prefix, name, version, event);
@@ -54,29 +63,40 @@ export class AutoUpgradeProcessManager implements LogConsumer {
       [prefix, name],
     );
     for (const row of rows) {
-      if (!semver.lt(row.installed_version, version)) continue;
+      if (semver.lt(row.installed_version, version)) await this.upgrade(row, { prefix, name }, version, cause);
+    }
+  }
+
+  /** One installation's upgrade; a refusal by its decider skips it, only an outage is redelivered. */
+  private async upgrade(row: { tenant: string; installation_id: string }, provider: { prefix: string; name: string }, version: string, cause: RecordedEvent): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
       const now = new Date().toISOString();
       try {
         await runCommand(
           this.infrastructure.eventStore,
           installationDecider,
-          `installation-${row.tenant}.${prefix}.${name}`,
+          installationStream(row.tenant, provider),
           { type: 'ChangeVersion', direction: 'up', targetVersion: version, reason: 'auto', now },
           {
             actor: 'process-manager:auto-upgrade',
             correlationId: cause.metadata.correlation_id ?? randomUUID(),
             causationId: cause.id,
-            idempotencyScope: `auto-upgrade:${row.installation_id}`,
+            idempotencyScope: autoUpgradeScope(row.installation_id),
             idempotencyKey: `auto-upgrade:${version}`,
             requestHash: null,
             now,
           },
         );
-        this.logger.info({ tenant: row.tenant, provider: `${prefix}/${name}`, version }, 'auto-upgrade requested');
+        this.logger.info({ tenant: row.tenant, provider: `${provider.prefix}/${provider.name}`, version }, 'auto-upgrade requested');
+        return;
       } catch (error) {
-        // The installation moved on meanwhile (uninstalled, upgraded past it, policy changed).
-        if (error instanceof DomainError && error.kind !== 'precondition_failed' && error.code !== 'concurrent_modification') continue;
-        throw error;
+        if (!(error instanceof DomainError)) throw error;
+        // A tenant's command landing at the same moment: decide again, a few times.
+        if (error.code === 'concurrent_modification' && attempt < MAX_CONFLICT_RETRIES) continue;
+        // Anything else the decider refuses (uninstalled, upgraded past it, being deleted) is that
+        // installation's business: skipping it keeps one installation from holding up the others.
+        this.logger.info({ tenant: row.tenant, provider: `${provider.prefix}/${provider.name}`, version, code: error.code }, 'auto-upgrade skipped');
+        return;
       }
     }
   }

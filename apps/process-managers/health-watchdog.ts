@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { runCommand } from '../../libs/application/command-runner';
+import { installationStream } from '../../libs/installations/installation-identity';
 import { installationDecider } from '../../libs/installations/installation.decider';
 import { Infrastructure } from '../../libs/infrastructure/infrastructure';
+
+/** Internal scopes contain a `:`, which no tenant organisation id does: a tenant's key never names this one. */
+const HEALTH_WATCHDOG_SCOPE = 'internal:health-watchdog';
 
 /**
  * Turns a READY, healthy installation `degraded` when its current generation has not beaten for
@@ -60,9 +64,9 @@ export class HealthWatchdog {
       await runCommand(
         this.infrastructure.eventStore,
         installationDecider,
-        `installation-${row.tenant}.${row.prefix}.${row.name}`,
+        installationStream(row.tenant, row),
         { type: 'ReportHealth', health: 'degraded', message: `No heartbeat from the runtime for ${row.seconds}s.`, now },
-        { actor: 'process-manager:health-watchdog', correlationId: randomUUID(), idempotencyScope: 'health-watchdog', requestHash: null, now },
+        { actor: 'process-manager:health-watchdog', correlationId: randomUUID(), idempotencyScope: HEALTH_WATCHDOG_SCOPE, requestHash: null, now },
       ).catch(() => undefined);
     }
     return silent.length;

@@ -3,15 +3,19 @@ import { v5 as uuidv5 } from 'uuid';
 import { Decider, fold } from '../domain/decider';
 import { DomainError, conflict } from '../domain/domain-error';
 import { schemaVersionOf, upcast } from '../domain/upcasters';
-import { DuplicateEventIds, EventStore, NewEvent, RecordedEvent, WrongExpectedRevision } from '../event-store/event-store.port';
+import { DuplicateEventIds, EventMetadata, EventStore, NewEvent, RecordedEvent, WrongExpectedRevision } from '../event-store/event-store.port';
 import { Position } from '../event-store/position';
+import { DomainEvent, eventsOf } from './stream-state';
 
 /** Who and why: becomes every new event's metadata. */
 export interface CommandContext {
   actor: string;
   correlationId: string;
   causationId?: string | null;
-  /** Scope of idempotency keys (the caller's organisation): one key, one effect, per scope. */
+  /**
+   * Scope of idempotency keys: one key, one effect, per scope. A tenant's is its organisation id; the
+   * platform's components use the `internal:` scopes of `idempotency-scopes.ts`.
+   */
   idempotencyScope: string;
   idempotencyKey?: string | null;
   /** Hash of the request body, so a reused key with another body can be refused. */
@@ -30,8 +34,6 @@ export interface CommandOutcome<State> {
   /** True when this is a retry of an idempotent request that had already been applied. */
   replayed: boolean;
 }
-
-type DomainEvent = { type: string; data: unknown };
 
 const IDEMPOTENCY_NAMESPACE = '4f1c3a52-7d0e-4f8a-9b55-2f6d3b1e9c10';
 
@@ -54,11 +56,11 @@ export async function runCommand<Command, State, Event extends DomainEvent>(
   const key = context.idempotencyKey ?? null;
 
   if (key) {
-    const replay = replayOf(decider, recorded, key, context.requestHash ?? null);
+    const replay = replayOf(decider, recorded, key, context);
     if (replay) return replay;
   }
 
-  const state = fold(decider, recorded as unknown as Event[]);
+  const state = fold(decider, eventsOf<Event>(recorded));
   const revision = recorded.length - 1;
   if (context.expectedRevision !== undefined && context.expectedRevision !== revision) {
     throw new DomainError(
@@ -73,20 +75,7 @@ export async function runCommand<Command, State, Event extends DomainEvent>(
     return { state, revision, position: recorded[revision]?.position, appended: 0, replayed: false };
   }
 
-  const events: NewEvent[] = decided.map((event, index) => ({
-    id: key ? uuidv5(`${context.idempotencyScope}\u0000${key}\u0000${index}`, IDEMPOTENCY_NAMESPACE) : randomUUID(),
-    type: event.type,
-    data: event.data,
-    metadata: {
-      schema_version: schemaVersionOf(event.type),
-      correlation_id: context.correlationId,
-      causation_id: context.causationId ?? null,
-      actor: context.actor,
-      occurred_at: context.now,
-      idempotency_key: key,
-      request_hash: context.requestHash ?? null,
-    },
-  }));
+  const events = newEvents(decided, context);
 
   try {
     const result = await store.append(streamName, events, revision === -1 ? 'no_stream' : revision);
@@ -108,21 +97,69 @@ export async function runCommand<Command, State, Event extends DomainEvent>(
   }
 }
 
+/**
+ * With a key, each event's id derives from scope, key and index, so a retry that slipped past the
+ * replay check (a concurrent duplicate) collides in the store instead of appending twice.
+ */
+function newEvents(decided: readonly DomainEvent[], context: CommandContext): NewEvent[] {
+  const key = context.idempotencyKey ?? null;
+  return decided.map((event, index) => {
+    const metadata: ScopedMetadata = {
+      schema_version: schemaVersionOf(event.type),
+      correlation_id: context.correlationId,
+      causation_id: context.causationId ?? null,
+      actor: context.actor,
+      occurred_at: context.now,
+      idempotency_key: key,
+      idempotency_scope: key ? context.idempotencyScope : null,
+      request_hash: context.requestHash ?? null,
+    };
+    return {
+      id: key ? uuidv5(`${context.idempotencyScope}\u0000${key}\u0000${index}`, IDEMPOTENCY_NAMESPACE) : randomUUID(),
+      type: event.type,
+      data: event.data,
+      metadata,
+    };
+  });
+}
+
+/** Event metadata as the runner writes it: the key's scope beside the key. */
+interface ScopedMetadata extends EventMetadata {
+  idempotency_scope: string | null;
+}
+
+function scopeOf(metadata: EventMetadata): string | null {
+  return 'idempotency_scope' in metadata && typeof metadata.idempotency_scope === 'string' ? metadata.idempotency_scope : null;
+}
+
+/**
+ * Whether `event` was written under this context's key. The scope must match too: a tenant who sends
+ * the installer's own key (they are guessable) must neither replay nor block the installer's append.
+ * Events written before scopes were stored carry none; for those the actor stands in for the scope,
+ * since an actor (an API key, the installer, one runtime) always wrote within a single scope, so a
+ * match on it cannot cross from one scope into another.
+ */
+function writtenUnderKey(event: RecordedEvent, key: string, context: CommandContext): boolean {
+  if (event.metadata.idempotency_key !== key) return false;
+  const scope = scopeOf(event.metadata);
+  return scope !== null ? scope === context.idempotencyScope : event.metadata.actor === context.actor;
+}
+
 function replayOf<Command, State, Event extends DomainEvent>(
   decider: Decider<Command, State, Event>,
   recorded: RecordedEvent[],
   key: string,
-  requestHash: string | null,
+  context: CommandContext,
 ): CommandOutcome<State> | undefined {
-  const first = recorded.findIndex((e) => e.metadata.idempotency_key === key);
+  const first = recorded.findIndex((e) => writtenUnderKey(e, key, context));
   if (first === -1) return undefined;
-  if ((recorded[first].metadata.request_hash ?? null) !== requestHash) {
+  if ((recorded[first].metadata.request_hash ?? null) !== (context.requestHash ?? null)) {
     throw conflict('idempotency_key_reused', `Idempotency-Key "${key}" was already used with a different request body.`);
   }
   let last = first;
-  while (last + 1 < recorded.length && recorded[last + 1].metadata.idempotency_key === key) last++;
+  while (last + 1 < recorded.length && writtenUnderKey(recorded[last + 1], key, context)) last++;
   return {
-    state: fold(decider, recorded.slice(0, last + 1) as unknown as Event[]),
+    state: fold(decider, eventsOf<Event>(recorded.slice(0, last + 1))),
     revision: last,
     position: recorded[last].position,
     appended: 0,

@@ -18,6 +18,8 @@ export interface AppConfig {
   runtimeVersion: string;
   publicUrl: string | undefined;
   readModelWaitMs: number;
+  /** A log consumer active but behind, whose checkpoint has not moved for this long, makes readiness fail. */
+  consumerStallMs: number;
   rateLimitPerMinute: number;
   wheelFetch: {
     timeoutMs: number;
@@ -29,7 +31,8 @@ export interface AppConfig {
   installer: {
     deployer: 'local-process' | 'kubernetes';
     concurrency: number;
-    deployRetries: number;
+    /** Attempts at one event's effect before the installer records it as failed and moves on. */
+    maxAttempts: number;
     retryBaseMs: number;
     registrationTimeoutMs: number;
     runtimeCommand: string | undefined;
@@ -133,6 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     runtimeVersion,
     publicUrl: url('PUBLIC_URL', ['http:', 'https:']),
     readModelWaitMs: int('READ_MODEL_WAIT_MS', 5000, 0, 60_000),
+    consumerStallMs: int('CONSUMER_STALL_MS', 60_000, 100, 86_400_000),
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 6000, 1, 10_000_000),
     wheelFetch: {
       timeoutMs: int('WHEEL_FETCH_TIMEOUT_MS', 15_000, 100, 600_000),
@@ -144,7 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     installer: {
       deployer: oneOf('DEPLOYER', ['local-process', 'kubernetes'] as const, 'local-process'),
       concurrency: int('INSTALLER_CONCURRENCY', 8, 1, 256),
-      deployRetries: int('DEPLOY_RETRIES', 3, 0, 20),
+      maxAttempts: int('INSTALLER_MAX_ATTEMPTS', 5, 1, 50),
       retryBaseMs: int('DEPLOY_RETRY_BASE_MS', 500, 1, 60_000),
       registrationTimeoutMs: int('REGISTRATION_TIMEOUT_MS', 60_000, 100, 3_600_000),
       runtimeCommand: env.RUNTIME_COMMAND || undefined,

@@ -1,7 +1,11 @@
 import { Pool } from 'pg';
-import { DataSource } from 'typeorm';
-import { EventStore1763900000000 } from '../event-store/postgres/migrations/1763900000000-event-store';
-import { READ_MODEL_ENTITIES, READ_MODEL_MIGRATIONS } from '../read-models/read-models';
+import { eventStoreMigration } from '../event-store/postgres/migrations/1763900000000-event-store';
+import { checkpointsTable } from '../event-store/consumers/checkpoint-store';
+import { READ_MODEL_TABLES } from '../read-models/read-models';
+import { DeclaredTable } from './table-spec';
+import { withAdvisoryLock } from './advisory-lock';
+import { TableChange, applyDeclaredTables } from './declared-tables';
+import { runSqlMigrations } from './schema-migrations';
 
 export function createPool(url: string, max: number, applicationName = 'provider-store'): Pool {
   const pool = new Pool({
@@ -24,31 +28,35 @@ export function createPool(url: string, max: number, applicationName = 'provider
   return pool;
 }
 
-export function createDataSource(url: string, poolSize = 10): DataSource {
-  return new DataSource({
-    type: 'postgres',
-    url,
-    entities: READ_MODEL_ENTITIES,
-    migrations: [EventStore1763900000000, ...READ_MODEL_MIGRATIONS],
-    migrationsTableName: 'schema_migrations',
-    synchronize: false,
-    logging: false,
-    extra: { max: poolSize, connectionTimeoutMillis: 5_000 },
+export interface SchemaReport {
+  migrations: string[];
+  tables: TableChange[];
+}
+
+const MIGRATION_LOCK = 'provider-store:migrations';
+
+/** Every table made from its declaration; the checkpoints first, since a refold resets some of them. */
+export const DECLARED_TABLES: readonly DeclaredTable[] = [checkpointsTable, ...READ_MODEL_TABLES];
+
+/**
+ * Brings the database's schema up to date, one process at a time (several apps may start
+ * together): the event store's SQL migrations, then every declared table (read models, telemetry)
+ * created or rebuilt from its declaration. Runs on one connection of `pool`.
+ */
+export function migrateOn(pool: Pool): Promise<SchemaReport> {
+  return withAdvisoryLock(pool, MIGRATION_LOCK, async (client) => {
+    const migrations = await runSqlMigrations(client, [eventStoreMigration]);
+    const tables = await applyDeclaredTables(client, DECLARED_TABLES);
+    return { migrations, tables };
   });
 }
 
-/** Runs pending migrations, one process at a time (several apps may start together). */
-export async function migrate(url: string): Promise<void> {
-  const dataSource = createDataSource(url, 2);
-  await dataSource.initialize();
-  const runner = dataSource.createQueryRunner();
+/** `migrateOn` for a database given by URL (tests, benchmarks), on a connection of its own. */
+export async function migrate(url: string): Promise<SchemaReport> {
+  const pool = createPool(url, 1, 'provider-store-migrations');
   try {
-    await runner.connect();
-    await runner.query(`SELECT pg_advisory_lock(hashtextextended('provider-store:migrations', 0))`);
-    await dataSource.runMigrations({ transaction: 'each' });
+    return await migrateOn(pool);
   } finally {
-    await runner.query(`SELECT pg_advisory_unlock(hashtextextended('provider-store:migrations', 0))`).catch(() => undefined);
-    await runner.release();
-    await dataSource.destroy();
+    await pool.end();
   }
 }

@@ -55,6 +55,14 @@ export interface ReadAllOptions {
   filter?: EventFilter;
 }
 
+export interface CountEventsQuery {
+  eventTypes: readonly string[];
+  /** Exclusive. */
+  after?: Position;
+  /** Inclusive. */
+  upTo?: Position;
+}
+
 export interface SubscribeOptions {
   /** Exclusive, like a checkpoint: delivery starts after it. */
   fromPosition?: Position;
@@ -87,6 +95,8 @@ export interface EventStore {
   subscribeToAll(options: SubscribeOptions, handler: BatchHandler): Subscription;
   /** Position of the newest event a subscriber can see now, or undefined for an empty log. */
   headPosition(): Promise<Position | undefined>;
+  /** How many visible events match, where the store can count without reading them (else absent). */
+  countEvents?(query: CountEventsQuery): Promise<number>;
   close(): Promise<void>;
 }
 

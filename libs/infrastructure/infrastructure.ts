@@ -1,8 +1,7 @@
 import { Pool } from 'pg';
 import pino, { Logger } from 'pino';
-import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
-import { createDataSource, createPool, migrate } from '../database/database';
+import { createPool, migrateOn } from '../database/database';
 import { startOrAttachEmbeddedPostgres } from '../database/embedded-postgres';
 import { CheckpointStore } from '../event-store/consumers/checkpoint-store';
 import { EventStore } from '../event-store/event-store.port';
@@ -25,7 +24,6 @@ export interface Infrastructure {
    * on a saturated machine (bench/README.md).
    */
   projectionsPool: Pool;
-  dataSource: DataSource;
   eventStore: EventStore;
   checkpoints: CheckpointStore;
   databaseUrl: string;
@@ -66,11 +64,17 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
     stopEmbedded = embedded.stop;
     logger.info({ owned: embedded.owned }, 'using embedded PostgreSQL (DATABASE_URL unset)');
   }
-  await migrate(databaseUrl);
   const pool = createPool(databaseUrl, config.databasePoolSize, name);
+  const schema = await migrateOn(pool).catch(async (error: unknown) => {
+    await pool.end().catch(() => undefined);
+    throw error;
+  });
+  for (const change of schema.tables) {
+    // A refold empties a read model until its runner has folded the log again: worth a warning.
+    const level = change.action === 'refolded' || change.action === 'recreated' ? 'warn' : 'info';
+    logger[level](change, 'table brought in line with its declaration');
+  }
   const projectionsPool = config.projectionsPoolSize > 0 ? createPool(databaseUrl, config.projectionsPoolSize, `${name}-projections`) : pool;
-  const dataSource = createDataSource(databaseUrl, Math.max(2, Math.floor(config.databasePoolSize / 2)));
-  await dataSource.initialize();
   const eventStore: EventStore = config.eventStoreUrl
     ? new EventStoreDbEventStore(config.eventStoreUrl)
     : new PostgresEventStore(pool, { subscriptionPool: projectionsPool });
@@ -80,13 +84,11 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
     logger,
     pool,
     projectionsPool,
-    dataSource,
     eventStore,
     checkpoints: new CheckpointStore(pool),
     databaseUrl,
     close: async () => {
       await eventStore.close().catch(() => undefined);
-      await dataSource.destroy().catch(() => undefined);
       await pool.end().catch(() => undefined);
       if (projectionsPool !== pool) await projectionsPool.end().catch(() => undefined);
       await stopEmbedded();

@@ -1,9 +1,14 @@
 import { ProviderId } from '../providers/provider-identity';
 
-export const INSTALLATION_STREAM_PREFIX = 'installation-';
+const INSTALLATION_STREAM_PREFIX = 'installation-';
 
 export function installationStream(tenant: string, provider: ProviderId): string {
-  return `${INSTALLATION_STREAM_PREFIX}${tenant}.${provider.prefix}.${provider.name}`;
+  return `${tenantInstallationsPrefix(tenant)}${provider.prefix}.${provider.name}`;
+}
+
+/** The prefix every one of a tenant's installation streams starts with (the dot ends the tenant). */
+export function tenantInstallationsPrefix(tenant: string): string {
+  return `${INSTALLATION_STREAM_PREFIX}${tenant}.`;
 }
 
 /** Tokens never contain dots, so the stream name splits back into its three parts. */

@@ -1029,4 +1029,35 @@ describe('installation decider', () => {
       expect(present(stateOf(READY)).installedAt).toBe(T0);
     });
   });
+
+  describe('reserved config keys (the runtime environment is the platform\'s)', () => {
+    it('install with NODE_OPTIONS fails with reserved_config_key, a 422', () => {
+      given(installationDecider).when(install({ config: { NODE_OPTIONS: '--import=/tmp/x.mjs' } })).thenFails('reserved_config_key');
+      expectDomainError([], install({ config: { NODE_OPTIONS: '--import=/tmp/x.mjs' } }), 'reserved_config_key', 'invalid');
+    });
+
+    it('the message names every reserved key, and only those', () => {
+      expect(() => installationDecider.decide(install({ config: { LD_PRELOAD: '/tmp/x.so', REGION: 'eu', pythonpath: '/tmp' } }), stateOf([]))).toThrow(
+        'config may not set LD_PRELOAD, pythonpath: these names are reserved for the platform.',
+      );
+    });
+
+    it('install with ordinary keys (a reserved name inside one is fine) is accepted', () => {
+      given(installationDecider)
+        .when(install({ config: { REGION: 'eu', DB_NODE_PATH: '/data' } }))
+        .then([installRequested(1, NOW, { config: { REGION: 'eu', DB_NODE_PATH: '/data' } })]);
+    });
+
+    it.each<[string, InstallationEvent[]]>([
+      ['pending', PENDING],
+      ['ready', READY],
+      ['failed', FAILED],
+    ])('reconfigure of a %s installation with LD_PRELOAD fails with reserved_config_key', (_label, events) => {
+      given(installationDecider, events).when(reconfigure({ config: { ...CONFIG, LD_PRELOAD: '/tmp/x.so' } })).thenFails('reserved_config_key');
+    });
+
+    it('reconfigure without config (tier or policy only) is not affected', () => {
+      given(installationDecider, READY).when(reconfigure({ upgradePolicy: 'auto' })).then([reconfigured(null, { upgrade_policy: 'auto' })]);
+    });
+  });
 });

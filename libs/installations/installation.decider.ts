@@ -1,6 +1,6 @@
 import * as semver from 'semver';
 import { Decider, assertNever } from '../domain/decider';
-import { conflict, invalid, notFound } from '../domain/domain-error';
+import { DomainError, conflict, invalid } from '../domain/domain-error';
 import {
   ChangeVersion,
   InstallProvider,
@@ -8,6 +8,9 @@ import {
   Reconfigure,
 } from './installation.commands';
 import { Health, InstallationEvent, LifecycleState, ResourceTier, UpgradePolicy } from './installation.events';
+import { canonicalOf } from '../providers/provider-identity';
+import { notInstalled } from './not-installed';
+import { reservedKeysIn } from './reserved-config-keys';
 
 export interface Installation {
   installationId: string;
@@ -38,26 +41,40 @@ export interface Installation {
 export type InstallationState = { status: 'absent'; lastGeneration: number } | ({ status: 'present' } & Installation);
 export type PresentInstallation = Extract<InstallationState, { status: 'present' }>;
 
-const label = (s: { prefix: string; name: string }) => `${s.prefix}/${s.name}`;
-
-function requirePresent(state: InstallationState, what: string): PresentInstallation {
-  if (state.status !== 'present') throw notFound('not_installed', `Cannot ${what}: the provider is not installed.`);
+function requirePresent(state: InstallationState): PresentInstallation {
+  if (state.status !== 'present') throw notInstalled();
   return state;
 }
 
 function requireChangeable(state: InstallationState, what: string): PresentInstallation {
-  const present = requirePresent(state, what);
+  const present = requirePresent(state);
   if (present.lifecycle === 'deleting') {
-    throw conflict('installation_deleting', `Cannot ${what}: ${label(present)} is being uninstalled.`);
+    throw conflict('installation_deleting', `Cannot ${what}: ${canonicalOf(present)} is being uninstalled.`);
   }
   return present;
 }
 
+/**
+ * A tenant's config becomes its runtime's environment: names that steer the loader, the interpreters
+ * or the platform's runtime are refused (422), whatever the installation's state.
+ */
+function requireTenantConfig(config: Readonly<Record<string, string>> | undefined): void {
+  const reserved = reservedKeysIn(config ?? {});
+  if (reserved.length === 0) return;
+  throw new DomainError(
+    'invalid',
+    'reserved_config_key',
+    `config may not set ${reserved.join(', ')}: ${reserved.length > 1 ? 'these names are' : 'this name is'} reserved for the platform.`,
+    reserved.map((key) => ({ field: `config.${key}`, constraint: 'reservedConfigKey', message: 'is reserved for the platform', value_type: 'string' })),
+  );
+}
+
 function install(command: InstallProvider, state: InstallationState): InstallationEvent[] {
+  requireTenantConfig(command.config);
   if (state.status === 'present') {
     throw conflict(
       'already_installed',
-      `${label(state)} is already installed (version ${state.installedVersion}); use upgrade, downgrade or PATCH to change it.`,
+      `${canonicalOf(state)} is already installed (version ${state.installedVersion}); use upgrade, downgrade or PATCH to change it.`,
     );
   }
   return [
@@ -85,7 +102,7 @@ function changeVersion(command: ChangeVersion, state: InstallationState): Instal
   const from = present.installedVersion;
   const to = command.targetVersion;
   if (semver.eq(from, to)) {
-    throw conflict('already_at_version', `${label(present)} is already at version ${to}.`);
+    throw conflict('already_at_version', `${canonicalOf(present)} is already at version ${to}.`);
   }
   if (command.direction === 'up' && !semver.gt(to, from)) {
     throw invalid('not_an_upgrade', `${to} is not newer than the installed ${from}; use downgrade to go back.`);
@@ -102,6 +119,7 @@ function changeVersion(command: ChangeVersion, state: InstallationState): Instal
 }
 
 function reconfigure(command: Reconfigure, state: InstallationState): InstallationEvent[] {
+  requireTenantConfig(command.config);
   const present = requireChangeable(state, 'reconfigure');
   const config = command.config ?? present.config;
   const resourceTier = command.resourceTier ?? present.resourceTier;
@@ -140,7 +158,7 @@ function decide(command: InstallationCommand, state: InstallationState): Install
     case 'Reconfigure':
       return reconfigure(command, state);
     case 'Uninstall': {
-      const present = requirePresent(state, 'uninstall');
+      const present = requirePresent(state);
       // Asking again while the uninstall runs changes nothing and is not an error.
       if (present.lifecycle === 'deleting') return [];
       return [{ type: 'UninstallRequested', data: { generation: present.generation + 1, at: command.now } }];

@@ -71,6 +71,28 @@ export async function copyIn(client: Client, table: string, columns: string[], c
   await copy.done;
 }
 
+const COPY_CHUNK_ROWS = 1000;
+
+/**
+ * The `columns` (of PostgreSQL `types`) of rows given as JSON objects, as COPY text lines in chunks of
+ * 1000 rows. Encoded at once, so that later changes to the rows cannot reach a write already planned.
+ */
+export function copyLines(rows: ReadonlyArray<Record<string, unknown>>, columns: readonly string[], types: readonly string[]): string[] {
+  const chunks: string[] = [];
+  for (let at = 0; at < rows.length; at += COPY_CHUNK_ROWS) {
+    let chunk = '';
+    for (const row of rows.slice(at, at + COPY_CHUNK_ROWS)) chunk += columns.map((c, i) => copyValue(row[c], types[i])).join('\t') + '\n';
+    chunks.push(chunk);
+  }
+  return chunks;
+}
+
+function copyValue(value: unknown, type: string): string {
+  if (value === null || value === undefined) return '\\N';
+  if (type === 'jsonb') return copyField(JSON.stringify(value));
+  return copyField(value instanceof Date ? value.toISOString() : String(value));
+}
+
 /** One field in COPY text format. */
 export function copyField(value: string | number | null): string {
   if (value === null) return '\\N';

@@ -1,15 +1,10 @@
-import { Pool, PoolClient, QueryResult } from 'pg';
-import { CheckpointStore } from '../event-store/consumers/checkpoint-store';
+import { Pool } from 'pg';
+import { CheckpointStore, lockCheckpoint } from '../event-store/consumers/checkpoint-store';
 import { LogConsumer } from '../event-store/consumers/log-consumer';
 import { RecordedEvent } from '../event-store/event-store.port';
 import { Position, comparePositions } from '../event-store/position';
 import { applyBatch } from './row-projection-writer';
 import { RowProjection } from './row-projection';
-
-interface CheckpointRow {
-  commit_position: string;
-  prepare_position: string;
-}
 
 /**
  * Feeds a projection from the log: each batch's read-model changes and the checkpoint commit in one
@@ -34,48 +29,45 @@ export class ProjectionConsumer implements LogConsumer {
   }
 
   private readonly tableName: string;
+  /** The checkpoint as this consumer last loaded or saved it: where its subscription stands. */
+  private followed?: Position;
 
-  /**
-   * Opens the batch's transaction and locks the checkpoint row, in one round trip once the row
-   * exists (every batch after the consumer's first): each round trip of a batch adds to the lag
-   * between an append and its row, and on a busy process each waits for the event loop too.
-   * The consumer name is sent as a literal because a multi-statement query takes no parameters.
-   */
-  private async lockCheckpoint(client: PoolClient): Promise<Position> {
-    const select = `SELECT commit_position, prepare_position FROM es_checkpoints WHERE consumer = ${client.escapeLiteral(this.name)} FOR UPDATE`;
-    const [, locked] = (await client.query(`BEGIN; ${select}`)) as unknown as [QueryResult, QueryResult<CheckpointRow>];
-    let row = locked.rows[0];
-    if (!row) {
-      await client.query(
-        `INSERT INTO es_checkpoints (consumer, commit_position, prepare_position) VALUES ($1, -1, -1)
-         ON CONFLICT (consumer) DO NOTHING`,
-        [this.name],
-      );
-      row = (await client.query<CheckpointRow>(select)).rows[0];
-    }
-    return { commit: BigInt(row.commit_position), prepare: BigInt(row.prepare_position) };
-  }
-
-  loadCheckpoint(): Promise<Position | undefined> {
-    return this.checkpoints.load(this.name);
+  async loadCheckpoint(): Promise<Position | undefined> {
+    this.followed = await this.checkpoints.load(this.name);
+    return this.followed;
   }
 
   async handle(events: RecordedEvent[]): Promise<void> {
     if (events.length === 0) return;
     const client = await this.pool.connect();
     try {
-      const saved = await this.lockCheckpoint(client);
-      const fresh = events.filter((e) => comparePositions(e.position, saved) > 0);
+      // Opens the batch's transaction and locks the checkpoint row in one round trip.
+      const saved = await lockCheckpoint(client, this.name, 'UPDATE', { begin: true });
+      if (this.followed && (!saved || comparePositions(saved, this.followed) < 0)) {
+        // The checkpoint went back (start-up refolds a table whose declaration changed): this batch
+        // would skip the history before it. Failing makes the runner resubscribe from the checkpoint.
+        this.followed = undefined;
+        throw new CheckpointMovedBack(this.name);
+      }
+      const fresh = saved ? events.filter((e) => comparePositions(e.position, saved) > 0) : events;
       if (fresh.length > 0) {
         await applyBatch(client, this.projection, this.tableName, fresh);
         await this.checkpoints.save(this.name, fresh[fresh.length - 1].position, client);
       }
       await client.query('COMMIT');
+      if (fresh.length > 0) this.followed = fresh[fresh.length - 1].position;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
       client.release();
     }
+  }
+}
+
+export class CheckpointMovedBack extends Error {
+  constructor(consumer: string) {
+    super(`The checkpoint of ${consumer} moved back; resubscribing from it.`);
+    this.name = 'CheckpointMovedBack';
   }
 }

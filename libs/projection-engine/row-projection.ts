@@ -1,23 +1,20 @@
 import { RecordedEvent } from '../event-store/event-store.port';
+import { TableSpec } from '../database/table-spec';
+import { upcast } from '../domain/upcasters';
 
 export type JsonRow = Record<string, unknown>;
 
-/** A read-model table: its key columns and every column's PostgreSQL type, in table order. */
-export interface TableSpec {
-  name: string;
-  key: readonly string[];
-  columns: Readonly<Record<string, string>>;
-}
-
 /**
  * A read model where each event changes at most one row, found by key. Rows are plain JSON objects
- * with the table's column names; `evolve` returns the new row, or null to delete it. Because the fold
+ * with the table's column names; `evolve` returns the new row (a new object: a rebuild may still be
+ * writing the one it was given), or null to delete it. Because the fold
  * is per row and pure, the runner can apply a whole batch with one read and one write per table.
  */
 export interface RowProjection {
   /** Consumer name: checkpoint, advisory lock and CLI argument. */
   readonly name: string;
   readonly eventTypes: readonly string[];
+  /** The table's one declaration: its DDL, writes and rebuilds all derive from it. */
   readonly table: TableSpec;
   keyOf(event: RecordedEvent): Record<string, string> | undefined;
   evolve(row: JsonRow | null, event: RecordedEvent): JsonRow | null;
@@ -25,4 +22,12 @@ export interface RowProjection {
 
 export function keyString(projection: RowProjection, key: Record<string, unknown>): string {
   return JSON.stringify(projection.table.key.map((k) => key[k]));
+}
+
+/** The projection's key columns of an event, with the key's string form; undefined when it has none. */
+export function keyedEvent(projection: RowProjection, raw: RecordedEvent): { key: string; keyValues: Record<string, string>; event: RecordedEvent } | undefined {
+  if (!projection.eventTypes.includes(raw.type)) return undefined;
+  const event = upcast(raw);
+  const keyValues = projection.keyOf(event);
+  return keyValues ? { key: keyString(projection, keyValues), keyValues, event } : undefined;
 }

@@ -1,4 +1,4 @@
-import { differingColumns } from './verify';
+import { differingColumns } from './verify-report';
 
 describe('differingColumns', () => {
   const columns = ['tenant', 'installed_version', 'config', 'generation'];

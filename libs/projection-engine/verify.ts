@@ -1,21 +1,19 @@
 import { PoolClient } from 'pg';
-import { RecordedEvent } from '../event-store/event-store.port';
+import { advisoryLockHolder, tryAdvisoryLock } from '../database/advisory-lock';
+import { tableExists } from '../database/declared-tables';
+import { quoteIdent } from '../database/sql';
+import { lockCheckpoint } from '../event-store/consumers/checkpoint-store';
+import { waitUntil } from '../event-store/consumers/wait-until';
 import { Position, comparePositions, encodePosition } from '../event-store/position';
-import {
-  DEFAULT_BATCH_SIZE,
-  ProjectionAdminDeps,
-  ProjectionBusy,
-  advisoryLockHolder,
-  countMatchingEvents,
-  createCopyTable,
-  foldHistory,
-  lockCheckpoint,
-  quoteIdent,
-  tableExists,
-  tryAdvisoryLock,
-} from './rebuild';
-import { applyBatch } from './row-projection-writer';
-import { JsonRow, RowProjection } from './row-projection';
+import { DEFAULT_BATCH_SIZE, ProjectionAdminDeps } from './admin-deps';
+import { countMatchingEvents } from './event-count';
+import { foldHistory } from './fold-history';
+import { ProjectionBusy } from './rebuild';
+import { RowProjection } from './row-projection';
+import { applyPending, createFoldTable } from './table-swap';
+import { ProjectionLag, VerifyReport, diffTables } from './verify-report';
+
+export type { ProjectionLag, RowDifference, VerifyReport } from './verify-report';
 
 /**
  * Checks a live read model against the history: folds the projection's events into a scratch table
@@ -35,234 +33,152 @@ export interface VerifyOptions {
   signal?: AbortSignal;
 }
 
-export interface RowDifference {
-  /** The row's key columns. */
-  key: Record<string, unknown>;
-  /** The live row, or null when the live table lacks it. */
-  live: JsonRow | null;
-  /** The row the history gives, or null when the live table has a row it should not. */
-  expected: JsonRow | null;
-  /** Columns whose values differ (every column when a row is missing on one side). */
-  columns: string[];
-}
-
-export interface ProjectionLag {
-  /** The live checkpoint, null when the projection has not passed any event. */
-  checkpoint: string | null;
-  /** Where the live projection should be: the head of the log, or the position verified at. */
-  expected_position: string | null;
-  /** Matching events between the checkpoint and that position. */
-  events_behind: number | null;
-  /** Whether a replica holds the projection's consumer lock. */
-  running: boolean;
-}
-
-export interface VerifyReport {
-  name: string;
-  table: string;
-  /** False when the live projection could not be compared (it did not catch up in time). */
-  verified: boolean;
-  /** The log position both tables were compared at. */
-  position: string | null;
-  live_rows: number;
-  expected_rows: number;
-  differences: RowDifference[];
-  lag: ProjectionLag | null;
-}
-
 export const scratchTableOf = (projection: RowProjection): string => `${projection.table.name}__verify`;
 
-export async function verifyProjection(
-  deps: ProjectionAdminDeps,
-  projection: RowProjection,
-  options: VerifyOptions = {},
-): Promise<VerifyReport> {
-  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
-  const waitMs = options.waitMs ?? 10_000;
-  const live = projection.table.name;
-  const scratch = scratchTableOf(projection);
-  const filter = { eventTypes: projection.eventTypes };
-
+export async function verifyProjection(deps: ProjectionAdminDeps, projection: RowProjection, options: VerifyOptions = {}): Promise<VerifyReport> {
   const guard = await tryAdvisoryLock(deps.pool, `verify:${projection.name}`);
   if (!guard) throw new ProjectionBusy(`A verify of ${projection.name} is already running.`);
   const client = await deps.pool.connect();
+  const scratch = scratchTableOf(projection);
   try {
+    const live = projection.table.name;
     if (!(await tableExists(client, live))) throw new Error(`Table ${live} of projection ${projection.name} does not exist.`);
-    const head = await deps.eventStore.headPosition();
-    const running = (await advisoryLockHolder(deps.pool, `consumer:${projection.name}`)) !== undefined;
-    const startCheckpoint = await deps.checkpoints.load(projection.name);
-
-    // A stopped projection will not move: compare it where it stands and call the rest lag.
-    let target = head;
-    let lag: ProjectionLag | null = null;
-    if (!running) {
-      const pending = await firstEventAfter(deps, filter, startCheckpoint);
-      if (pending && head && comparePositions(pending.position, head) <= 0) {
-        target = startCheckpoint;
-        lag = {
-          checkpoint: startCheckpoint ? encodePosition(startCheckpoint) : null,
-          expected_position: null,
-          events_behind: (await countMatchingEvents(deps, projection.eventTypes, startCheckpoint, { upTo: head, pageLimit: 100 })) ?? null,
-          running: false,
-        };
-      }
-    }
-
+    const plan = await planVerify(deps, projection);
     await client.query(`DROP TABLE IF EXISTS ${quoteIdent(scratch)}`);
-    await createCopyTable(client, live, scratch);
-    try {
-      let position: Position | undefined;
-      if (target) {
-        const folded = await foldHistory(deps, client, projection, scratch, undefined, {
-          batchSize,
-          until: target,
-          signal: options.signal,
-          analyze: true,
-          fromEmptyTable: true,
-        });
-        if (folded.aborted) throw new Error('verify aborted');
-        position = folded.position;
-      }
-      if (lag) lag.expected_position = head ? encodePosition(head) : null;
-
-      /** Not comparable at this position: the live projection is elsewhere, and by how much. */
-      const unverified = async (checkpoint: Position | undefined, at: Position, isRunning: boolean): Promise<VerifyReport> => ({
-        name: projection.name,
-        table: live,
-        verified: false,
-        position: encodePosition(at),
-        live_rows: 0,
-        expected_rows: 0,
-        differences: [],
-        lag: {
-          checkpoint: checkpoint ? encodePosition(checkpoint) : null,
-          expected_position: encodePosition(at),
-          events_behind: (await countMatchingEvents(deps, projection.eventTypes, checkpoint, { upTo: at, pageLimit: 100 })) ?? null,
-          running: isRunning,
-        },
-      });
-
-      // A running projection gets a bounded wait to reach the position the scratch table is at.
-      if (running && position) {
-        const deadline = Date.now() + waitMs;
-        for (;;) {
-          const checkpoint = await deps.checkpoints.load(projection.name);
-          if (checkpoint && comparePositions(checkpoint, position) >= 0) break;
-          if (Date.now() >= deadline || options.signal?.aborted) {
-            return unverified(checkpoint, position, true);
-          }
-          await sleep(100);
-        }
-      }
-
-      await client.query('BEGIN');
-      try {
-        const checkpoint = await lockCheckpoint(client, projection.name, 'SHARE');
-        // The live projection may have gone on: bring the scratch table to the same position.
-        if (checkpoint && (!position || comparePositions(checkpoint, position) > 0)) {
-          for (;;) {
-            const page = await deps.eventStore.readAll({ fromPosition: position, filter, limit: batchSize });
-            const within = page.filter((e) => comparePositions(e.position, checkpoint) <= 0);
-            if (within.length > 0) {
-              await applyBatch(client, projection, scratch, within);
-              position = within[within.length - 1].position;
-            }
-            if (within.length < batchSize) break;
-          }
-        }
-        if (position && (!checkpoint || comparePositions(checkpoint, position) < 0)) {
-          // The live checkpoint went backwards (a reset): nothing meaningful to compare.
-          await client.query('ROLLBACK');
-          return unverified(checkpoint, position, running);
-        }
-        const differences = await diffTables(client, projection, live, scratch);
-        const counts = await client.query<{ live: string; expected: string }>(
-          `SELECT (SELECT count(*) FROM ${quoteIdent(live)})::text AS live, (SELECT count(*) FROM ${quoteIdent(scratch)})::text AS expected`,
-        );
-        await client.query('COMMIT');
-        return {
-          name: projection.name,
-          table: live,
-          verified: true,
-          position: position ? encodePosition(position) : null,
-          live_rows: Number(counts.rows[0].live),
-          expected_rows: Number(counts.rows[0].expected),
-          differences,
-          lag,
-        };
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
-    } finally {
-      await client.query(`DROP TABLE IF EXISTS ${quoteIdent(scratch)}`).catch(() => undefined);
-    }
+    await createFoldTable(client, projection, scratch);
+    return await verifyInto(deps, client, projection, plan, options);
   } finally {
+    await client.query(`DROP TABLE IF EXISTS ${quoteIdent(scratch)}`).catch(() => undefined);
     client.release();
     await guard.release();
   }
 }
 
-async function firstEventAfter(
+interface VerifyPlan {
+  head: Position | undefined;
+  running: boolean;
+  /** The position to fold the history to. */
+  target: Position | undefined;
+  /** Set when a stopped projection is behind: it is compared at its checkpoint instead. */
+  lag: ProjectionLag | null;
+}
+
+/** A stopped projection will not move: it is compared where it stands, and the rest is lag. */
+async function planVerify(deps: ProjectionAdminDeps, projection: RowProjection): Promise<VerifyPlan> {
+  const head = await deps.eventStore.headPosition();
+  const running = (await advisoryLockHolder(deps.pool, `consumer:${projection.name}`)) !== undefined;
+  if (running) return { head, running, target: head, lag: null };
+  const checkpoint = await deps.checkpoints.load(projection.name);
+  const [pending] = await deps.eventStore.readAll({ fromPosition: checkpoint, filter: { eventTypes: projection.eventTypes }, limit: 1 });
+  if (!pending || !head || comparePositions(pending.position, head) > 0) return { head, running, target: head, lag: null };
+  const lag: ProjectionLag = {
+    checkpoint: checkpoint ? encodePosition(checkpoint) : null,
+    expected_position: encodePosition(head),
+    events_behind: (await countMatchingEvents(deps.eventStore, projection.eventTypes, checkpoint, { upTo: head, pageLimit: 100 })) ?? null,
+    running: false,
+  };
+  return { head, running, target: checkpoint, lag };
+}
+
+async function verifyInto(
   deps: ProjectionAdminDeps,
-  filter: { eventTypes: readonly string[] },
-  after: Position | undefined,
-): Promise<RecordedEvent | undefined> {
-  const [event] = await deps.eventStore.readAll({ fromPosition: after, filter, limit: 1 });
-  return event;
+  client: PoolClient,
+  projection: RowProjection,
+  plan: VerifyPlan,
+  options: VerifyOptions,
+): Promise<VerifyReport> {
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  let position: Position | undefined;
+  if (plan.target) {
+    const scratch = scratchTableOf(projection);
+    const folded = await foldHistory(deps, client, projection, scratch, undefined, {
+      batchSize,
+      until: plan.target,
+      signal: options.signal,
+      analyze: true,
+      fromEmptyTable: true,
+    });
+    if (folded.aborted) throw new Error('verify aborted');
+    position = folded.position;
+  }
+  // A running projection gets a bounded wait to reach the position the scratch table is at.
+  if (plan.running && position) {
+    const at = position;
+    let checkpoint: Position | undefined;
+    const reached = await waitUntil(
+      async () => {
+        checkpoint = await deps.checkpoints.load(projection.name);
+        return checkpoint !== undefined && comparePositions(checkpoint, at) >= 0;
+      },
+      { timeoutMs: options.waitMs ?? 10_000, signal: options.signal },
+    );
+    if (!reached) return unverified(deps, projection, checkpoint, at, true);
+  }
+  return compareAt(deps, client, projection, position, plan, batchSize);
 }
 
-interface Column {
-  name: string;
-  type: string;
-}
-
-async function columnsOf(client: PoolClient, table: string): Promise<Column[]> {
-  const { rows } = await client.query<Column>(
-    `SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute
-      WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
-    [quoteIdent(table)],
-  );
-  return rows;
-}
-
-/**
- * Rows of `live` not in `expected` and rows of `expected` not in `live`, on every column, paired by
- * key: a changed row shows once with both versions, a missing or extra row with one side null.
- */
-export async function diffTables(client: PoolClient, projection: RowProjection, live: string, expected: string): Promise<RowDifference[]> {
-  const columns = await columnsOf(client, live);
-  // `json` has no equality operator; compare it as jsonb.
-  const list = columns.map((c) => (c.type === 'json' ? `${quoteIdent(c.name)}::jsonb AS ${quoteIdent(c.name)}` : quoteIdent(c.name))).join(', ');
-  const key = projection.table.key;
-  const on = key.map((k) => `l.${quoteIdent(k)} = e.${quoteIdent(k)}`).join(' AND ');
-  const order = key.map((k) => `coalesce(l.${quoteIdent(k)}, e.${quoteIdent(k)})`).join(', ');
-  const { rows } = await client.query<{ live: JsonRow | null; expected: JsonRow | null }>(
-    `WITH live_only AS (SELECT ${list} FROM ${quoteIdent(live)} EXCEPT SELECT ${list} FROM ${quoteIdent(expected)}),
-          expected_only AS (SELECT ${list} FROM ${quoteIdent(expected)} EXCEPT SELECT ${list} FROM ${quoteIdent(live)})
-     SELECT CASE WHEN l IS NULL THEN NULL ELSE to_jsonb(l) END AS live,
-            CASE WHEN e IS NULL THEN NULL ELSE to_jsonb(e) END AS expected
-       FROM live_only l FULL JOIN expected_only e ON ${on}
-      ORDER BY ${order}`,
-  );
-  const names = columns.map((c) => c.name);
-  return rows.map(({ live: l, expected: e }) => {
-    const source = (l ?? e) as JsonRow;
+/** Compares the tables holding the live checkpoint row, with the scratch table brought to it first. */
+async function compareAt(
+  deps: ProjectionAdminDeps,
+  client: PoolClient,
+  projection: RowProjection,
+  folded: Position | undefined,
+  plan: VerifyPlan,
+  batchSize: number,
+): Promise<VerifyReport> {
+  const live = projection.table.name;
+  const scratch = scratchTableOf(projection);
+  await client.query('BEGIN');
+  try {
+    const checkpoint = await lockCheckpoint(client, projection.name, 'SHARE');
+    let position = folded;
+    // The live projection may have gone on: bring the scratch table to the same position.
+    if (checkpoint && (!position || comparePositions(checkpoint, position) > 0)) {
+      position = (await applyPending(deps, client, projection, scratch, position, batchSize, checkpoint)).position ?? position;
+    }
+    if (position && (!checkpoint || comparePositions(checkpoint, position) < 0)) {
+      // The live checkpoint went backwards (a reset): nothing meaningful to compare.
+      await client.query('ROLLBACK');
+      return await unverified(deps, projection, checkpoint, position, plan.running);
+    }
+    const differences = await diffTables(client, projection, live, scratch);
+    const counts = await client.query<{ live: string; expected: string }>(
+      `SELECT (SELECT count(*) FROM ${quoteIdent(live)})::text AS live, (SELECT count(*) FROM ${quoteIdent(scratch)})::text AS expected`,
+    );
+    await client.query('COMMIT');
     return {
-      key: Object.fromEntries(key.map((k) => [k, source[k]])),
-      live: l,
-      expected: e,
-      columns: differingColumns(names, l, e),
+      name: projection.name,
+      table: live,
+      verified: true,
+      position: position ? encodePosition(position) : null,
+      live_rows: Number(counts.rows[0].live),
+      expected_rows: Number(counts.rows[0].expected),
+      differences,
+      lag: plan.lag,
     };
-  });
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
 }
 
-/** Columns whose values differ between two rows; all of them when either row is missing. */
-export function differingColumns(columns: readonly string[], a: JsonRow | null, b: JsonRow | null): string[] {
-  if (!a || !b) return [...columns];
-  return columns.filter((c) => JSON.stringify(a[c] ?? null) !== JSON.stringify(b[c] ?? null));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Not comparable at this position: the live projection is elsewhere, and by how much. */
+async function unverified(
+  deps: ProjectionAdminDeps,
+  projection: RowProjection,
+  checkpoint: Position | undefined,
+  at: Position,
+  running: boolean,
+): Promise<VerifyReport> {
+  const behind = await countMatchingEvents(deps.eventStore, projection.eventTypes, checkpoint, { upTo: at, pageLimit: 100 });
+  return {
+    name: projection.name,
+    table: projection.table.name,
+    verified: false,
+    position: encodePosition(at),
+    live_rows: 0,
+    expected_rows: 0,
+    differences: [],
+    lag: { checkpoint: checkpoint ? encodePosition(checkpoint) : null, expected_position: encodePosition(at), events_behind: behind ?? null, running },
+  };
 }

@@ -39,13 +39,14 @@ export function mayPublishUnder(publisher: Publisher, prefix: string): boolean {
   return prefix === PLATFORM_PREFIX ? publisher.platformAdmin : publisher.organizationId === prefix;
 }
 
-function assertPublisher(publisher: Publisher, provider: ProviderId): void {
+/** Only the owning organisation (or, under `platform/`, a platform admin) may act on a provider. */
+export function assertPublisher(publisher: Publisher, provider: ProviderId): void {
   if (mayPublishUnder(publisher, provider.prefix)) return;
   throw provider.prefix === PLATFORM_PREFIX
-    ? forbidden('platform_admin_required', `Publishing under "platform/" needs a platform-admin API key.`)
+    ? forbidden('platform_admin_required', `Providers under "platform/" need a platform-admin API key.`)
     : forbidden(
         'prefix_not_owned',
-        `Organisation "${publisher.organizationId}" may publish only under "${publisher.organizationId}/", not "${provider.prefix}/".`,
+        `Organisation "${publisher.organizationId}" may publish and manage only providers under "${publisher.organizationId}/", not "${provider.prefix}/".`,
       );
 }
 
@@ -144,7 +145,7 @@ function deleteProvider(command: DeleteProvider, state: ProviderState): Provider
   return [{ type: 'ProviderDeleted', data: { prefix, name, at: command.now } }];
 }
 
-export function evolveProvider(state: ProviderState, event: ProviderEvent): ProviderState {
+function evolveProvider(state: ProviderState, event: ProviderEvent): ProviderState {
   switch (event.type) {
     case 'ProviderVersionPublished': {
       const { prefix, name, at, ...version } = event.data;

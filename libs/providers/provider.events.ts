@@ -45,10 +45,3 @@ export type ProviderMetadataUpdated = {
 export type ProviderDeleted = { type: 'ProviderDeleted'; data: { prefix: string; name: string; at: string } };
 
 export type ProviderEvent = ProviderVersionPublished | ProviderVersionYanked | ProviderMetadataUpdated | ProviderDeleted;
-
-export const PROVIDER_EVENT_TYPES: ReadonlyArray<ProviderEvent['type']> = [
-  'ProviderVersionPublished',
-  'ProviderVersionYanked',
-  'ProviderMetadataUpdated',
-  'ProviderDeleted',
-];

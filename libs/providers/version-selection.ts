@@ -1,5 +1,6 @@
 import * as semver from 'semver';
 import { conflict, invalid, notFound } from '../domain/domain-error';
+import { CommandOutcome } from '../application/command-runner';
 import { ProviderState, VersionState } from './provider.decider';
 import { ProviderId, canonicalOf } from './provider-identity';
 
@@ -34,4 +35,18 @@ export function selectInstallableVersion(state: ProviderState, provider: Provide
     throw conflict('version_not_published', `${canonicalOf(provider)} ${requested} is ${version.status}, not published.`);
   }
   return version;
+}
+
+/** A command's result on one version: the stream's outcome and that version as it now stands. */
+export interface VersionOutcome {
+  outcome: CommandOutcome<ProviderState>;
+  version: VersionState;
+}
+
+/** The version a publish or yank just wrote (or replayed); the decider guarantees it exists. */
+export function versionOutcome(outcome: CommandOutcome<ProviderState>, provider: ProviderId, version: string): VersionOutcome {
+  const state = outcome.state;
+  const found = state.status === 'unknown' ? undefined : state.versions[version];
+  if (!found) throw notFound('version_not_found', `${canonicalOf(provider)} has no version ${version}.`);
+  return { outcome, version: found };
 }

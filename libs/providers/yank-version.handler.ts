@@ -1,40 +1,37 @@
 import { Inject } from '@nestjs/common';
-import { CommandHandler, ICommandHandler } from '@nestjs/cqrs';
-import { CommandContext, CommandOutcome, runCommand } from '../application/command-runner';
-import { ProviderState, providerDecider } from './provider.decider';
-import { ProviderId, providerStream } from './provider-identity';
+import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
+import { CommandContext, runCommand } from '../application/command-runner';
+import { INFRASTRUCTURE } from '../application/infrastructure-token';
 import { Infrastructure } from '../infrastructure/infrastructure';
-import { Principal } from '../../apps/api/auth/principal';
-import { INFRASTRUCTURE } from '../../apps/api/platform/tokens';
+import { Publisher } from './provider.commands';
+import { providerDecider } from './provider.decider';
+import { ProviderId, providerStream } from './provider-identity';
+import { VersionOutcome, versionOutcome } from './version-selection';
 
-export class YankVersionCommand {
+export class YankVersionCommand extends Command<VersionOutcome> {
   constructor(
     readonly provider: ProviderId,
     readonly version: string,
     readonly reason: string | null,
-    readonly principal: Principal,
+    readonly publisher: Publisher,
     readonly context: CommandContext,
-  ) {}
+  ) {
+    super();
+  }
 }
 
 @CommandHandler(YankVersionCommand)
-export class YankVersionHandler implements ICommandHandler<YankVersionCommand, CommandOutcome<ProviderState>> {
+export class YankVersionHandler implements ICommandHandler<YankVersionCommand, VersionOutcome> {
   constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure) {}
 
-  execute({ provider, version, reason, principal, context }: YankVersionCommand): Promise<CommandOutcome<ProviderState>> {
-    return runCommand(
+  async execute({ provider, version, reason, publisher, context }: YankVersionCommand): Promise<VersionOutcome> {
+    const outcome = await runCommand(
       this.infrastructure.eventStore,
       providerDecider,
       providerStream(provider),
-      {
-        type: 'YankVersion',
-        provider,
-        publisher: { organizationId: principal.organizationId, platformAdmin: principal.platformAdmin },
-        version,
-        reason,
-        now: context.now,
-      },
+      { type: 'YankVersion', provider, publisher, version, reason, now: context.now },
       context,
     );
+    return versionOutcome(outcome, provider, version);
   }
 }

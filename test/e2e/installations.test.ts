@@ -188,6 +188,14 @@ describe('installations', () => {
       await rejected(() => t.request('POST', '/providers/install', { key: beta, rawBody: '{"provider_name":' }), 400, 'malformed_json');
     });
 
+    it('refuses config that would steer the runtime (NODE_OPTIONS, LD_PRELOAD): 422 reserved_config_key, nothing written', async () => {
+      const config = { REGION: 'eu', NODE_OPTIONS: '--import=/tmp/evil.mjs', LD_PRELOAD: '/tmp/evil.so' };
+      const install = await rejected(() => t.request('POST', '/providers/install', { key: beta, body: { provider_name: 'acme/postgres', version: '1.0.0', config } }), 422, 'reserved_config_key');
+      expect(install.body.message).toBe('config may not set NODE_OPTIONS, LD_PRELOAD: these names are reserved for the platform.');
+      const patch = await rejected(() => t.request('PATCH', PG, { key: acme, body: { config: { LD_PRELOAD: '/tmp/evil.so' } } }), 422, 'reserved_config_key');
+      expect(patch.body.message).toBe('config may not set LD_PRELOAD: this name is reserved for the platform.');
+    });
+
     const tooMany = Object.fromEntries(Array.from({ length: 201 }, (_, i) => [`KEY_${i}`, 'v']));
     it.each([
       ['provider_name empty', { provider_name: '' }, 'provider_name'],

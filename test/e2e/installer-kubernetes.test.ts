@@ -397,6 +397,7 @@ describe('installer with DEPLOYER=kubernetes', () => {
       RUNTIME_IMAGE: 'registry.example.com/runtime',
       PUBLIC_URL: 'https://store.example.com',
       DEPLOY_RETRY_BASE_MS: '5',
+      INSTALLER_MAX_ATTEMPTS: '4',
     });
     const installer = await startInstaller({ config, logger, pool: db.pool, eventStore, checkpoints: new CheckpointStore(db.pool) });
     try {
@@ -457,7 +458,7 @@ describe('installer with DEPLOYER=kubernetes', () => {
       await waitFor(async () => (await eventStore.readStream(stream)).some((e) => e.type === 'DeployFailed'));
       const failed = (await eventStore.readStream(stream)).filter((e) => e.type === 'DeployFailed');
       expect(failed).toHaveLength(1);
-      expect((failed[0].data as { message: string }).message).toMatch(/removal failed: .*etcd is unavailable/);
+      expect((failed[0].data as { message: string }).message).toMatch(/^removal failed after 4 attempts: .*etcd is unavailable/);
       await runCommand(eventStore, installationDecider, stream, { type: 'Uninstall', now: later().now }, later());
       await waitFor(async () => (await eventStore.readStream(stream)).some((e) => e.type === 'Uninstalled'));
       expect(double.names('deployments', 'tenants')).toEqual([]);

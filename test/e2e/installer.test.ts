@@ -132,7 +132,7 @@ afterEach(async () => {
 });
 
 function startInstaller(
-  options: { deployer?: LocalProcessDeployer; runtimeCommand?: string; registrationTimeoutMs?: number; deployRetries?: number; watchdogIntervalMs?: number } = {},
+  options: { deployer?: LocalProcessDeployer; runtimeCommand?: string; registrationTimeoutMs?: number; maxAttempts?: number; watchdogIntervalMs?: number } = {},
 ): TestInstaller {
   const deployer =
     options.deployer ??
@@ -147,7 +147,7 @@ function startInstaller(
     logger,
     storeUrl: api.url,
     concurrency: 4,
-    deployRetries: options.deployRetries ?? 2,
+    maxAttempts: options.maxAttempts ?? 3,
     retryBaseMs: 20,
     registrationTimeoutMs: options.registrationTimeoutMs ?? 20_000,
     watchdogIntervalMs: options.watchdogIntervalMs,
@@ -379,7 +379,7 @@ describe('installer (local-process deployer, real sample runtime)', () => {
 
   it('a deploy that cannot start is retried, then ends in DeployFailed', async () => {
     await install();
-    startInstaller({ runtimeCommand: '/nonexistent/provider-runtime --serve', deployRetries: 2 });
+    startInstaller({ runtimeCommand: '/nonexistent/provider-runtime --serve', maxAttempts: 3 });
     await waitFor('DeployFailed', has('DeployFailed', 1));
 
     expect(await eventTypes()).toEqual(['InstallRequested', 'DeployStarted', 'DeployFailed']);
@@ -419,6 +419,21 @@ describe('installer (local-process deployer, real sample runtime)', () => {
     expect(alive(g1.pid)).toBe(false);
     expect(installer.deployer.running(INSTALLATION_ID).map((r) => r.generation)).toEqual([2]);
     expect(await stateOf()).toMatchObject({ lifecycle: 'ready', currentVersion: '2.0.0' });
+  });
+
+  it('a runtime that exits before registering fails its deploy at once, not at the deadline', async () => {
+    await install();
+    const startedAt = Date.now();
+    // Up past the deployer's start-up grace (an exit within it fails the apply itself), then gone.
+    startInstaller({ runtimeCommand: `${process.execPath} -e setTimeout(()=>process.exit(3),1000)`, registrationTimeoutMs: 60_000 });
+    await waitFor('DeployFailed', has('DeployFailed', 1), 15_000);
+
+    expect(Date.now() - startedAt).toBeLessThan(15_000);
+    expect(await eventTypes()).toEqual(['InstallRequested', 'DeployStarted', 'DeployFailed']);
+    const failed = (await events()).find((e) => e.type === 'DeployFailed');
+    expect(failed?.data).toMatchObject({ generation: 1, message: 'runtime stopped before registering: no runtime of generation 1 is left' });
+    expect(await stateOf()).toMatchObject({ lifecycle: 'failed', currentVersion: null });
+    expect(effectSummary()).toEqual(['start g1']);
   });
 
   it('a deploy started before a restart still times out: the watchdog finds it in the read model', async () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { advisoryLockHolder } from '../../libs/projection-engine/rebuild';
+import { advisoryLockHolder } from '../../libs/database/advisory-lock';
 import { TestDatabase, createTestDatabase } from '../support/test-database';
 import {
   AppProcess,

@@ -141,6 +141,9 @@ describe(`OpenAPI fuzzing (seed ${SEED}, ${REQUESTS} requests)`, () => {
         slowest.sort((a, b) => b.took - a.took);
         slowest.length = Math.min(slowest.length, 8);
         timeByOp.set(req.operation, (timeByOp.get(req.operation) ?? 0) + took);
+        if (req.kind === 'deep-json' && !(status === 400 && parseCode(text) === 'body_too_deep')) {
+          fail('a body nested past 64 levels not refused as 400 body_too_deep', req, status, text);
+        }
         if (status >= 500) {
           const lagging = status === 503 && req.wellFormedMinPosition && parseCode(text) === 'read_model_lagging';
           if (lagging) figures.lagging503++;

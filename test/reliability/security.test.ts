@@ -127,11 +127,11 @@ describe('security', () => {
     });
 
     it('compares secrets in constant time: secretMatches goes through crypto.timingSafeEqual and survives wrong lengths', () => {
-      const source = readFileSync(path.join(ROOT, 'libs/auth/api-key-secret.ts'), 'utf8');
+      const source = readFileSync(path.join(ROOT, 'libs/api-keys/api-key-secret.ts'), 'utf8');
       expect(source).toMatch(/timingSafeEqual\(/);
       // both the API-key guard and the runtime endpoints use it, never a plain comparison
       expect(readFileSync(path.join(ROOT, 'apps/api/auth/api-key.guard.ts'), 'utf8')).toMatch(/secretMatches\(/);
-      expect(readFileSync(path.join(ROOT, 'apps/api/runtime/runtime.service.ts'), 'utf8')).toMatch(/secretMatches\(/);
+      expect(readFileSync(path.join(ROOT, 'libs/installations/runtime-authentication.ts'), 'utf8')).toMatch(/secretMatches\(/);
 
       const spy = jest.spyOn(nodeCrypto, 'timingSafeEqual');
       try {

@@ -22,6 +22,8 @@ import { generate } from 'selfsigned';
  * - `/big.whl`: 200, chunked (no `Content-Length`), `oversizedBytes` bytes
  * - `/big-declared.whl`: 200 with `Content-Length: oversizedBytes`
  * - `/to-alt.whl`: 302 to the second host's `/good.whl` (a redirect to another address)
+ * - `/redirect-big-body.whl`: 302 to `/good.whl` whose body then streams `oversizedBytes` bytes
+ * - `/missing-big-body.whl`: 404 whose body streams `oversizedBytes` bytes
  */
 export interface HttpsWheelServer {
   /** Base URL on 127.0.0.1, no trailing slash: `https://127.0.0.1:<port>`. */
@@ -34,6 +36,8 @@ export interface HttpsWheelServer {
   wheel: Buffer;
   /** Every request received: the local address it arrived at and its path. */
   requests: Array<{ address: string; path: string }>;
+  /** Body bytes written so far per path (streamed routes only), to tell whether a client hung up. */
+  bytesSent: Record<string, number>;
   close(): Promise<void>;
 }
 
@@ -89,6 +93,7 @@ export async function startHttpsWheelServer(options: HttpsWheelServerOptions = {
   const requests: HttpsWheelServer['requests'] = [];
   const sockets = new Set<Socket>();
   const bases: Record<string, string> = {};
+  const bytesSent: Record<string, number> = {};
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'https://local').pathname;
@@ -120,12 +125,17 @@ export async function startHttpsWheelServer(options: HttpsWheelServerOptions = {
         return; // never ends
       case '/stall.whl':
         return; // never answers
+      case '/redirect-big-body.whl':
+      case '/missing-big-body.whl':
+        res.writeHead(path === '/missing-big-body.whl' ? 404 : 302, { location: '/good.whl', 'content-type': 'application/octet-stream' });
+        streamBytes(res, oversized, (n) => (bytesSent[path] = (bytesSent[path] ?? 0) + n));
+        return;
       case '/big.whl':
       case '/big-declared.whl': {
         const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
         if (path === '/big-declared.whl') headers['content-length'] = String(oversized);
         res.writeHead(200, headers);
-        streamBytes(res, oversized);
+        streamBytes(res, oversized, (n) => (bytesSent[path] = (bytesSent[path] ?? 0) + n));
         return;
       }
       default:
@@ -160,6 +170,7 @@ export async function startHttpsWheelServer(options: HttpsWheelServerOptions = {
     sha256,
     wheel,
     requests,
+    bytesSent,
     async close() {
       for (const socket of sockets) socket.destroy();
       await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
@@ -169,13 +180,14 @@ export async function startHttpsWheelServer(options: HttpsWheelServerOptions = {
 }
 
 /** Writes `total` bytes in 64 KiB chunks, honouring back-pressure, until done or the peer goes away. */
-function streamBytes(res: ServerResponse, total: number): void {
+function streamBytes(res: ServerResponse, total: number, sent: (bytes: number) => void = () => undefined): void {
   const chunk = Buffer.alloc(64 * 1024, 0x5a);
-  let sent = 0;
+  let written = 0;
   const pump = () => {
-    while (sent < total && !res.destroyed) {
-      const size = Math.min(chunk.length, total - sent);
-      sent += size;
+    while (written < total && !res.destroyed) {
+      const size = Math.min(chunk.length, total - written);
+      written += size;
+      sent(size);
       if (!res.write(size === chunk.length ? chunk : chunk.subarray(0, size))) {
         res.once('drain', pump);
         return;

@@ -1,35 +1,29 @@
 import { CanActivate, ExecutionContext, Inject, Injectable, UnauthorizedException, ForbiddenException } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { Pool } from 'pg';
 import { parseApiKey, secretMatches } from '../../../libs/api-keys/api-key-secret';
 import { ApiKeyScope } from '../../../libs/api-keys/api-key';
-import { PG_POOL } from '../platform/tokens';
+import { EventStore } from '../../../libs/event-store/event-store.port';
+import { EVENT_STORE } from '../platform/tokens';
+import { ApiKeyDirectory } from './api-key-directory';
 import { PUBLIC_ROUTE, REQUIRED_SCOPE } from './auth.decorators';
 import { AuthenticatedRequest, Principal } from './principal';
 
-interface KeyRecord {
-  org: string;
-  scopes: ApiKeyScope[];
-  platformAdmin: boolean;
-  secretHash: string;
-  revoked: boolean;
-}
-
-const CACHE_TTL_MS = 2_000;
-const CACHE_MAX = 10_000;
-
 /**
- * Authenticates every route not marked @Public. Key rows are cached for two seconds (bounded), which
- * is how long a revocation may take to bite; the secret is checked on every request.
+ * Authenticates every route not marked @Public, before the rate limiter runs: a request is charged
+ * to the key only once the key is known to be real, so a made-up or guessed key neither gets a budget
+ * of its own nor spends a real key's. Keys are read from their own streams (ApiKeyDirectory), so a
+ * revocation bites within half a second; the secret is checked on every request.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
-  private readonly cache = new Map<string, { record: KeyRecord | null; expires: number }>();
+  private readonly directory: ApiKeyDirectory;
 
   constructor(
     private readonly reflector: Reflector,
-    @Inject(PG_POOL) private readonly pool: Pool,
-  ) {}
+    @Inject(EVENT_STORE) store: EventStore,
+  ) {
+    this.directory = new ApiKeyDirectory(store);
+  }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
@@ -39,7 +33,7 @@ export class ApiKeyGuard implements CanActivate {
     const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
     if (!token) throw new UnauthorizedException({ code: 'unauthorized', message: 'Send an API key as "Authorization: Bearer <key>".' });
     const parsed = parseApiKey(token);
-    const record = parsed ? await this.lookup(parsed.keyId) : null;
+    const record = parsed ? await this.directory.find(parsed.keyId) : null;
     if (!parsed || !record || record.revoked || !secretMatches(parsed.secret, record.secretHash)) {
       throw new UnauthorizedException({ code: 'unauthorized', message: 'The API key is invalid or revoked.' });
     }
@@ -55,23 +49,5 @@ export class ApiKeyGuard implements CanActivate {
       throw new ForbiddenException({ code: 'missing_scope', message: `This API key lacks the "${scope}" scope.` });
     }
     return true;
-  }
-
-  private async lookup(keyId: string): Promise<KeyRecord | null> {
-    const now = Date.now();
-    const cached = this.cache.get(keyId);
-    if (cached && cached.expires > now) return cached.record;
-    const { rows } = await this.pool.query<{ org: string; scopes: ApiKeyScope[]; platform_admin: boolean; secret_hash: string; revoked_at: Date | null }>(
-      'SELECT org, scopes, platform_admin, secret_hash, revoked_at FROM api_keys WHERE key_id = $1',
-      [keyId],
-    );
-    const row = rows[0];
-    const record = row
-      ? { org: row.org, scopes: row.scopes, platformAdmin: row.platform_admin, secretHash: row.secret_hash, revoked: row.revoked_at !== null }
-      : null;
-    if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value as string);
-    // Unknown keys are not cached: a key created a moment ago must work on its first use.
-    if (record) this.cache.set(keyId, { record, expires: now + CACHE_TTL_MS });
-    return record;
   }
 }

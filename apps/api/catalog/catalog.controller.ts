@@ -9,8 +9,12 @@ import { ErrorBody } from '../platform/error-body';
 import { pageOf, providerFromPath } from '../platform/path-params';
 import { ReadModelWaiter } from '../platform/read-model-waiter';
 import { commandContext } from '../platform/request-context';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { DeleteProviderCommand } from '../../../libs/providers/delete-provider.handler';
+import { UpdateProviderMetadataCommand } from '../../../libs/providers/update-provider-metadata.handler';
+import { GetCatalogEntryQuery, SearchCatalogQuery } from '../../../projections/catalog.queries';
 import { ProviderPage, ProviderResponse, UpdateProviderDto } from './catalog.dto';
-import { CatalogService } from './catalog.service';
+import { providerFromState } from './catalog-provider.mapping';
 
 @ApiTags('catalog')
 @ApiBearerAuth()
@@ -18,7 +22,8 @@ import { CatalogService } from './catalog.service';
 @Controller('providers')
 export class CatalogController {
   constructor(
-    private readonly catalog: CatalogService,
+    private readonly commands: CommandBus,
+    private readonly queries: QueryBus,
     private readonly readModel: ReadModelWaiter,
   ) {}
 
@@ -39,7 +44,7 @@ export class CatalogController {
     if (query.tags !== undefined && typeof query.tags !== 'string') throw new DomainError('invalid', 'validation_failed', 'tags must be one comma-separated list.');
     const page = pageOf(query);
     await this.readModel.waitIfAsked(request, 'catalog');
-    return this.catalog.list(q, tags.slice(0, 20), page.limit, page.offset);
+    return this.queries.execute(new SearchCatalogQuery(q, tags.slice(0, 20), page));
   }
 
   @Get(':prefix/:name')
@@ -50,7 +55,7 @@ export class CatalogController {
   async get(@Param('prefix') prefix: string, @Param('name') name: string, @Req() request: Request) {
     const provider = providerFromPath(prefix, name);
     await this.readModel.waitIfAsked(request, 'catalog');
-    return this.catalog.get(provider);
+    return this.queries.execute(new GetCatalogEntryQuery(provider));
   }
 
   @Patch(':prefix/:name')
@@ -68,9 +73,9 @@ export class CatalogController {
     @Res({ passthrough: true }) response: Response,
   ) {
     const provider = providerFromPath(prefix, name);
-    const { outcome, body: result } = await this.catalog.update(provider, { ...body }, principal, commandContext(request, principal));
+    const { outcome, provider: state, installCount } = await this.commands.execute(new UpdateProviderMetadataCommand(provider, { ...body }, principal, commandContext(request, principal)));
     setCommandHeaders(response, outcome);
-    return result;
+    return providerFromState(state, installCount);
   }
 
   @Delete(':prefix/:name')
@@ -81,7 +86,7 @@ export class CatalogController {
   @ApiResponse({ status: 409, type: ErrorBody, description: 'provider_in_use' })
   async remove(@Param('prefix') prefix: string, @Param('name') name: string, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
     const provider = providerFromPath(prefix, name);
-    const outcome = await this.catalog.remove(provider, principal, commandContext(request, principal));
+    const outcome = await this.commands.execute(new DeleteProviderCommand(provider, principal, commandContext(request, principal)));
     setCommandHeaders(response, outcome);
   }
 }

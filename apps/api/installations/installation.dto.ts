@@ -20,11 +20,11 @@ export class InstallProviderDto {
   version?: string | null;
 
   @ApiPropertyOptional({ enum: RESOURCE_TIERS, default: 'standard' })
-  @IsOptional() @IsIn(RESOURCE_TIERS as unknown as string[])
+  @IsOptional() @IsIn(RESOURCE_TIERS)
   resource_tier?: ResourceTier;
 
   @ApiPropertyOptional({ enum: UPGRADE_POLICIES, default: 'manual' })
-  @IsOptional() @IsIn(UPGRADE_POLICIES as unknown as string[])
+  @IsOptional() @IsIn(UPGRADE_POLICIES)
   upgrade_policy?: UpgradePolicy;
 
   @ApiPropertyOptional(CONFIG_DOC)
@@ -56,11 +56,11 @@ export class UpdateInstallationDto {
   config?: Record<string, string>;
 
   @ApiPropertyOptional({ enum: RESOURCE_TIERS })
-  @IsOptional() @IsIn(RESOURCE_TIERS as unknown as string[])
+  @IsOptional() @IsIn(RESOURCE_TIERS)
   resource_tier?: ResourceTier;
 
   @ApiPropertyOptional({ enum: UPGRADE_POLICIES })
-  @IsOptional() @IsIn(UPGRADE_POLICIES as unknown as string[])
+  @IsOptional() @IsIn(UPGRADE_POLICIES)
   upgrade_policy?: UpgradePolicy;
 }
 

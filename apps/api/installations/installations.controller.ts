@@ -1,7 +1,14 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { DomainError } from '../../../libs/domain/domain-error';
+import { ChangeVersionCommand } from '../../../libs/installations/change-version.handler';
+import { InstallProviderCommand } from '../../../libs/installations/install-provider.handler';
+import { ReconfigureInstallationCommand } from '../../../libs/installations/reconfigure-installation.handler';
+import { RedeployInstallationCommand } from '../../../libs/installations/redeploy-installation.handler';
+import { InstallationResult, TenantInstallation } from '../../../libs/installations/tenant-installation-command';
+import { UninstallProviderCommand } from '../../../libs/installations/uninstall-provider.handler';
+import { parseCanonical } from '../../../libs/providers/provider-identity';
 import { HEALTH_STATES, LIFECYCLE_STATES } from '../../../libs/installations/installation.events';
 import { RequireScope } from '../auth/auth.decorators';
 import { CurrentPrincipal, Principal } from '../auth/principal';
@@ -19,9 +26,8 @@ import {
   UpdateInstallationDto,
   UpgradeProviderDto,
 } from './installation.dto';
-import { installedFromState } from './installed-provider.mapping';
-import { InstalledProvidersQueries } from '../../../projections/installed-providers.queries';
-import { InstallationCommandResult, InstallationsService } from './installations.service';
+import { deploymentFromResult, installedFromState } from './installed-provider.mapping';
+import { GetDeploymentQuery, GetInstalledProviderQuery, ListInstalledProvidersQuery } from '../../../projections/installed-providers.queries';
 
 const COMMAND_HEADERS = {
   ETag: { description: 'Stream revision after the command, quoted' },
@@ -36,8 +42,8 @@ const IF_MATCH = { name: 'If-Match', required: false, description: 'Quoted strea
 @Controller('providers')
 export class InstallationsController {
   constructor(
-    private readonly installations: InstallationsService,
-    private readonly queries: InstalledProvidersQueries,
+    private readonly commands: CommandBus,
+    private readonly queries: QueryBus,
     private readonly readModel: ReadModelWaiter,
   ) {}
 
@@ -49,9 +55,18 @@ export class InstallationsController {
   @ApiResponse({ status: 201, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
   @ApiResponse({ status: 404, type: ErrorBody, description: 'provider_not_found, version_not_found' })
   @ApiResponse({ status: 409, type: ErrorBody, description: 'already_installed, concurrent_modification, idempotency_key_reused' })
-  @ApiResponse({ status: 422, type: ErrorBody, description: 'validation_failed, version_yanked, invalid_provider_name' })
+  @ApiResponse({ status: 422, type: ErrorBody, description: 'validation_failed, reserved_config_key, version_yanked, invalid_provider_name' })
   async install(@Body() body: InstallProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
-    return respond(response, await this.installations.install(body, principal, commandContext(request, principal)));
+    const target = { tenant: principal.organizationId, provider: parseCanonical(body.provider_name) };
+    const command = new InstallProviderCommand(
+      target,
+      body.version ?? null,
+      body.resource_tier ?? 'standard',
+      body.upgrade_policy ?? 'manual',
+      body.config ?? {},
+      commandContext(request, principal),
+    );
+    return respond(response, await this.commands.execute(command));
   }
 
   @Get('installed')
@@ -68,7 +83,7 @@ export class InstallationsController {
     const health = enumParam(query.health, 'health', HEALTH_STATES);
     const page = pageOf(query);
     await this.readModel.waitIfAsked(request, 'installed-providers', 'catalog'); // upgrade_available comes from the catalog
-    const { items, total } = await this.queries.list(principal.organizationId, { lifecycle_state, health }, page.limit, page.offset);
+    const { items, total } = await this.queries.execute(new ListInstalledProvidersQuery(principal.organizationId, { lifecycleState: lifecycle_state, health }, page));
     response.setHeader('X-Total-Count', String(total));
     return items;
   }
@@ -83,13 +98,8 @@ export class InstallationsController {
   async get(@Param('prefix') prefix: string, @Param('name') name: string, @Query('as_of') asOf: unknown, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
     const provider = providerFromPath(prefix, name);
     const instant = asOfParam(asOf);
-    if (instant) {
-      const { state, revision, latest } = await this.installations.stateAt(provider, principal, instant);
-      response.setHeader('ETag', `"${revision}"`);
-      return installedFromState(state, latest);
-    }
-    await this.readModel.waitIfAsked(request, 'installed-providers', 'catalog');
-    const { body, revision } = await this.queries.get(principal.organizationId, provider);
+    if (!instant) await this.readModel.waitIfAsked(request, 'installed-providers', 'catalog');
+    const { body, revision } = await this.queries.execute(new GetInstalledProviderQuery(principal.organizationId, provider, instant));
     response.setHeader('ETag', `"${revision}"`);
     return body;
   }
@@ -102,9 +112,10 @@ export class InstallationsController {
   @ApiResponse({ status: 200, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
   @ApiResponse({ status: 409, type: ErrorBody, description: 'installation_deleting, concurrent_modification' })
   @ApiResponse({ status: 412, type: ErrorBody, description: 'revision_mismatch' })
+  @ApiResponse({ status: 422, type: ErrorBody, description: 'validation_failed, reserved_config_key' })
   async reconfigure(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: UpdateInstallationDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
-    const provider = providerFromPath(prefix, name);
-    return respond(response, await this.installations.reconfigure(provider, body, principal, commandContext(request, principal)));
+    const changes = { config: body.config, resourceTier: body.resource_tier, upgradePolicy: body.upgrade_policy };
+    return respond(response, await this.commands.execute(new ReconfigureInstallationCommand(target(principal, prefix, name), changes, commandContext(request, principal))));
   }
 
   @Post('installed/:prefix/:name/upgrade')
@@ -117,8 +128,7 @@ export class InstallationsController {
   @ApiResponse({ status: 409, type: ErrorBody, description: 'already_at_version, installation_deleting, concurrent_modification' })
   @ApiResponse({ status: 422, type: ErrorBody, description: 'not_an_upgrade, version_yanked' })
   async upgrade(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: UpgradeProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
-    const provider = providerFromPath(prefix, name);
-    return respond(response, await this.installations.changeVersion(provider, 'up', body.version ?? null, principal, commandContext(request, principal)));
+    return respond(response, await this.commands.execute(new ChangeVersionCommand(target(principal, prefix, name), 'up', body.version ?? null, commandContext(request, principal))));
   }
 
   @Post('installed/:prefix/:name/downgrade')
@@ -131,8 +141,7 @@ export class InstallationsController {
   @ApiResponse({ status: 409, type: ErrorBody, description: 'already_at_version, installation_deleting, concurrent_modification' })
   @ApiResponse({ status: 422, type: ErrorBody, description: 'not_a_downgrade, version_yanked' })
   async downgrade(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: DowngradeProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
-    const provider = providerFromPath(prefix, name);
-    return respond(response, await this.installations.changeVersion(provider, 'down', body.target_version, principal, commandContext(request, principal)));
+    return respond(response, await this.commands.execute(new ChangeVersionCommand(target(principal, prefix, name), 'down', body.target_version, commandContext(request, principal))));
   }
 
   @Delete('installed/:prefix/:name')
@@ -143,8 +152,7 @@ export class InstallationsController {
   @ApiHeader(IF_MATCH)
   @ApiResponse({ status: 202, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
   async uninstall(@Param('prefix') prefix: string, @Param('name') name: string, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
-    const provider = providerFromPath(prefix, name);
-    return respond(response, await this.installations.uninstall(provider, principal, commandContext(request, principal)));
+    return respond(response, await this.commands.execute(new UninstallProviderCommand(target(principal, prefix, name), commandContext(request, principal))));
   }
 
   @Get('installed/:prefix/:name/deployment')
@@ -155,7 +163,7 @@ export class InstallationsController {
   async deployment(@Param('prefix') prefix: string, @Param('name') name: string, @CurrentPrincipal() principal: Principal, @Req() request: Request) {
     const provider = providerFromPath(prefix, name);
     await this.readModel.waitIfAsked(request, 'installed-providers');
-    return this.queries.deployment(principal.organizationId, provider);
+    return this.queries.execute(new GetDeploymentQuery(principal.organizationId, provider));
   }
 
   @Post('installed/:prefix/:name/deploy')
@@ -166,27 +174,19 @@ export class InstallationsController {
   @ApiHeader(IF_MATCH)
   @ApiResponse({ status: 200, type: DeploymentResultResponse, headers: COMMAND_HEADERS })
   async deploy(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: DeployProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<DeploymentResultResponse> {
-    const provider = providerFromPath(prefix, name);
-    const result = await this.installations.redeploy(provider, body.version ?? null, principal, commandContext(request, principal));
+    const result = await this.commands.execute(new RedeployInstallationCommand(target(principal, prefix, name), body.version ?? null, commandContext(request, principal)));
     setCommandHeaders(response, result.outcome);
-    const state = result.body;
-    return {
-      deployment_name: `ps-${principal.organizationId}-${state.prefix}-${state.name}`,
-      status: 'pending',
-      available_replicas: 0,
-      ready_replicas: 0,
-      version: state.installed_version,
-      image: null,
-      updated_at: state.updated_at,
-      message: null,
-      generation: result.outcome.state.status === 'present' ? result.outcome.state.generation : 0,
-      healthy: state.health === 'healthy',
-    };
+    return deploymentFromResult(result);
   }
 }
 
-function respond(response: Response, result: InstallationCommandResult): InstalledProviderResponse {
+/** The caller's own installation of the provider named in the path: a tenant can name no other. */
+function target(principal: Principal, prefix: string, name: string): TenantInstallation {
+  return { tenant: principal.organizationId, provider: providerFromPath(prefix, name) };
+}
+
+function respond(response: Response, result: InstallationResult): InstalledProviderResponse {
   setCommandHeaders(response, result.outcome);
-  return result.body;
+  return installedFromState(result.installation, result.latestVersion);
 }
 

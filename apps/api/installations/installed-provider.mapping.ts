@@ -1,10 +1,38 @@
 import * as semver from 'semver';
 import { PresentInstallation } from '../../../libs/installations/installation.decider';
-import { InstalledProviderRow } from '../../../libs/read-models/entities/installed-provider.entity';
-import { InstalledProviderResponse } from './installation.dto';
+import { Health, LifecycleState, ResourceTier, UpgradePolicy } from '../../../libs/installations/installation.events';
+import { InstallationResult } from '../../../libs/installations/tenant-installation-command';
+import { canonicalOf } from '../../../libs/providers/provider-identity';
+import { DeploymentResultResponse, InstalledProviderResponse } from './installation.dto';
 
-export function upgradeAvailable(installedVersion: string, latest: string | null | undefined): string | null {
+/** An installed_providers row as node-postgres returns it. */
+export interface InstalledRow {
+  tenant: string;
+  prefix: string;
+  name: string;
+  installation_id: string;
+  installed_version: string;
+  current_version: string | null;
+  upgrade_policy: UpgradePolicy;
+  resource_tier: ResourceTier;
+  config: Record<string, string>;
+  lifecycle_state: LifecycleState;
+  health: Health;
+  health_message: string | null;
+  generation: number;
+  last_deploy_message: string | null;
+  revision: string;
+  installed_at: Date;
+  updated_at: Date;
+}
+
+function upgradeAvailable(installedVersion: string, latest: string | null | undefined): string | null {
   return latest && semver.gt(latest, installedVersion) ? latest : null;
+}
+
+/** The deployment's name as the installer gives it. */
+export function deploymentName(tenant: string, provider: { prefix: string; name: string }): string {
+  return `ps-${tenant}-${provider.prefix}-${provider.name}`;
 }
 
 export function installedFromState(state: PresentInstallation, latest: string | null | undefined): InstalledProviderResponse {
@@ -12,7 +40,7 @@ export function installedFromState(state: PresentInstallation, latest: string | 
   return {
     prefix: state.prefix,
     name: state.name,
-    canonical: `${state.prefix}/${state.name}`,
+    canonical: canonicalOf(state),
     installed_version: state.installedVersion,
     current_version: state.currentVersion,
     upgrade_policy: state.upgradePolicy,
@@ -28,16 +56,16 @@ export function installedFromState(state: PresentInstallation, latest: string | 
   };
 }
 
-export function installedFromRow(row: InstalledProviderRow, latest: string | null | undefined): InstalledProviderResponse {
+export function installedFromRow(row: InstalledRow, latest: string | null | undefined): InstalledProviderResponse {
   const installedAt = row.installed_at.toISOString();
   return {
     prefix: row.prefix,
     name: row.name,
-    canonical: `${row.prefix}/${row.name}`,
+    canonical: canonicalOf(row),
     installed_version: row.installed_version,
     current_version: row.current_version,
-    upgrade_policy: row.upgrade_policy as InstalledProviderResponse['upgrade_policy'],
-    resource_tier: row.resource_tier as InstalledProviderResponse['resource_tier'],
+    upgrade_policy: row.upgrade_policy,
+    resource_tier: row.resource_tier,
     config: row.config,
     installed_at: installedAt,
     created_at: installedAt,
@@ -46,5 +74,22 @@ export function installedFromRow(row: InstalledProviderRow, latest: string | nul
     health: row.health,
     health_message: row.health_message,
     upgrade_available: upgradeAvailable(row.installed_version, latest),
+  };
+}
+
+/** A redeploy's answer: the new generation, pending, nothing running for it yet. */
+export function deploymentFromResult(result: InstallationResult): DeploymentResultResponse {
+  const state = result.installation;
+  return {
+    deployment_name: deploymentName(state.tenant, state),
+    status: 'pending',
+    available_replicas: 0,
+    ready_replicas: 0,
+    version: state.installedVersion,
+    image: null,
+    updated_at: new Date(state.updatedAt).toISOString(),
+    message: null,
+    generation: state.generation,
+    healthy: state.health === 'healthy',
   };
 }

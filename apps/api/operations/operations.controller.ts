@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorResult } from '@nestjs/terminus';
 import type { Response } from 'express';
@@ -52,8 +52,16 @@ export class OperationsController {
         return { event_store: { status: 'up' } };
       },
       async (): Promise<HealthIndicatorResult> => {
+        // Thrown as a 503 of our own so the body names the consumers (terminus's would not).
         const failing = this.workers.failing();
-        if (failing.length > 0) throw new Error(`consumers failing: ${failing.join(', ')}`);
+        if (failing.length > 0) {
+          throw new ServiceUnavailableException({ code: 'consumers_failing', message: `Log consumers stopped: ${failing.join(', ')}.` });
+        }
+        const stalled = await this.workers.stalled();
+        if (stalled.length > 0) {
+          const message = `Log consumers active but behind, with no progress for over ${this.infrastructure.config.consumerStallMs} ms: ${stalled.join(', ')}.`;
+          throw new ServiceUnavailableException({ code: 'consumers_stalled', message });
+        }
         return { subscriptions: { status: 'up', consumers: this.workers.summary() } as never };
       },
     ]);

@@ -15,5 +15,11 @@ export class ErrorBody {
 }
 
 export function errorBody(code: string, message: string, details: ReadonlyArray<Record<string, unknown>> = []): ErrorBody {
-  return { code, message, details: details as unknown as ErrorDetail[] };
+  return { code, message, details: details.map(detailOf) };
+}
+
+/** A domain error's detail in the documented shape: every field a string, nothing else carried. */
+function detailOf(detail: Record<string, unknown>): ErrorDetail {
+  const text = (value: unknown) => (typeof value === 'string' ? value : '');
+  return { field: text(detail.field), constraint: text(detail.constraint), message: text(detail.message), value_type: text(detail.value_type) };
 }

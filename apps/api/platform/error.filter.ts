@@ -31,14 +31,14 @@ const CODE_BY_STATUS: Record<number, string> = {
   503: 'service_unavailable',
 };
 
-export interface MappedError {
+interface MappedError {
   status: number;
   body: ReturnType<typeof errorBody>;
   headers?: Record<string, string>;
 }
 
 /** The one place where errors become HTTP: domain kinds, validation, auth, limits, outages. */
-export function mapError(exception: unknown): MappedError {
+function mapError(exception: unknown): MappedError {
   if (exception instanceof DomainError) {
     return { status: STATUS_BY_KIND[exception.kind], body: errorBody(exception.code, exception.message, exception.details) };
   }

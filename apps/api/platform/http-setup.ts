@@ -6,6 +6,7 @@ import { AppConfig } from '../../../libs/config/app-config';
 import { errorBody } from './error-body';
 import { RequestValidationError, flattenValidationErrors, jsonTypeOf } from './request-errors';
 import { rejectUnstorableText } from './storable-text';
+import { trustProxySetting } from './trust-proxy';
 
 /**
  * The platform's SDK reads `application/json` literally and treats a charset parameter as text, so
@@ -44,6 +45,7 @@ export function configureHttp(app: INestApplication, config: AppConfig): void {
   const server = app.getHttpAdapter().getInstance() as express.Express;
   server.disable('x-powered-by');
   server.set('etag', false);
+  server.set('trust proxy', trustProxySetting());
   app.use(helmet());
   app.use(bareJsonContentType);
   app.use(express.json({ limit: config.bodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }));

@@ -1,11 +1,11 @@
 
 import { DomainError } from '../../../libs/domain/domain-error';
-import { ProviderId, TOKEN_PATTERN } from '../../../libs/providers/provider-identity';
+import { ProviderId, TOKEN_PATTERN, canonicalOf } from '../../../libs/providers/provider-identity';
 
 /** Path tokens that cannot name anything are a 404: no such provider can exist. */
 export function providerFromPath(prefix: string, name: string): ProviderId {
   if (!TOKEN_PATTERN.test(prefix) || !TOKEN_PATTERN.test(name)) {
-    throw new DomainError('not_found', 'provider_not_found', `Provider ${prefix}/${name} does not exist.`);
+    throw new DomainError('not_found', 'provider_not_found', `Provider ${canonicalOf({ prefix, name })} does not exist.`);
   }
   return { prefix, name };
 }
@@ -22,7 +22,7 @@ export function pageOf(query: Record<string, unknown>, defaultLimit = 20): Page 
   return { limit, offset };
 }
 
-export function intParam(raw: unknown, field: string, min: number, max: number, fallback: number): number {
+function intParam(raw: unknown, field: string, min: number, max: number, fallback: number): number {
   if (raw === undefined) return fallback;
   const text = Array.isArray(raw) ? raw[0] : raw;
   if (typeof text !== 'string' || !/^\d{1,10}$/.test(text) || Number(text) < min || Number(text) > max) {

@@ -19,6 +19,7 @@ export function commandContext(request: Request, principal: Principal, now = new
   return {
     actor: actorOf(principal),
     correlationId: correlation && correlation.length <= 200 ? correlation : randomUUID(),
+    // An organisation id never contains a `:`, so no tenant can reach an internal component's scope.
     idempotencyScope: principal.organizationId,
     idempotencyKey: key ?? null,
     requestHash: key !== undefined ? requestHash(request) : null,

@@ -5,25 +5,72 @@ import { errorBody } from './error-body';
  * PostgreSQL cannot store U+0000 in `text` or `jsonb`, nor an unpaired UTF-16 surrogate in `jsonb`:
  * a request carrying one anywhere (a body string or key, a query value, a path segment) would fail
  * at the database with a 500. It is refused up front as a 422 naming the field, before anything runs.
+ *
+ * A body nested deeper than MAX_BODY_DEPTH is refused first (400 `body_too_deep`): validation and
+ * the code after it recurse over the body, and nothing in the contract is nested that deep. Both
+ * checks walk the parsed value with an explicit stack, so no nesting can overflow the call stack.
  */
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const MAX_DEPTH = 64;
+export const MAX_BODY_DEPTH = 64;
 
-function findUnstorable(value: unknown, field: string, depth = 0): string | undefined {
-  if (typeof value === 'string') return UNSTORABLE.test(value) ? field : undefined;
-  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return undefined;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = findUnstorable(value[i], `${field}[${i}]`, depth + 1);
-      if (found) return found;
-    }
-    return undefined;
+/** A value still to examine, with how it was reached: its path is spelled only if it is the culprit. */
+interface Pending {
+  value: unknown;
+  segment: string;
+  parent?: Pending;
+}
+
+const MAX_FIELD_LENGTH = 200;
+
+function pathOf(pending: Pending, rootField: string): string {
+  const segments: string[] = [];
+  for (let at: Pending | undefined = pending; at?.parent; at = at.parent) segments.push(at.segment);
+  let path = rootField;
+  for (let i = segments.length - 1; i >= 0 && path.length <= MAX_FIELD_LENGTH; i--) {
+    const segment = segments[i];
+    path = segment.startsWith('[') || path === '' ? `${path}${segment}` : `${path}.${segment}`;
   }
-  for (const [key, child] of Object.entries(value)) {
-    const path = field ? `${field}.${key}` : key;
-    if (UNSTORABLE.test(key)) return path;
-    const found = findUnstorable(child, path, depth + 1);
-    if (found) return found;
+  return path.slice(0, MAX_FIELD_LENGTH);
+}
+
+/** Depth of the deepest container: a scalar is 0, `{}` or `[]` is 1, `[[1]]` is 2. */
+export function jsonDepth(root: unknown, limit = Number.POSITIVE_INFINITY): number {
+  let deepest = 0;
+  const stack: Array<{ value: unknown; depth: number }> = [{ value: root, depth: 0 }];
+  while (stack.length > 0) {
+    const { value, depth } = stack.pop() as { value: unknown; depth: number };
+    if (value === null || typeof value !== 'object') continue;
+    const here = depth + 1;
+    if (here > deepest) deepest = here;
+    if (deepest > limit) return deepest;
+    for (const child of Array.isArray(value) ? value : Object.values(value)) stack.push({ value: child, depth: here });
+  }
+  return deepest;
+}
+
+/** The path of the first string or key (depth-first, in document order) that cannot be stored. */
+export function findUnstorable(root: unknown, rootField: string): string | undefined {
+  const stack: Pending[] = [{ value: root, segment: '' }];
+  while (stack.length > 0) {
+    const pending = stack.pop() as Pending;
+    const { value } = pending;
+    if (typeof value === 'string') {
+      if (UNSTORABLE.test(value)) return pathOf(pending, rootField);
+      continue;
+    }
+    if (value === null || typeof value !== 'object') continue;
+    const children: Pending[] = [];
+    if (Array.isArray(value)) {
+      value.forEach((child, i) => children.push({ value: child, segment: `[${i}]`, parent: pending }));
+    } else {
+      for (const [key, child] of Object.entries(value)) {
+        const entry = { value: child, segment: key, parent: pending };
+        if (UNSTORABLE.test(key)) return pathOf(entry, rootField);
+        children.push(entry);
+      }
+    }
+    // Pushed in reverse so that the first child is examined first.
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]);
   }
   return undefined;
 }
@@ -37,11 +84,15 @@ function decodedPath(request: Request): string {
 }
 
 export function rejectUnstorableText(request: Request, response: Response, next: NextFunction): void {
+  if (jsonDepth(request.body, MAX_BODY_DEPTH) > MAX_BODY_DEPTH || jsonDepth(request.query, MAX_BODY_DEPTH) > MAX_BODY_DEPTH) {
+    response.status(400).json(errorBody('body_too_deep', `The request nests objects or arrays deeper than ${MAX_BODY_DEPTH} levels.`));
+    return;
+  }
   const field = UNSTORABLE.test(decodedPath(request))
     ? 'path'
     : (findUnstorable(request.query, 'query') ?? findUnstorable(request.body, ''));
   if (field === undefined) return next();
-  const name = (field || 'body').slice(0, 200);
+  const name = field || 'body';
   const message = `${name} contains a NUL character or an unpaired surrogate, which cannot be stored`;
   response
     .status(422)

@@ -1,5 +1,5 @@
-export const INFRASTRUCTURE = Symbol('Infrastructure');
-export const APP_CONFIG = Symbol('AppConfig');
+export { INFRASTRUCTURE } from '../../../libs/application/infrastructure-token';
 export const PG_POOL = Symbol('PgPool');
-export const EVENT_STORE = Symbol('EventStore');
 export const LOGGER = Symbol('Logger');
+/** The event store alone, for the key guard (the bench's bare app has no whole Infrastructure). */
+export const EVENT_STORE = Symbol('EventStore');

@@ -1,7 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { VersionState } from '../../../libs/providers/provider.decider';
 import { ProviderId, canonicalOf } from '../../../libs/providers/provider-identity';
-import { ProviderVersionRow } from '../../../libs/read-models/entities/provider-version.entity';
 
 export class ResourceSchemaResponse {
   @ApiProperty({ example: 'database' }) resource_type!: string;
@@ -54,13 +53,32 @@ export function versionFromState(id: ProviderId, v: VersionState): ProviderVersi
   };
 }
 
-export function versionFromRow(row: ProviderVersionRow): ProviderVersionResponse {
+/** A provider_versions row as node-postgres returns it. */
+export interface ProviderVersionRecord {
+  prefix: string;
+  name: string;
+  version: string;
+  runtime_version: string;
+  wheel_url: string | null;
+  wheel_sha256: string | null;
+  package_name: string | null;
+  entrypoint: string[] | null;
+  schemas: ResourceSchemaResponse[] | null;
+  changelog: string | null;
+  status: VersionState['status'];
+  published_at: Date | null;
+  revision: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export function versionFromRow(row: ProviderVersionRecord): ProviderVersionResponse {
   return {
     prefix: row.prefix,
     name: row.name,
     version: row.version,
     runtime_version: row.runtime_version,
-    canonical: `${row.prefix}/${row.name}`,
+    canonical: canonicalOf(row),
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
     wheel_url: row.wheel_url,
@@ -69,7 +87,7 @@ export function versionFromRow(row: ProviderVersionRow): ProviderVersionResponse
     entrypoint: row.entrypoint,
     source_hash: null,
     build_id: null,
-    schemas: row.schemas as ResourceSchemaResponse[] | null,
+    schemas: row.schemas,
     changelog: row.changelog,
     status: row.status,
     published_at: row.published_at ? row.published_at.toISOString() : null,

@@ -1,15 +1,10 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
-import * as semver from 'semver';
-import { loadState } from '../../../libs/application/stream-state';
-import { providerDecider } from '../../../libs/providers/provider.decider';
-import { ProviderId, canonicalOf, providerStream } from '../../../libs/providers/provider-identity';
-import { notFound } from '../../../libs/domain/domain-error';
-import { EventStore } from '../../../libs/event-store/event-store.port';
-import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
-import { INFRASTRUCTURE } from '../platform/tokens';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { PublishVersionCommand } from '../../../libs/providers/publish-version.handler';
+import { YankVersionCommand } from '../../../libs/providers/yank-version.handler';
+import { GetVersionQuery, ListVersionsQuery } from '../../../projections/provider-versions.queries';
 import { RequireScope } from '../auth/auth.decorators';
 import { CurrentPrincipal, Principal } from '../auth/principal';
 import { setCommandHeaders } from '../platform/command-response';
@@ -17,14 +12,8 @@ import { ErrorBody } from '../platform/error-body';
 import { asOfParam, enumParam, pageOf, providerFromPath } from '../platform/path-params';
 import { ReadModelWaiter } from '../platform/read-model-waiter';
 import { commandContext } from '../platform/request-context';
-import { PublishVersionCommand, PublishOutcome } from '../../../libs/providers/publish-version.handler';
-import { PublishVersionDto, YankVersionDto } from './publish-version.dto';
-import { ProviderVersionResponse, versionFromRow, versionFromState } from './provider-version.response';
-import { GetVersionQuery, ListVersionsQuery, VersionWithRevision } from '../../../projections/provider-versions.queries';
-import { YankVersionCommand } from '../../../libs/providers/yank-version.handler';
-import { CommandOutcome } from '../../../libs/application/command-runner';
-import { ProviderState } from '../../../libs/providers/provider.decider';
-import { ProviderVersionRow } from '../../../libs/read-models/entities/provider-version.entity';
+import { ProviderVersionResponse, versionFromState } from './provider-version.response';
+import { PublishVersionDto, YankVersionDto, versionToPublish } from './publish-version.dto';
 
 const COMMAND_HEADERS = {
   ETag: { description: 'Stream revision after the command, quoted' },
@@ -40,7 +29,6 @@ export class ProviderVersionsController {
     private readonly commands: CommandBus,
     private readonly queries: QueryBus,
     private readonly readModel: ReadModelWaiter,
-    @Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure,
   ) {}
 
   @Post('provider-versions')
@@ -53,11 +41,10 @@ export class ProviderVersionsController {
   @ApiResponse({ status: 409, type: ErrorBody, description: 'version_exists, concurrent_modification, idempotency_key_reused' })
   @ApiResponse({ status: 422, type: ErrorBody, description: 'validation_failed, invalid_provider_name, invalid_wheel_url, sha256_mismatch, wheel_unreachable' })
   async publish(@Body() body: PublishVersionDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
-    const { provider, outcome } = await this.commands.execute<PublishVersionCommand, PublishOutcome>(
-      new PublishVersionCommand(body, principal, commandContext(request, principal)),
-    );
+    const published = versionToPublish(body);
+    const { outcome, version } = await this.commands.execute(new PublishVersionCommand(published, principal, commandContext(request, principal)));
     setCommandHeaders(response, outcome);
-    return versionFromState(provider, versionOf(outcome, body.version));
+    return versionFromState(published.provider, version);
   }
 
   @Get('providers/:prefix/:name/versions')
@@ -74,19 +61,10 @@ export class ProviderVersionsController {
     const status = enumParam(query.status, 'status', ['building', 'published', 'failed', 'yanked'] as const);
     const page = pageOf(query);
     const asOf = asOfParam(query.as_of);
-    if (asOf) {
-      const versions = Object.values(await this.pastVersions(provider, asOf))
-        .filter((v) => !status || v.status === status)
-        .sort((a, b) => semver.rcompare(a.version, b.version));
-      response.setHeader('X-Total-Count', String(versions.length));
-      return versions.slice(page.offset, page.offset + page.limit).map((v) => versionFromState(provider, v));
-    }
-    await this.readModel.waitIfAsked(request, 'provider-versions');
-    const { items, total } = await this.queries.execute<ListVersionsQuery, { items: ProviderVersionRow[]; total: number }>(
-      new ListVersionsQuery(provider, status, page.limit, page.offset),
-    );
+    if (!asOf) await this.readModel.waitIfAsked(request, 'provider-versions');
+    const { items, total } = await this.queries.execute(new ListVersionsQuery(provider, status, page, asOf));
     response.setHeader('X-Total-Count', String(total));
-    return items.map(versionFromRow);
+    return items;
   }
 
   @Get('providers/:prefix/:name/versions/:version')
@@ -99,19 +77,10 @@ export class ProviderVersionsController {
   async get(@Param('prefix') prefix: string, @Param('name') name: string, @Param('version') version: string, @Query('as_of') rawAsOf: unknown, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
     const provider = providerFromPath(prefix, name);
     const asOf = asOfParam(rawAsOf);
-    if (asOf) {
-      const past = (await this.pastVersions(provider, asOf))[version];
-      if (!past) throw notFound('version_not_found', `${canonicalOf(provider)} had no version ${version} at ${asOf.toISOString()}.`);
-      return versionFromState(provider, past);
-    }
-    await this.readModel.waitIfAsked(request, 'provider-versions');
-    const { row, streamRevision } = await this.queries.execute<GetVersionQuery, VersionWithRevision>(new GetVersionQuery(provider, version));
-    response.setHeader('ETag', `"${streamRevision}"`);
-    return versionFromRow(row);
-  }
-
-  private pastVersions(provider: ProviderId, asOf: Date) {
-    return foldVersionsAt(this.infrastructure.eventStore, provider, asOf);
+    if (!asOf) await this.readModel.waitIfAsked(request, 'provider-versions');
+    const { body, streamRevision } = await this.queries.execute(new GetVersionQuery(provider, version, asOf));
+    if (streamRevision !== null) response.setHeader('ETag', `"${streamRevision}"`);
+    return body;
   }
 
   @Post('providers/:prefix/:name/versions/:version/yank')
@@ -131,23 +100,8 @@ export class ProviderVersionsController {
     @Res({ passthrough: true }) response: Response,
   ) {
     const provider = providerFromPath(prefix, name);
-    const outcome = await this.commands.execute<YankVersionCommand, CommandOutcome<ProviderState>>(
-      new YankVersionCommand(provider, version, body.reason ?? null, principal, commandContext(request, principal)),
-    );
-    setCommandHeaders(response, outcome);
-    return versionFromState(provider, versionOf(outcome, version));
+    const yanked = await this.commands.execute(new YankVersionCommand(provider, version, body.reason ?? null, principal, commandContext(request, principal)));
+    setCommandHeaders(response, yanked.outcome);
+    return versionFromState(provider, yanked.version);
   }
-}
-
-/** Time travel reads the provider's stream, not a read model. */
-async function foldVersionsAt(store: EventStore, provider: ProviderId, asOf: Date) {
-  const { state } = await loadState(store, providerDecider, providerStream(provider), asOf);
-  if (state.status === 'unknown') throw notFound('provider_not_found', `Provider ${canonicalOf(provider)} did not exist at ${asOf.toISOString()}.`);
-  return state.versions;
-}
-
-function versionOf(outcome: CommandOutcome<ProviderState>, version: string) {
-  const state = outcome.state;
-  if (state.status === 'unknown' || !state.versions[version]) throw new Error(`state lacks version ${version} after the command`);
-  return state.versions[version];
 }

@@ -11,6 +11,8 @@ import {
   MinLength,
   ValidateNested,
 } from 'class-validator';
+import { resolveProviderName } from '../../../libs/providers/provider-identity';
+import { VersionToPublish } from '../../../libs/providers/publish-version.handler';
 import { IsHttpsWheelUrl, IsJsonObject, IsSemVer } from '../platform/validators';
 
 export class ProviderVersionMetadataDto {
@@ -96,4 +98,21 @@ export class YankVersionDto {
   @ApiPropertyOptional({ type: String, nullable: true, maxLength: 1000 })
   @IsOptional() @IsString() @MaxLength(1000)
   reason?: string | null;
+}
+
+/** The request body as the domain's publish request: names resolved, schemas as a list. */
+export function versionToPublish(body: PublishVersionDto): VersionToPublish {
+  return {
+    provider: resolveProviderName(body.name, body.organization_id),
+    version: body.version,
+    wheelUrl: body.wheel_url,
+    wheelSha256: body.sha256 ?? null,
+    packageName: body.package_name ?? null,
+    entrypoint: body.entrypoint ?? null,
+    schemas: Object.entries(body.schemas ?? body.resource_schemas ?? {}).map(([resource_type, schema]) => ({ resource_type, schema })),
+    configSchema: body.config_schema ?? null,
+    outputsSchema: body.outputs_schema ?? null,
+    changelog: body.changelog ?? null,
+    metadata: body.metadata ? { ...body.metadata } : null,
+  };
 }

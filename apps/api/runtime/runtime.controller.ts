@@ -1,9 +1,11 @@
 import { Body, Controller, Headers, HttpCode, Post } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
 import { ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Public } from '../auth/auth.decorators';
 import { ErrorBody } from '../platform/error-body';
 import { HeartbeatDto, RegistrationDto } from './runtime.dto';
-import { RuntimeService } from './runtime.service';
+import { RecordRegistrationCommand } from '../../../libs/installations/record-registration.handler';
+import { ReportHeartbeatCommand } from '../../../libs/installations/report-heartbeat.handler';
 
 const TOKEN_HEADER = { name: 'Authorization', required: true, description: 'Bearer <PROVIDER_STORE_REGISTRATION_TOKEN>' };
 
@@ -11,7 +13,7 @@ const TOKEN_HEADER = { name: 'Authorization', required: true, description: 'Bear
 @Public()
 @Controller('runtime')
 export class RuntimeController {
-  constructor(private readonly runtime: RuntimeService) {}
+  constructor(private readonly commands: CommandBus) {}
 
   @Post('registrations')
   @HttpCode(204)
@@ -20,7 +22,8 @@ export class RuntimeController {
   @ApiResponse({ status: 204 })
   @ApiResponse({ status: 401, type: ErrorBody })
   async register(@Body() body: RegistrationDto, @Headers('authorization') authorization?: string): Promise<void> {
-    await this.runtime.register(body, bearer(authorization));
+    const credentials = { installationId: body.installation_id, generation: body.generation, token: bearer(authorization) };
+    await this.commands.execute(new RecordRegistrationCommand(credentials, body.version, body.endpoint ?? null));
   }
 
   @Post('heartbeats')
@@ -30,7 +33,8 @@ export class RuntimeController {
   @ApiResponse({ status: 204 })
   @ApiResponse({ status: 401, type: ErrorBody })
   async heartbeat(@Body() body: HeartbeatDto, @Headers('authorization') authorization?: string): Promise<void> {
-    await this.runtime.heartbeat(body, bearer(authorization));
+    const credentials = { installationId: body.installation_id, generation: body.generation, token: bearer(authorization) };
+    await this.commands.execute(new ReportHeartbeatCommand(credentials, body.status, body.message ?? null));
   }
 }
 

@@ -1,5 +1,7 @@
 import { EventStore } from '../event-store.port';
 import { Position, comparePositions } from '../position';
+import { CheckpointStore } from './checkpoint-store';
+import { WaitOptions, waitUntil } from './wait-until';
 
 /**
  * Whether a consumer that follows only `eventTypes` has seen everything up to `target`. Its
@@ -20,4 +22,18 @@ export async function isCaughtUp(
   if (!head || comparePositions(head, target) < 0) return false;
   const next = await store.readAll({ fromPosition: checkpoint, limit: 1, filter: { eventTypes } });
   return next.length === 0 || comparePositions(next[0].position, target) > 0;
+}
+
+/**
+ * Waits (bounded) until `consumer`, which follows `eventTypes`, has caught up with `target`: what a
+ * read-after-write request and a process manager reading a read model wait for. True when it has.
+ */
+export async function waitUntilCaughtUp(
+  store: EventStore,
+  checkpoints: Pick<CheckpointStore, 'load'>,
+  consumer: { name: string; eventTypes: readonly string[] },
+  target: Position,
+  options: WaitOptions,
+): Promise<boolean> {
+  return waitUntil(async () => isCaughtUp(store, await checkpoints.load(consumer.name), target, consumer.eventTypes), options);
 }

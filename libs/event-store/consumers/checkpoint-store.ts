@@ -1,23 +1,45 @@
-import { Pool, PoolClient } from 'pg';
+import { Pool, PoolClient, QueryResult } from 'pg';
+import { DeclaredTable } from '../../database/table-spec';
 import { Position } from '../position';
 
 type Queryable = Pick<Pool | PoolClient, 'query'>;
 
 /**
+ * Where each consumer is in the log. Never rebuilt: the installer's and the process managers'
+ * effects are not repeatable, so a changed declaration stops start-up for a hand-written migration.
+ */
+export const checkpointsTable: DeclaredTable = {
+  spec: {
+    name: 'es_checkpoints',
+    key: ['consumer'],
+    columns: { consumer: 'text', commit_position: 'bigint', prepare_position: 'bigint', updated_at: 'timestamptz' },
+    defaults: { updated_at: 'now()' },
+  },
+  onChange: { kind: 'refuse' },
+};
+
+interface CheckpointRow {
+  commit_position: string;
+  prepare_position: string;
+}
+
+/** A row at -1 is a consumer that has locked its checkpoint but not yet passed any event. */
+function positionOf(row: CheckpointRow | undefined): Position | undefined {
+  if (!row || BigInt(row.commit_position) < 0n) return undefined;
+  return { commit: BigInt(row.commit_position), prepare: BigInt(row.prepare_position) };
+}
+
+/**
  * Per-consumer checkpoints in PostgreSQL, whichever store holds the events. A projection saves its
- * checkpoint with the client of its read-model transaction so both commit together.
+ * checkpoint with the client of its read-model transaction so both commit together. Every
+ * statement on `es_checkpoints` is here.
  */
 export class CheckpointStore {
   constructor(private readonly pool: Pool) {}
 
   async load(consumer: string, db: Queryable = this.pool): Promise<Position | undefined> {
-    const { rows } = await db.query<{ commit_position: string; prepare_position: string }>(
-      'SELECT commit_position, prepare_position FROM es_checkpoints WHERE consumer = $1',
-      [consumer],
-    );
-    // A row at -1 is a consumer that has locked its checkpoint but not yet passed any event.
-    if (!rows[0] || BigInt(rows[0].commit_position) < 0n) return undefined;
-    return { commit: BigInt(rows[0].commit_position), prepare: BigInt(rows[0].prepare_position) };
+    const { rows } = await db.query<CheckpointRow>('SELECT commit_position, prepare_position FROM es_checkpoints WHERE consumer = $1', [consumer]);
+    return positionOf(rows[0]);
   }
 
   async save(consumer: string, position: Position, db: Queryable = this.pool): Promise<void> {
@@ -31,7 +53,7 @@ export class CheckpointStore {
   }
 
   async reset(consumer: string, db: Queryable = this.pool): Promise<void> {
-    await db.query('DELETE FROM es_checkpoints WHERE consumer = $1', [consumer]);
+    await resetCheckpoints(db, [consumer]);
   }
 
   async all(): Promise<Array<{ consumer: string; position: Position; updatedAt: Date }>> {
@@ -44,4 +66,39 @@ export class CheckpointStore {
       updatedAt: r.updated_at,
     }));
   }
+}
+
+export async function resetCheckpoints(db: Queryable, consumers: readonly string[]): Promise<void> {
+  await db.query('DELETE FROM es_checkpoints WHERE consumer = ANY($1::text[])', [consumers]);
+}
+
+/**
+ * Locks a consumer's checkpoint row (creating it at -1 when absent) in the caller's transaction and
+ * returns its position. Whoever changes the consumer's table locks this row first, which orders a
+ * live batch, a rebuild's swap and a verify's comparison. With `begin`, the transaction is opened in
+ * the same round trip once the row exists (every batch after a consumer's first): each round trip
+ * of a batch adds to the lag between an append and its row. The consumer name is sent as a literal
+ * because a multi-statement query takes no parameters.
+ */
+export async function lockCheckpoint(
+  client: PoolClient,
+  consumer: string,
+  mode: 'UPDATE' | 'SHARE',
+  options: { begin?: boolean } = {},
+): Promise<Position | undefined> {
+  const select = `SELECT commit_position, prepare_position FROM es_checkpoints WHERE consumer = ${client.escapeLiteral(consumer)} FOR ${mode}`;
+  let rows: CheckpointRow[];
+  if (options.begin) {
+    const [, locked] = (await client.query(`BEGIN; ${select}`)) as unknown as [QueryResult, QueryResult<CheckpointRow>];
+    rows = locked.rows;
+  } else {
+    rows = (await client.query<CheckpointRow>(select)).rows;
+  }
+  if (rows.length > 0) return positionOf(rows[0]);
+  await client.query(
+    `INSERT INTO es_checkpoints (consumer, commit_position, prepare_position) VALUES ($1, -1, -1)
+     ON CONFLICT (consumer) DO NOTHING`,
+    [consumer],
+  );
+  return positionOf((await client.query<CheckpointRow>(select)).rows[0]);
 }

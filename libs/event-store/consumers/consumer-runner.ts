@@ -1,4 +1,5 @@
 import { Client, Pool } from 'pg';
+import { advisoryUnlockAllOn, tryAdvisoryLockOn } from '../../database/advisory-lock';
 import { sessionBesidePool } from '../../database/session-beside-pool';
 import type { Logger } from 'pino';
 import { EventStore, Subscription } from '../event-store.port';
@@ -59,13 +60,15 @@ export class ConsumerRunner {
       // A lost lock is wound down (subscription stopped, consumer deactivated) before this replica
       // asks for the lock again: a deactivation arriving after the next activation would undo it.
       if (this.losing) await this.losing;
-      if (!this.lockClient && !(await this.acquireLock())) {
+      const activating = !this.lockClient;
+      if (activating && !(await this.acquireLock())) {
         await this.pause(this.options.lockRetryMs ?? 2000);
         continue;
       }
       const held = this.lockClient;
       this.state = 'active';
       try {
+        if (activating) await this.consumer.onActivate?.();
         const from = await this.consumer.loadCheckpoint();
         // stop() may have come while the checkpoint was loading: subscribing now would outlive it.
         if (this.stopped) break;
@@ -95,11 +98,7 @@ export class ConsumerRunner {
   private async acquireLock(): Promise<boolean> {
     try {
       const session = this.session ?? (await this.openSession());
-      const { rows } = await session.query<{ locked: boolean }>(
-        'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
-        [`consumer:${this.consumer.name}`],
-      );
-      if (!rows[0].locked) return false;
+      if (!(await tryAdvisoryLockOn(session, `consumer:${this.consumer.name}`))) return false;
       this.lockClient = session;
       this.logger.info({ consumer: this.consumer.name }, 'consumer active');
       return true;
@@ -179,7 +178,7 @@ export class ConsumerRunner {
     if (session) {
       // Ending the session releases its locks; the explicit unlock makes the hand-over immediate
       // even if the disconnect is slow to reach the server.
-      await session.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
+      await advisoryUnlockAllOn(session).catch(() => undefined);
       await session.end().catch(() => undefined);
     }
     this.state = 'stopped';

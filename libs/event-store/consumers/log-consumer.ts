@@ -9,6 +9,8 @@ export interface LogConsumer {
   readonly name: string;
   readonly filter?: EventFilter;
   readonly batchSize?: number;
+  /** Called each time this replica becomes the active one, before it loads its checkpoint (e.g. to reconcile). */
+  onActivate?(): Promise<void>;
   loadCheckpoint(): Promise<Position | undefined>;
   /** Applies the batch and saves the checkpoint; a rejection makes the runner redeliver from it. */
   handle(events: RecordedEvent[]): Promise<void>;

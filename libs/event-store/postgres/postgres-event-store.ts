@@ -1,5 +1,6 @@
-import { Pool, PoolClient } from 'pg';
+import { Pool } from 'pg';
 import {
+  CountEventsQuery,
   AppendResult,
   BatchHandler,
   DuplicateEventIds,
@@ -16,65 +17,13 @@ import {
 } from '../event-store.port';
 import { Position } from '../position';
 import { isConnectionError } from './connection-errors';
+import { countEvents } from './postgres-event-count';
 import { PostgresNotificationListener } from './postgres-notification-listener';
 import { PostgresSubscription } from './postgres-subscription';
+import { APPEND_SQL, AppendRow, EventRow, SELECT_COLUMNS, toRecordedEvent } from './postgres-event-store.sql';
 
-export const EVENTS_CHANNEL = 'es_events';
+const EVENTS_CHANNEL = 'es_events';
 const UNIQUE_VIOLATION = '23505';
-
-interface EventRow {
-  commit: string;
-  global_position: string;
-  stream_name: string;
-  stream_revision: string;
-  event_id: string;
-  event_type: string;
-  data: unknown;
-  metadata: RecordedEvent['metadata'];
-}
-
-interface AppendRow {
-  current_revision: string;
-  last_revision: string | null;
-  commit: string | null;
-  last_position: string | null;
-}
-
-/*
- * One statement per append: read the stream's last revision, check the expectation and insert every
- * event, in one round trip and one implicit transaction. The unique (stream_name, stream_revision)
- * key settles races between writers that read the same revision.
- *
- * Subscribers are woken after the commit, not inside the append's transaction: a transaction that
- * has sent NOTIFY takes a database-wide lock at commit and holds it until its commit record is
- * flushed, which serialises every appending transaction behind one WAL flush each (no group commit).
- * Measured with 16 writers, 1 event per append: ratio to a raw INSERT 0.2–0.5 with NOTIFY in the
- * statement (bench/README.md). See `wakeSubscribers`.
- */
-const APPEND_SQL = `
-WITH cur AS (
-  SELECT coalesce((SELECT stream_revision FROM es_events WHERE stream_name = $1
-                   ORDER BY stream_revision DESC LIMIT 1), -1) AS rev
-), ins AS (
-  INSERT INTO es_events (stream_name, stream_revision, event_id, event_type, data, metadata)
-  SELECT $1, cur.rev + e.ord, e.id, e.type, e.data::jsonb, e.metadata::jsonb
-  FROM cur, unnest($2::uuid[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS e(id, type, data, metadata, ord)
-  WHERE CASE $6::text
-          WHEN 'any' THEN true
-          WHEN 'no_stream' THEN cur.rev = -1
-          WHEN 'stream_exists' THEN cur.rev >= 0
-          ELSE cur.rev = $7::bigint
-        END
-  ORDER BY e.ord
-  RETURNING stream_revision, transaction_id, global_position
-)
-SELECT (SELECT rev FROM cur)::text AS current_revision,
-       (SELECT max(stream_revision) FROM ins)::text AS last_revision,
-       (SELECT transaction_id FROM ins LIMIT 1)::text AS commit,
-       (SELECT max(global_position) FROM ins)::text AS last_position`;
-
-const SELECT_COLUMNS = `transaction_id::text AS commit, global_position, stream_name, stream_revision,
-  event_id, event_type, data, metadata`;
 
 export class PostgresEventStore implements EventStore {
   private readonly listener: PostgresNotificationListener;
@@ -296,16 +245,15 @@ export class PostgresEventStore implements EventStore {
     return rows[0] ? { commit: BigInt(rows[0].commit), prepare: BigInt(rows[0].global_position) } : undefined;
   }
 
+  countEvents(query: CountEventsQuery): Promise<number> {
+    return countEvents(this.pool, query);
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
     await this.notifying;
     await this.listener.close();
     if (this.options.ownsPool) await this.pool.end();
-  }
-
-  /** For code that must append in the caller's transaction (none today) or inspect the pool. */
-  connect(): Promise<PoolClient> {
-    return this.pool.connect();
   }
 
   private async query<Row extends object>(sql: string, params: unknown[], pool: Pool = this.pool): Promise<Row[]> {
@@ -323,16 +271,4 @@ export class PostgresEventStore implements EventStore {
 
 function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: string }).code === UNIQUE_VIOLATION;
-}
-
-function toRecordedEvent(row: EventRow): RecordedEvent {
-  return {
-    id: row.event_id,
-    type: row.event_type,
-    data: row.data,
-    metadata: row.metadata,
-    streamName: row.stream_name,
-    revision: Number(row.stream_revision),
-    position: { commit: BigInt(row.commit), prepare: BigInt(row.global_position) },
-  };
 }

@@ -428,6 +428,17 @@ function operationRequest(op: Operation, fixtures: FuzzFixtures): fc.Arbitrary<F
             kind: 'huge-body',
           })),
         },
+        {
+          // Nesting past the 64-level limit (a NUL at the bottom, sometimes): 400 body_too_deep, never a 500.
+          weight: 1,
+          arbitrary: fc
+            .record({ depth: fc.integer({ min: 65, max: 20_000 }), array: fc.boolean(), leaf: fc.constantFrom('1', '"x"', '"a\\u0000b"', '"\\ud800"') })
+            .map(({ depth, array, leaf }) => ({
+              text: array ? '['.repeat(depth) + leaf + ']'.repeat(depth) : '{"a":'.repeat(depth) + leaf + '}'.repeat(depth),
+              contentType: 'application/json',
+              kind: 'deep-json',
+            })),
+        },
         { weight: 1, arbitrary: fc.constant({ text: undefined, contentType: undefined, kind: 'no-body' }) },
       )
     : fc.oneof(

@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { CommandOutcome, runCommand } from '../../libs/application/command-runner';
+import { loadState, stateOf } from '../../libs/application/stream-state';
+import { DomainError } from '../../libs/domain/domain-error';
+import { EventStore, RecordedEvent } from '../../libs/event-store/event-store.port';
+import { InstallationCommand } from '../../libs/installations/installation.commands';
+import { InstallationState, PresentInstallation, installationDecider } from '../../libs/installations/installation.decider';
+import { InstallationEvent } from '../../libs/installations/installation.events';
+import { RegistrationTokens } from '../../libs/installations/registration-token';
+import { providerStream } from '../../libs/providers/provider-identity';
+import { ProviderState, VersionState, providerDecider } from '../../libs/providers/provider.decider';
+import { ProviderEvent } from '../../libs/providers/provider.events';
+import { Deployer, DesiredDeployment } from './deployer.port';
+import { DeploymentObservations } from './deployment-observations';
+import { StreamLocks } from './stream-locks';
+
+export const INSTALLER_ACTOR = 'installer';
+/**
+ * The installer's idempotency scope. Internal scopes contain a `:`, which no tenant organisation id
+ * does, so a tenant's Idempotency-Key can never name one of the installer's commands.
+ */
+export const INSTALLER_IDEMPOTENCY_SCOPE = 'internal:installer';
+
+const MAX_CONFLICT_RETRIES = 5;
+
+/** Where an effect came from: its new events carry the cause's correlation and point back at it. */
+export interface Cause {
+  correlationId: string;
+  causationId: string | null;
+}
+
+export function causeOf(event: RecordedEvent): Cause {
+  return { correlationId: event.metadata.correlation_id, causationId: event.id };
+}
+
+export interface InstallationEffectsOptions {
+  store: EventStore;
+  deployer: Deployer;
+  tokens: RegistrationTokens;
+  observations: DeploymentObservations;
+  logger: Logger;
+  /** Base URL the runtimes call back on. */
+  storeUrl: string;
+  clock: () => Date;
+}
+
+/**
+ * A deployer that can stop one generation and leave the others running. The Deployer port has no
+ * such operation yet; a deployer that offers it is used for failed generations.
+ */
+export interface StopsOneGeneration {
+  stopGeneration(installationId: string, generation: number): Promise<void>;
+}
+
+function stopsOneGeneration(deployer: Deployer): deployer is Deployer & StopsOneGeneration {
+  return 'stopGeneration' in deployer && typeof deployer.stopGeneration === 'function';
+}
+
+/**
+ * What the reactions, the registration deadlines and reconciliation do to one installation: read it
+ * from its stream, send it the installer's commands, and drive the deployer for it. Work on one
+ * installation is serialised (`exclusively`) so a deadline never fails a deploy the consumer is
+ * starting at the same moment.
+ */
+export class InstallationEffects {
+  readonly store: EventStore;
+  readonly deployer: Deployer;
+  readonly tokens: RegistrationTokens;
+  readonly observations: DeploymentObservations;
+  readonly logger: Logger;
+  readonly clock: () => Date;
+  private readonly storeUrl: string;
+  private readonly locks = new StreamLocks();
+
+  constructor(options: InstallationEffectsOptions) {
+    this.store = options.store;
+    this.deployer = options.deployer;
+    this.tokens = options.tokens;
+    this.observations = options.observations;
+    this.logger = options.logger;
+    this.clock = options.clock;
+    this.storeUrl = options.storeUrl;
+  }
+
+  exclusively<T>(stream: string, work: () => Promise<T>): Promise<T> {
+    return this.locks.run(stream, work);
+  }
+
+  now(): string {
+    return this.clock().toISOString();
+  }
+
+  async load(stream: string): Promise<{ state: InstallationState; events: RecordedEvent[] }> {
+    const events = await this.store.readStream(stream);
+    return { state: stateOf<InstallationState, InstallationEvent>(installationDecider, events).state, events };
+  }
+
+  async versionOf(state: PresentInstallation): Promise<VersionState | undefined> {
+    const { state: provider } = await loadState<ProviderState, ProviderEvent>(
+      this.store,
+      providerDecider,
+      providerStream({ prefix: state.prefix, name: state.name }),
+    );
+    return provider.status === 'unknown' ? undefined : provider.versions[state.installedVersion];
+  }
+
+  desiredFor(state: PresentInstallation, generation: number, version: VersionState): DesiredDeployment {
+    return {
+      installationId: state.installationId,
+      tenant: state.tenant,
+      prefix: state.prefix,
+      name: state.name,
+      generation,
+      version: state.installedVersion,
+      runtimeVersion: version.runtime_version,
+      wheelUrl: version.wheel_url,
+      wheelSha256: version.wheel_sha256,
+      packageName: version.package_name,
+      entrypoint: version.entrypoint,
+      config: state.config,
+      resourceTier: state.resourceTier,
+      registrationToken: this.tokens.tokenFor(state.installationId, generation),
+      storeUrl: this.storeUrl,
+    };
+  }
+
+  /** One of the installer's commands, with a deterministic key so a redelivery appends nothing twice. */
+  async send(stream: string, command: InstallationCommand, key: string, cause?: Cause): Promise<CommandOutcome<InstallationState>> {
+    const correlationId = cause?.correlationId ?? randomUUID();
+    for (let attempt = 0; ; attempt++) {
+      const now = this.now();
+      try {
+        return await runCommand(this.store, installationDecider, stream, { ...command, now }, {
+          actor: INSTALLER_ACTOR,
+          correlationId,
+          causationId: cause?.causationId ?? null,
+          idempotencyScope: INSTALLER_IDEMPOTENCY_SCOPE,
+          idempotencyKey: key,
+          now,
+        });
+      } catch (error) {
+        // A runtime registering or a user command landing at the same moment: decide again.
+        if (error instanceof DomainError && error.code === 'concurrent_modification' && attempt < MAX_CONFLICT_RETRIES) continue;
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * Records on the installation that `generation` failed: the tenant sees `failed` and the message.
+   * Nothing is recorded when the generation is no longer the current one.
+   */
+  async recordFailure(stream: string, installationId: string, generation: number, message: string, cause?: Cause): Promise<InstallationState> {
+    const outcome = await this.send(stream, { type: 'FailDeploy', generation, message, now: this.now() }, `deploy-failed:${installationId}:${generation}`, cause);
+    if (outcome.appended > 0) this.logger.warn({ stream, installationId, generation, message }, 'deploy failed');
+    return outcome.state;
+  }
+
+  /** A deploy that failed: recorded, and what is left of its generation stopped. */
+  async failDeploy(stream: string, installationId: string, generation: number, message: string, cause?: Cause): Promise<void> {
+    const state = await this.recordFailure(stream, installationId, generation, message, cause);
+    if (state.status === 'present' && state.generation === generation && state.lifecycle === 'failed') {
+      await this.stopFailedGeneration(state, generation);
+    }
+  }
+
+  /**
+   * A failed generation must not keep running (a half-started runtime, one that will never register).
+   * Without a per-generation stop only `remove` can stop it, and that is right only while no
+   * generation ever registered: otherwise it would also stop the one still serving the tenant.
+   */
+  private async stopFailedGeneration(state: PresentInstallation, generation: number): Promise<void> {
+    const installationId = state.installationId;
+    if (stopsOneGeneration(this.deployer)) {
+      await this.deployer.stopGeneration(installationId, generation);
+    } else if (state.currentVersion === null) {
+      await this.deployer.remove(installationId);
+    } else {
+      this.logger.info({ installationId, generation }, 'failed generation left to the deployer: it cannot stop one generation while an older one serves');
+      return;
+    }
+    await this.observations.record(installationId);
+    this.logger.info({ installationId, generation }, 'failed generation stopped');
+  }
+}

@@ -1,0 +1,67 @@
+import { RecordedEvent } from '../event-store.port';
+
+export interface EventRow {
+  commit: string;
+  global_position: string;
+  stream_name: string;
+  stream_revision: string;
+  event_id: string;
+  event_type: string;
+  data: unknown;
+  metadata: RecordedEvent['metadata'];
+}
+
+export interface AppendRow {
+  current_revision: string;
+  last_revision: string | null;
+  commit: string | null;
+  last_position: string | null;
+}
+
+/*
+ * One statement per append: read the stream's last revision, check the expectation and insert every
+ * event, in one round trip and one implicit transaction. The unique (stream_name, stream_revision)
+ * key settles races between writers that read the same revision.
+ *
+ * Subscribers are woken after the commit, not inside the append's transaction: a transaction that
+ * has sent NOTIFY takes a database-wide lock at commit and holds it until its commit record is
+ * flushed, which serialises every appending transaction behind one WAL flush each (no group commit).
+ * Measured with 16 writers, 1 event per append: ratio to a raw INSERT 0.2–0.5 with NOTIFY in the
+ * statement (bench/README.md). See `wakeSubscribers`.
+ */
+export const APPEND_SQL = `
+WITH cur AS (
+  SELECT coalesce((SELECT stream_revision FROM es_events WHERE stream_name = $1
+                   ORDER BY stream_revision DESC LIMIT 1), -1) AS rev
+), ins AS (
+  INSERT INTO es_events (stream_name, stream_revision, event_id, event_type, data, metadata)
+  SELECT $1, cur.rev + e.ord, e.id, e.type, e.data::jsonb, e.metadata::jsonb
+  FROM cur, unnest($2::uuid[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS e(id, type, data, metadata, ord)
+  WHERE CASE $6::text
+          WHEN 'any' THEN true
+          WHEN 'no_stream' THEN cur.rev = -1
+          WHEN 'stream_exists' THEN cur.rev >= 0
+          ELSE cur.rev = $7::bigint
+        END
+  ORDER BY e.ord
+  RETURNING stream_revision, transaction_id, global_position
+)
+SELECT (SELECT rev FROM cur)::text AS current_revision,
+       (SELECT max(stream_revision) FROM ins)::text AS last_revision,
+       (SELECT transaction_id FROM ins LIMIT 1)::text AS commit,
+       (SELECT max(global_position) FROM ins)::text AS last_position`;
+
+export const SELECT_COLUMNS = `transaction_id::text AS commit, global_position, stream_name, stream_revision,
+  event_id, event_type, data, metadata`;
+
+export function toRecordedEvent(row: EventRow): RecordedEvent {
+  return {
+    id: row.event_id,
+    type: row.event_type,
+    data: row.data,
+    metadata: row.metadata,
+    streamName: row.stream_name,
+    revision: Number(row.stream_revision),
+    position: { commit: BigInt(row.commit), prepare: BigInt(row.global_position) },
+  };
+}

@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { UnauthorizedException } from '@nestjs/common';
+import { secretMatches } from '../api-keys/api-key-secret';
+import { CommandContext } from '../application/command-runner';
+import { runtimeScope } from '../application/idempotency-scopes';
+import { loadState } from '../application/stream-state';
+import { isCaughtUp } from '../event-store/consumers/caught-up';
+import { Infrastructure } from '../infrastructure/infrastructure';
+import { installedProvidersProjection } from '../../projections/installed-providers.projection';
+import { PresentInstallation, installationDecider } from './installation.decider';
+import { installationStream } from './installation-identity';
+
+const LOOKUP_WAIT_MS = 2_000;
+const REFUSED = 'The registration token is not valid for this installation and generation.';
+
+/** What a deployed runtime presents on every call: its installation, generation and token. */
+export interface RuntimeCredentials {
+  installationId: string;
+  generation: number;
+  /** The bearer token; absent when the request carried none. */
+  token: string | undefined;
+}
+
+export interface AuthenticatedRuntime {
+  streamName: string;
+  state: PresentInstallation;
+}
+
+type RuntimeInfrastructure = Pick<Infrastructure, 'pool' | 'eventStore' | 'checkpoints'>;
+
+/**
+ * A runtime is authenticated by its per-generation registration token (only its SHA-256 is kept, in
+ * DeployStarted); a token is good for its own installation only.
+ */
+export async function authenticateRuntime(infrastructure: RuntimeInfrastructure, credentials: RuntimeCredentials): Promise<AuthenticatedRuntime> {
+  const { installationId, generation, token } = credentials;
+  if (!token) throw new UnauthorizedException({ code: 'unauthorized', message: 'Send the registration token as "Authorization: Bearer <token>".' });
+  const located = await locate(infrastructure, installationId);
+  if (!located) throw new UnauthorizedException({ code: 'unauthorized', message: REFUSED });
+  const streamName = installationStream(located.tenant, { prefix: located.prefix, name: located.name });
+  const { state } = await loadState(infrastructure.eventStore, installationDecider, streamName);
+  const hash = state.status === 'present' && state.installationId === installationId ? state.tokenHashes[generation] : undefined;
+  if (state.status !== 'present' || !hash || !secretMatches(token, hash)) {
+    throw new UnauthorizedException({ code: 'unauthorized', message: REFUSED });
+  }
+  return { streamName, state };
+}
+
+/** The runtime acts on its own installation only, in a scope no tenant can write to. */
+export function runtimeContext(state: PresentInstallation, idempotencyKey: string | null): CommandContext {
+  return {
+    actor: `runtime:${state.installationId}`,
+    correlationId: randomUUID(),
+    idempotencyScope: runtimeScope(state.installationId),
+    idempotencyKey,
+    requestHash: null,
+    now: new Date().toISOString(),
+  };
+}
+
+/**
+ * The runtime knows only its installation id; the installed-providers read model maps it to the
+ * stream. A runtime can call before that projection has seen the install (it starts right after
+ * DeployStarted), so a miss waits briefly for the projection rather than refusing a valid token.
+ */
+async function locate(infrastructure: RuntimeInfrastructure, installationId: string): Promise<{ tenant: string; prefix: string; name: string } | undefined> {
+  const deadline = Date.now() + LOOKUP_WAIT_MS;
+  for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
+    const { rows } = await infrastructure.pool.query<{ tenant: string; prefix: string; name: string }>(
+      `SELECT tenant, prefix, name FROM ${installedProvidersProjection.table.name} WHERE installation_id = $1`,
+      [installationId],
+    );
+    if (rows[0] || Date.now() >= deadline) return rows[0];
+    // A projection that has seen the whole log will not produce the row: refuse now, so that an
+    // unknown id cannot hold a request open.
+    if (await installedProvidersCaughtUp(infrastructure)) return undefined;
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+async function installedProvidersCaughtUp(infrastructure: RuntimeInfrastructure): Promise<boolean> {
+  const head = await infrastructure.eventStore.headPosition();
+  if (!head) return true;
+  const checkpoint = await infrastructure.checkpoints.load(installedProvidersProjection.name);
+  return isCaughtUp(infrastructure.eventStore, checkpoint, head, installedProvidersProjection.eventTypes);
+}
