@@ -9,7 +9,7 @@ import { adoptRuntime } from './runtime-adoption';
 import { RUNTIME_PATH, buildRuntimeEnvironment } from './runtime-environment';
 import { describeSpawnFailure } from './runtime-failure';
 import { LaunchPlan, Runtime, launch, signal, sleep, spawned } from './runtime-process';
-import { RuntimeSandbox } from './runtime-sandbox';
+import { RuntimeSandbox, reachableByOthers } from './runtime-sandbox';
 import { PidFiles } from './runtime-state';
 
 export type { EffectAction, EffectLine } from './effect-log';
@@ -64,6 +64,10 @@ export class LocalProcessDeployer implements Deployer {
     this.pidFiles = new PidFiles(this.sandbox.stateDir, this.logger);
     this.effects = new EffectLog(options.effectLogFile);
     this.settings = { heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULT_RUNTIME_SETTINGS.heartbeatIntervalMs };
+    if (this.sandbox.separateUids && !options.runtimeCommand && !reachableByOthers(sampleRuntimePath())) {
+      // Runtimes run under uids of their own: the sample runtime must be readable by them.
+      this.logger.warn({ program: sampleRuntimePath() }, 'a folder above the sample runtime is closed to other users: runtimes will fail to start');
+    }
   }
 
   async apply(desired: DesiredDeployment): Promise<void> {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { ResourceTier } from '../../../libs/installations/installation.events';
@@ -67,6 +67,9 @@ export class RuntimeSandbox {
     for (const [dir, mode] of [[options.runtimeDir, 0o711], [this.stateDir, 0o700], [this.uidDir, 0o700], [this.workDir, 0o711]] as const) {
       mkdirSync(dir, { recursive: true, mode });
       chmodSync(dir, mode);
+    }
+    if (this.separateUids && !reachableByOthers(options.runtimeDir)) {
+      options.logger.warn({ runtimeDir: options.runtimeDir }, 'a folder above the runtime folder is closed to other users: runtimes cannot reach their HOME by path');
     }
     if (!this.separateUids) {
       options.logger.warn({ uid: process.getuid?.() }, 'installer is not root: runtimes run as the installer\'s own user, not isolated from each other by uid');
@@ -143,6 +146,19 @@ export class RuntimeSandbox {
     // count the installer's and everything else that user runs.
     if (this.separateUids) args.push(`--nproc=${limits.processes}`);
     return [this.prlimit, ...args, '--', ...command];
+  }
+}
+
+/** Whether every folder from `file` up to / lets other users pass (o+x): what a runtime's uid needs to reach it. */
+export function reachableByOthers(file: string): boolean {
+  for (let dir = path.dirname(path.resolve(file)); ; dir = path.dirname(dir)) {
+    try {
+      // eslint-disable-next-line no-bitwise
+      if ((statSync(dir).mode & 0o001) === 0) return false;
+    } catch {
+      return false;
+    }
+    if (path.dirname(dir) === dir) return true;
   }
 }
 
