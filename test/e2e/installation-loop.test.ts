@@ -78,7 +78,8 @@ describe('installation loop: deploy, registration, health, auto-upgrades', () =>
     const history = await t.request('GET', '/providers/installed/acme/postgres/history', { key });
     expect(history.body.items.map((i: { type: string }) => i.type)).toEqual(['InstallRequested', 'DeployStarted', 'RegistrationReceived']);
 
-    const deployment = await until('/providers/installed/acme/postgres/deployment', (b) => b.status === 'available');
+    // The deployer's observation is written after the apply returns, which may be after the registration.
+    const deployment = await until('/providers/installed/acme/postgres/deployment', (b) => b.status === 'available' && b.image !== null);
     expect(deployment).toMatchObject({ status: 'available', available_replicas: 1, ready_replicas: 1, version: '1.0.0', generation: 1, healthy: true });
     expect(deployment.deployment_name).toMatch(/g1$/);
   });

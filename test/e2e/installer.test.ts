@@ -431,7 +431,7 @@ describe('installer (local-process deployer, real sample runtime)', () => {
     expect(Date.now() - startedAt).toBeLessThan(15_000);
     expect(await eventTypes()).toEqual(['InstallRequested', 'DeployStarted', 'DeployFailed']);
     const failed = (await events()).find((e) => e.type === 'DeployFailed');
-    expect(failed?.data).toMatchObject({ generation: 1, message: 'runtime stopped before registering: no runtime of generation 1 is left' });
+    expect(failed?.data).toMatchObject({ generation: 1, message: 'runtime stopped before registering: runtime exited with code 3' });
     expect(await stateOf()).toMatchObject({ lifecycle: 'failed', currentVersion: null });
     expect(effectSummary()).toEqual(['start g1']);
   });
