@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -96,7 +97,8 @@ export function runtimeSandboxAttacks(): void {
           const uid = processUid(malloryRuntime.pid) as number;
           expect(uid).not.toBe(0);
           expect(uid).not.toBe(processUid(victimRuntime.pid));
-          const attack = spawnSync(
+          // Asynchronously: the API answering the forged heartbeat runs in this very process.
+          const attack = await promisify(execFile)(
             process.execPath,
             [
               '-e',
@@ -104,7 +106,7 @@ export function runtimeSandboxAttacks(): void {
                 `fetch('${t.baseUrl}/runtime/heartbeats',{method:'POST',headers:{authorization:'Bearer '+token,'content-type':'application/json'},` +
                 `body:JSON.stringify({installation_id:'${victimId}',generation:1,status:'degraded'})}).then(r=>console.log(r.status))`,
             ],
-            { uid, gid: uid, cwd: '/', env: { PATH: '/usr/bin:/bin' }, encoding: 'utf8' },
+            { uid, gid: uid, cwd: '/', env: { PATH: '/usr/bin:/bin' }, encoding: 'utf8', timeout: 20_000 },
           );
           expect(attack.stdout.trim().split('\n')).toEqual(['EACCES', '401']);
         }
