@@ -35,6 +35,7 @@ export interface LocalProcessDeployerOptions {
 }
 
 export const DEFAULT_RUNTIME_UID_BASE = 200_000;
+const LEFTOVER_WAIT_MS = 2_000;
 
 /**
  * Runs each installation's generation as a child process of the installer: the embedded default,
@@ -100,7 +101,9 @@ export class LocalProcessDeployer implements Deployer {
       // Whatever its runtimes left behind under their uid (a daemonised child) goes too, so the
       // uid can be handed to another installation.
       for (const pid of pidsOfUid(identity.uid)) signalPid(pid, 'SIGKILL');
-      this.sandbox.release(installationId);
+      for (let waited = 0; waited < LEFTOVER_WAIT_MS && pidsOfUid(identity.uid).length > 0; waited += 50) await sleep(50);
+      if (pidsOfUid(identity.uid).length === 0) this.sandbox.release(installationId);
+      else this.logger.warn({ installationId, uid: identity.uid }, 'processes of a removed installation outlived SIGKILL; its uid stays claimed');
     }
   }
 

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { DesiredDeployment } from '../deployer.port';
 import { LocalProcessDeployer } from './local-process.deployer';
-import { processUid } from './proc';
+import { pidsOfUid, processUid } from './proc';
 import { RUNTIME_PATH } from './runtime-environment';
 import { describeExit } from './runtime-failure';
 
@@ -164,6 +164,26 @@ describe('local runtime sandbox', () => {
     expect(existsSync(work)).toBe(false);
     expect(existsSync(pidFile)).toBe(false);
   });
+
+  it(
+    AS_ROOT
+      ? 'remove kills whatever the runtime left behind under its uid and frees the uid'
+      : 'not root: remove stops the runtime and removes its folder (leftovers are found by uid, which needs root)',
+    async () => {
+      const spawner = `${process.execPath} -e require('child_process').spawn(process.execPath,['-e','setInterval(()=>{},1e3)'],{detached:true,stdio:'ignore'}).unref();setInterval(()=>{},1e3)`;
+      const d = deployer(spawner, 300);
+      const id = randomUUID();
+      await d.apply(desired(id));
+      const [{ pid }] = d.running(id);
+      const uid = processUid(pid) as number;
+      await d.remove(id);
+      expect(d.running(id)).toEqual([]);
+      expect(existsSync(d.workDirOf(id, 1))).toBe(false);
+      if (!AS_ROOT) return;
+      expect(pidsOfUid(uid)).toEqual([]);
+      expect(existsSync(path.join(runtimeDir, 'uids', `uid-${uid}`))).toBe(false);
+    },
+  );
 
   it('a runtime that fails shows the tenant the platform’s words and its image without host paths; its output goes to the operator log only', async () => {
     const id = randomUUID();

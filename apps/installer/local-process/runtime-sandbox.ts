@@ -24,7 +24,18 @@ export interface TierLimits {
 const MIB = 1024 * 1024;
 const HOUR = 3600;
 
-/** The local counterpart of Kubernetes' TIER_RESOURCES: the same memory per tier. Documented in README. */
+/**
+ * The local counterpart of Kubernetes' TIER_RESOURCES (the same memory per tier), applied with prlimit:
+ *
+ * | tier        | memory (RLIMIT_DATA) | CPU time (RLIMIT_CPU) | processes (RLIMIT_NPROC) | open files (RLIMIT_NOFILE) |
+ * |-------------|----------------------|-----------------------|--------------------------|----------------------------|
+ * | free        | 128 MiB              | 1 h                   | 64                       | 256                        |
+ * | standard    | 512 MiB              | 4 h                   | 256                      | 1024                       |
+ * | performance | 2 GiB                | 16 h                  | 1024                     | 4096                       |
+ *
+ * CPU time is cumulative over the runtime's life (SIGXCPU at the limit, reported as such). Processes
+ * count threads too and apply only under a uid of the runtime's own; core dumps are off.
+ */
 export const TIER_LIMITS: Readonly<Record<ResourceTier, TierLimits>> = {
   free: { memoryBytes: 128 * MIB, cpuSeconds: 1 * HOUR, processes: 64, openFiles: 256 },
   standard: { memoryBytes: 512 * MIB, cpuSeconds: 4 * HOUR, processes: 256, openFiles: 1024 },
