@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -41,25 +41,41 @@ interface ServerRecord {
 
 const PROJECT_ROOT = resolve(__dirname, '..', '..', '..');
 const USER = 'postgres';
-const PASSWORD = 'postgres';
+/** The password of data folders initialised before each got its own (kept working, with a warning). */
+const LEGACY_PASSWORD = 'postgres';
+const PASSWORD_FILE = 'superuser-password';
 
-export async function startOrAttachEmbeddedPostgres(name: string, env: NodeJS.ProcessEnv = process.env): Promise<EmbeddedPostgresHandle> {
+/**
+ * `onWarning` hears about a data folder still using the legacy fixed password (defaults to a
+ * process warning; callers with a logger pass its warn).
+ */
+export async function startOrAttachEmbeddedPostgres(
+  name: string,
+  onWarning: (message: string) => void = (message) => process.emitWarning(message),
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<EmbeddedPostgresHandle> {
   refuseInProduction(env);
   const dataRoot = dataRootFor(name);
   const recordFile = join(dataRoot, 'server.json');
+  const databaseDir = join(dataRoot, 'data');
+  const passwordFile = join(dataRoot, PASSWORD_FILE);
+  const initialised = existsSync(join(databaseDir, 'PG_VERSION'));
   const existing = readRecord(recordFile);
-  if (existing && isAlive(existing.pid) && (await canConnect(existing.port))) {
-    return { url: urlFor(existing.port), owned: false, stop: async () => undefined };
+  if (initialised && existing && isAlive(existing.pid)) {
+    const url = urlFor(existing.port, readPassword(passwordFile, onWarning));
+    if (await canConnect(url)) return { url, owned: false, stop: async () => undefined };
   }
 
   const EmbeddedPostgres = loadEmbeddedPostgres();
-  const databaseDir = join(dataRoot, 'data');
   const port = await freePort();
   mkdirSync(dataRoot, { recursive: true });
+  // A fresh cluster gets a random superuser password, kept beside it for the next start and the CLI:
+  // the server listens on a TCP port any local user (a runtime, say) can reach.
+  const password = initialised ? readPassword(passwordFile, onWarning) : newPassword(passwordFile);
   const server = new EmbeddedPostgres({
     databaseDir,
     user: USER,
-    password: PASSWORD,
+    password,
     port,
     persistent: true,
     // initdb and postgres refuse to run as root; the package runs them as a `postgres` OS user.
@@ -68,7 +84,7 @@ export async function startOrAttachEmbeddedPostgres(name: string, env: NodeJS.Pr
     onLog: () => undefined,
     onError: () => undefined,
   });
-  if (!existsSync(join(databaseDir, 'PG_VERSION'))) {
+  if (!initialised) {
     rmSync(databaseDir, { recursive: true, force: true });
     await server.initialise();
   }
@@ -78,7 +94,7 @@ export async function startOrAttachEmbeddedPostgres(name: string, env: NodeJS.Pr
   writeFileSync(recordFile, JSON.stringify({ port, pid: process.pid } satisfies ServerRecord));
   let stopped = false;
   return {
-    url: urlFor(port),
+    url: urlFor(port, password),
     owned: true,
     stop: async () => {
       if (stopped) return;
@@ -133,8 +149,24 @@ function loadEmbeddedPostgres(): EmbeddedPostgresConstructor {
   return mod.default;
 }
 
-function urlFor(port: number): string {
-  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+function urlFor(port: number, password: string): string {
+  return `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+}
+
+function newPassword(file: string): string {
+  const password = randomBytes(24).toString('hex');
+  writeFileSync(file, password, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return password;
+}
+
+function readPassword(file: string, onWarning: (message: string) => void): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    onWarning(`embedded PostgreSQL in ${dirname(file)} has no ${PASSWORD_FILE}: using the legacy fixed password; re-create the data folder to get a random one`);
+    return LEGACY_PASSWORD;
+  }
 }
 
 /**
@@ -173,8 +205,8 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function canConnect(port: number): Promise<boolean> {
-  const client = new Client({ connectionString: urlFor(port), connectionTimeoutMillis: 2000 });
+async function canConnect(url: string): Promise<boolean> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 2000 });
   try {
     await client.connect();
     await client.query('select 1');
