@@ -11,6 +11,7 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  S3ServiceException,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { ArtifactStore, ArtifactSummary, DeleteOptions, PutOptions, PutResult, StoredArtifact, isSha256 } from './artifact-store.port';
@@ -181,8 +182,8 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 }
 
+/** The SDK's errors carry the HTTP status in `$metadata`; a HEAD's 404 has no body to name it. */
 function isNotFound(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const status = (error as Error & { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  return error.name === 'NotFound' || error.name === 'NoSuchKey' || status === 404;
+  if (!(error instanceof S3ServiceException)) return false;
+  return error.name === 'NotFound' || error.name === 'NoSuchKey' || error.$metadata.httpStatusCode === 404;
 }
