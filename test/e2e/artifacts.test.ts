@@ -19,6 +19,8 @@ import { TestApp, TestResponse, startTestApp } from '../support/test-app';
 
 const WHEEL_BYTES = 3 * 1024 * 1024 + 17; // several 1 MiB chunks in PostgreSQL
 const sha256Of = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+/** The wheel of acme/gone, the provider the last test deletes: what the registry's `/big-declared.whl` serves (0x5a bytes). */
+const GONE_WHEEL = Buffer.alloc(5000, 0x5a);
 
 describe('artifacts', () => {
   let t: TestApp;
@@ -43,8 +45,9 @@ describe('artifacts', () => {
     expectRejected(t, () => t.request('GET', `/artifacts/${sha256}`, { headers }), 404, 'artifact_not_found');
 
   beforeAll(async () => {
-    wheels = await startHttpsWheelServer({ wheelBytes: WHEEL_BYTES });
-    t = await startTestApp({ WHEEL_FETCH_ALLOW_HOSTS: '127.0.0.1', WHEEL_FETCH_CA_FILE: wheels.caFile, HEARTBEAT_TIMEOUT_MS: '3600000' });
+    wheels = await startHttpsWheelServer({ wheelBytes: WHEEL_BYTES, oversizedBytes: GONE_WHEEL.length });
+    // No grace period: the collector, run by the ProviderDeleted of the last test, takes every unreferenced artifact.
+    t = await startTestApp({ WHEEL_FETCH_ALLOW_HOSTS: '127.0.0.1', WHEEL_FETCH_CA_FILE: wheels.caFile, HEARTBEAT_TIMEOUT_MS: '3600000', ARTIFACT_GC_GRACE_MS: '0' });
     [acme, acmeReader, beta, admin] = await Promise.all([
       t.createKey('acme', ['publish', 'read']),
       t.createKey('acme', ['read']),
@@ -53,6 +56,11 @@ describe('artifacts', () => {
     ]);
     const stored = await t.infrastructure.artifacts.put(Readable.from([wheels.wheel]), { maxBytes: t.infrastructure.config.artifacts.uploadMaxBytes });
     expect(stored).toEqual({ sha256: wheels.sha256, size: WHEEL_BYTES, created: true });
+    await t.infrastructure.artifacts.put(Readable.from([GONE_WHEEL]), { maxBytes: 1 << 20 });
+    await expectStatus(
+      t.request('POST', '/provider-versions', { key: acme, body: { name: 'acme/gone', version: '1.0.0', wheel_url: `${wheels.url}/big-declared.whl`, sha256: sha256Of(GONE_WHEEL) } }),
+      201,
+    );
     unreferenced = (await t.infrastructure.artifacts.put(Readable.from([randomBytes(4096)]), { maxBytes: 1 << 20 })).sha256;
     const published = await expectStatus(
       t.request('POST', '/provider-versions', { key: acme, body: { name: 'acme/tool', version: '1.0.0', wheel_url: `${wheels.url}/good.whl`, sha256: wheels.sha256 } }),
@@ -134,5 +142,16 @@ describe('artifacts', () => {
     await expectRejected(t, () => t.request('GET', `/artifacts/${wheels.sha256}`, { headers: asRuntime({ installationId: randomUUID() }) }), 401, 'unauthorized');
     // A registration token is no API key.
     await expectRejected(t, () => t.request('GET', `/artifacts/${wheels.sha256}`, { headers: bearer(runtime.token) }), 401, 'unauthorized');
+  });
+
+  it('collects the wheel of a deleted provider and unreferenced bytes, keeping wheels still referenced', async () => {
+    expect(await t.infrastructure.artifacts.has(sha256Of(GONE_WHEEL))).toBe(true);
+    await expectStatus(t.request('DELETE', '/providers/acme/gone', { key: acme }), 204);
+    for (let i = 0; i < 200 && (await t.infrastructure.artifacts.has(sha256Of(GONE_WHEEL))); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await t.infrastructure.artifacts.has(sha256Of(GONE_WHEEL))).toBe(false);
+    expect(await t.infrastructure.artifacts.has(unreferenced)).toBe(false);
+    expect(await t.infrastructure.artifacts.has(wheels.sha256)).toBe(true);
+    await notFound(sha256Of(GONE_WHEEL), bearer(acme));
+    expect((await download(wheels.sha256, asRuntime())).status).toBe(200);
   });
 });
