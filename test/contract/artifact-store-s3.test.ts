@@ -1,4 +1,8 @@
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { Pool } from 'pg';
+import { createArtifactStore } from '../../libs/artifacts/create-artifact-store';
+import { PostgresArtifactStore } from '../../libs/artifacts/postgres-artifact-store';
+import { loadConfig } from '../../libs/config/app-config';
 import { S3ArtifactStore } from '../../libs/artifacts/s3-artifact-store';
 import { s3LocationOf } from '../../libs/artifacts/s3-location';
 import { S3RVER_CREDENTIALS, S3TestServer, startS3Server } from '../support/s3-server';
@@ -40,5 +44,21 @@ describe('ARTIFACT_STORE_URL', () => {
       region: 'eu-west-1',
     });
     expect(s3LocationOf('s3://wheels').prefix).toBe('');
+  });
+});
+
+describe('choosing the artifact store', () => {
+  it('is PostgreSQL without ARTIFACT_STORE_URL and S3 with an s3:// one', () => {
+    const pool = new Pool();
+    const s3 = createArtifactStore(loadConfig({ ARTIFACT_STORE_URL: server.storeUrl('x') }), pool);
+    expect(createArtifactStore(loadConfig({}), pool)).toBeInstanceOf(PostgresArtifactStore);
+    expect(s3).toBeInstanceOf(S3ArtifactStore);
+    return Promise.all([s3.close(), pool.end()]);
+  });
+
+  it('refuses an ARTIFACT_STORE_URL that is not s3://, naming the variable', () => {
+    expect(() => loadConfig({ ARTIFACT_STORE_URL: 'https://bucket.example.com' })).toThrow(/ARTIFACT_STORE_URL must use s3:/);
+    expect(() => loadConfig({ UPLOAD_MAX_BYTES: 'lots' })).toThrow(/UPLOAD_MAX_BYTES="lots" must be a size/);
+    expect(loadConfig({ UPLOAD_MAX_BYTES: '10mb' }).artifacts.uploadMaxBytes).toBe(10 * 1024 * 1024);
   });
 });
