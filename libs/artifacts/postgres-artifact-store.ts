@@ -33,13 +33,17 @@ export class PostgresArtifactStore implements ArtifactStore {
       }
       const { sha256, size } = chunks.result();
       // Inserting, or refreshing the stored bytes' stored_at, in one statement: a collector's
-      // conditional delete cannot slip in between finding the bytes and confirming them.
+      // conditional delete cannot slip in between finding the bytes and confirming them. The blob
+      // is published only whole: an upload outlasting the grace period may have lost its first
+      // chunks to the collector, and then fails rather than storing a truncated file.
       const { rows } = await this.pool.query<{ blob_id: string }>(
-        `INSERT INTO ${ARTIFACTS} (sha256, blob_id, size) VALUES ($1, $2, $3)
+        `INSERT INTO ${ARTIFACTS} (sha256, blob_id, size)
+         SELECT $1, $2, $3 WHERE (SELECT count(*) FROM ${CHUNKS} WHERE blob_id = $2) = $4
          ON CONFLICT (sha256) DO UPDATE SET stored_at = now()
          RETURNING blob_id`,
-        [sha256, blobId, size],
+        [sha256, blobId, size, seq],
       );
+      if (!rows[0]) throw new Error('The upload took longer than the artifact grace period and lost chunks to the collector; upload it again.');
       const created = rows[0].blob_id === blobId;
       if (!created) await this.discard(blobId);
       return { sha256, size, created };

@@ -140,6 +140,8 @@ describe('artifacts', () => {
     await expectRejected(t, () => t.request('GET', `/artifacts/${wheels.sha256}`, { headers: asRuntime({ token: 'forged' }) }), 401, 'unauthorized');
     await expectRejected(t, () => t.request('GET', `/artifacts/${wheels.sha256}`, { headers: asRuntime({ generation: runtime.generation + 1 }) }), 401, 'unauthorized');
     await expectRejected(t, () => t.request('GET', `/artifacts/${wheels.sha256}`, { headers: asRuntime({ installationId: randomUUID() }) }), 401, 'unauthorized');
+    await expectRejected(t, () => t.request('GET', `/artifacts/${wheels.sha256}`, { headers: asRuntime({ installationId: 'not-a-uuid' }) }), 401, 'unauthorized');
+    await expectRejected(t, () => t.request('GET', `/artifacts/${wheels.sha256}`, { headers: { ...asRuntime(), 'x-generation': '1e99' } }), 401, 'unauthorized');
     // A registration token is no API key.
     await expectRejected(t, () => t.request('GET', `/artifacts/${wheels.sha256}`, { headers: bearer(runtime.token) }), 401, 'unauthorized');
   });

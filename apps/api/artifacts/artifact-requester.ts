@@ -6,6 +6,7 @@ import { ApiKeyDirectory } from '../auth/api-key-directory';
 export const INSTALLATION_HEADER = 'x-installation-id';
 export const GENERATION_HEADER = 'x-generation';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const NO_CREDENTIALS = 'Send an API key, or a runtime\'s registration token with X-Installation-Id and X-Generation, as "Authorization: Bearer <…>".';
 const INVALID = () => new UnauthorizedException({ code: 'unauthorized', message: 'The credentials are invalid or revoked.' });
 
@@ -23,7 +24,8 @@ export async function requesterOf(
   if (!token) throw new UnauthorizedException({ code: 'unauthorized', message: NO_CREDENTIALS });
   if (headers.installationId !== undefined) {
     const generation = Number(headers.generation);
-    if (!Number.isInteger(generation) || generation < 1) throw INVALID();
+    // Checked here, not by the database: a malformed id must be a 401, never a failed query.
+    if (!UUID.test(headers.installationId) || !Number.isInteger(generation) || generation < 1 || generation > 2 ** 31 - 1) throw INVALID();
     return { kind: 'runtime', credentials: { installationId: headers.installationId, generation, token } };
   }
   const parsed = parseApiKey(token);

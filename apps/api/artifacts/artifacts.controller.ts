@@ -2,6 +2,7 @@ import { Controller, Get, Headers, Inject, Param, Res, StreamableFile } from '@n
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiHeader, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { ARTIFACTS_ROUTE } from '../../../libs/artifacts/artifact-url';
 import { GetArtifactQuery } from '../../../libs/artifacts/get-artifact.query';
 import { EventStore } from '../../../libs/event-store/event-store.port';
 import { ApiKeyDirectory } from '../auth/api-key-directory';
@@ -13,7 +14,7 @@ import { GENERATION_HEADER, INSTALLATION_HEADER, requesterOf } from './artifact-
 @ApiTags('artifacts')
 // Authenticated in `requesterOf`: API keys and runtimes' registration tokens both reach this route.
 @Public()
-@Controller('artifacts')
+@Controller(ARTIFACTS_ROUTE)
 export class ArtifactsController {
   private readonly directory: ApiKeyDirectory;
 
