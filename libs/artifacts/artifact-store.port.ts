@@ -18,7 +18,10 @@ export interface PutOptions {
 export interface PutResult {
   sha256: Sha256;
   size: number;
-  /** false when the same bytes were stored already (content addressing stores them once). */
+  /**
+   * false when the same bytes were stored already (content addressing stores them once). Of
+   * concurrent puts of the same bytes, PostgreSQL answers true to exactly one; S3 to at least one.
+   */
   created: boolean;
 }
 

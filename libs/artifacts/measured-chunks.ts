@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ArtifactTooLarge } from './artifact-store.port';
+import { bytesOf } from './bytes-of';
 
 /**
  * Reads a source as chunks of `chunkSize` bytes (the last one shorter), hashing and counting as it
@@ -22,7 +23,7 @@ export class MeasuredChunks implements AsyncIterable<Buffer> {
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     for await (const piece of this.source) {
-      const buffer = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as string);
+      const buffer = bytesOf(piece);
       this.bytes += buffer.length;
       // Leaving the loop destroys the source: an oversized upload is not read to its end.
       if (this.bytes > this.maxBytes) throw new ArtifactTooLarge(this.maxBytes);

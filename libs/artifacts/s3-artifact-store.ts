@@ -15,6 +15,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { ArtifactStore, ArtifactSummary, DeleteOptions, PutOptions, PutResult, StoredArtifact, isSha256 } from './artifact-store.port';
+import { bytesOf } from './bytes-of';
 import { MeasuredChunks } from './measured-chunks';
 import { S3Location, s3LocationOf } from './s3-location';
 
@@ -72,7 +73,7 @@ export class S3ArtifactStore implements ArtifactStore {
     const fetchBody = async function* (client: S3Client, bucket: string): AsyncGenerator<Buffer> {
       const { Body } = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       if (!(Body instanceof Readable)) throw new Error(`The S3 client returned no stream for ${key}.`);
-      for await (const piece of Body) yield Buffer.isBuffer(piece) ? piece : Buffer.from(piece as Uint8Array);
+      for await (const piece of Body) yield bytesOf(piece);
     };
     return { sha256, size: head.size, stream: () => Readable.from(fetchBody(this.client, this.location.bucket)) };
   }
