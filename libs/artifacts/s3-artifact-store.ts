@@ -53,7 +53,8 @@ export class S3ArtifactStore implements ArtifactStore {
       return { sha256, size, created: true };
     }
     const staging = `${this.location.prefix}uploads/${randomUUID()}`;
-    await this.uploadInParts(staging, [first.value, second.value], iterator);
+    const firstParts = [first, second].flatMap((read) => (read.done ? [] : [read.value]));
+    await this.uploadInParts(staging, firstParts, iterator);
     try {
       const { sha256, size } = parts.result();
       if (await this.touch(sha256)) return { sha256, size, created: false };

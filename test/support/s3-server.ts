@@ -39,7 +39,7 @@ export async function startS3Server(bucket = 'artifacts'): Promise<S3TestServer>
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const port = await new Promise<number>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
+    const lines = createInterface({ input: child.stdout });
     lines.once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`s3rver exited (${code}) before listening: ${stderr}`)));
   });

@@ -152,7 +152,7 @@ describe('local runtime sandbox', () => {
     const [{ pid }] = d.running(id);
     const work = d.workDirOf(id, 1);
     const stat = statSync(work);
-    // eslint-disable-next-line no-bitwise
+     
     expect(stat.mode & 0o777).toBe(0o700);
     expect(stat.uid).toBe(processUid(pid));
     expect(work.startsWith(runtimeDir)).toBe(true);

@@ -164,7 +164,7 @@ export class RuntimeSandbox {
 export function reachableByOthers(file: string): boolean {
   for (let dir = path.dirname(path.resolve(file)); ; dir = path.dirname(dir)) {
     try {
-      // eslint-disable-next-line no-bitwise
+       
       if ((statSync(dir).mode & 0o001) === 0) return false;
     } catch {
       return false;
