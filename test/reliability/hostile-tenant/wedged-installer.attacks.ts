@@ -37,8 +37,8 @@ class RefusingDeployer implements Deployer {
     return this.inner.retire(installationId, keepGeneration);
   }
 
-  stop(installationId: string, generation: number): Promise<void> {
-    return this.inner.stop(installationId, generation);
+  stopGeneration(installationId: string, generation: number): Promise<void> {
+    return this.inner.stopGeneration(installationId, generation);
   }
 
   async remove(installationId: string): Promise<void> {
