@@ -20,6 +20,8 @@ import { YankVersionHandler } from '../../libs/providers/yank-version.handler';
 import { GetCatalogEntryHandler, SearchCatalogHandler } from '../../projections/catalog.queries';
 import { GetDeploymentHandler, GetInstalledProviderHandler, ListInstalledProvidersHandler } from '../../projections/installed-providers.queries';
 import { GetVersionHandler, ListVersionsHandler } from '../../projections/provider-versions.queries';
+import { GetArtifactHandler } from '../../libs/artifacts/get-artifact.query';
+import { ArtifactsController } from './artifacts/artifacts.controller';
 import { HistoryController } from './audit/history.controller';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { CatalogController } from './catalog/catalog.controller';
@@ -56,6 +58,7 @@ const QUERY_HANDLERS = [
   GetDeploymentHandler,
   InstallationHistoryHandler,
   ProviderHistoryHandler,
+  GetArtifactHandler,
 ];
 
 @Module({})
@@ -69,7 +72,7 @@ export class AppModule {
         ThrottlerModule.forRoot(rateLimitOptions(infrastructure)),
       ],
       // Installations come first: `/providers/installed/{p}/{n}` must win over `/providers/{p}/{n}/…`.
-      controllers: [InstallationsController, HistoryController, ProviderVersionsController, CatalogController, RuntimeController, OperationsController],
+      controllers: [InstallationsController, HistoryController, ProviderVersionsController, CatalogController, RuntimeController, OperationsController, ArtifactsController],
       providers: [
         { provide: INFRASTRUCTURE, useValue: infrastructure },
         { provide: PG_POOL, useValue: infrastructure.pool },

