@@ -330,10 +330,10 @@ describe('Kubernetes deployer against the recorded Kubernetes API test double', 
     expect(double.names('deployments', NS)).toEqual([]);
   });
 
-  it('stop deletes one generation (its Deployment and Secret) and leaves the others', async () => {
+  it('stopGeneration deletes one generation (its Deployment and Secret) and leaves the others', async () => {
     await deployer.apply(desired());
     await deployer.apply(desired({ generation: 2, registrationToken: 'token-g2' }));
-    await deployer.stop(INSTALLATION_ID, 2);
+    await deployer.stopGeneration(INSTALLATION_ID, 2);
     expect(double.names('deployments', NS)).toEqual([G(1)]);
     expect(double.names('secrets', NS)).toEqual([G(1)]);
     expect(double.names('services', NS)).toEqual([SERVICE]);

@@ -60,7 +60,7 @@ export class KubernetesDeployer implements Deployer {
     await this.deleteGenerations(installationId, (generation) => generation < keepGeneration);
   }
 
-  async stop(installationId: string, generation: number): Promise<void> {
+  async stopGeneration(installationId: string, generation: number): Promise<void> {
     await this.deleteGenerations(installationId, (g) => g === generation);
   }
 

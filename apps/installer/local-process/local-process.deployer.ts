@@ -87,7 +87,7 @@ export class LocalProcessDeployer implements Deployer {
     await Promise.all(older.map((r) => this.stopRuntime(r, 'stop')));
   }
 
-  async stop(installationId: string, generation: number): Promise<void> {
+  async stopGeneration(installationId: string, generation: number): Promise<void> {
     const runtime = this.runtimes.get(keyOf(installationId, generation)) ?? this.adopt(installationId, generation);
     if (runtime) await this.stopRuntime(runtime, 'stop');
     this.sandbox.removeWorkDir(installationId, generation);

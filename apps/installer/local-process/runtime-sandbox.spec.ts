@@ -159,7 +159,7 @@ describe('local runtime sandbox', () => {
     const pidFile = path.join(runtimeDir, 'state', `${id}.g1.json`);
     expect(existsSync(pidFile)).toBe(true);
 
-    await d.stop(id, 1);
+    await d.stopGeneration(id, 1);
     expect(d.running(id)).toEqual([]);
     expect(existsSync(work)).toBe(false);
     expect(existsSync(pidFile)).toBe(false);

@@ -25,6 +25,7 @@ class RefusingDeployer implements Deployer {
   readonly kind = 'refusing-local-process';
   readonly refusedTenants = new Set<string>();
   readonly removed: string[] = [];
+  readonly stoppedGenerations: string[] = [];
 
   constructor(private readonly inner: LocalProcessDeployer) {}
 
@@ -37,8 +38,9 @@ class RefusingDeployer implements Deployer {
     return this.inner.retire(installationId, keepGeneration);
   }
 
-  stop(installationId: string, generation: number): Promise<void> {
-    return this.inner.stop(installationId, generation);
+  stopGeneration(installationId: string, generation: number): Promise<void> {
+    this.stoppedGenerations.push(`${installationId}:g${generation}`);
+    return this.inner.stopGeneration(installationId, generation);
   }
 
   async remove(installationId: string): Promise<void> {
@@ -180,7 +182,8 @@ export function wedgedInstallerAttacks(): void {
       expect(items.map((i) => i.type)).toEqual(['InstallRequested', 'DeployStarted', 'DeployFailed']);
       expect(items[2]).toMatchObject({ actor: 'installer', data: { generation: 1, message: expected } });
       // The failed generation is stopped: nothing of it may keep running.
-      expect(deployer.removed).toEqual([await installationIdOf('eve')]);
+      expect(deployer.stoppedGenerations).toEqual([`${await installationIdOf('eve')}:g1`]);
+      expect(deployer.removed).toEqual([]);
 
       // Redelivered from scratch, the failure is not recorded twice.
       await installer.stop();
