@@ -20,6 +20,8 @@ import { YankVersionHandler } from '../../libs/providers/yank-version.handler';
 import { GetCatalogEntryHandler, SearchCatalogHandler } from '../../projections/catalog.queries';
 import { GetDeploymentHandler, GetInstalledProviderHandler, ListInstalledProvidersHandler } from '../../projections/installed-providers.queries';
 import { GetVersionHandler, ListVersionsHandler } from '../../projections/provider-versions.queries';
+import { GetOrganizationHandler, ListOrganizationsHandler } from '../../projections/organizations.queries';
+import { OrganizationsController } from './organizations/organizations.controller';
 import { HistoryController } from './audit/history.controller';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { CatalogController } from './catalog/catalog.controller';
@@ -56,6 +58,8 @@ const QUERY_HANDLERS = [
   GetDeploymentHandler,
   InstallationHistoryHandler,
   ProviderHistoryHandler,
+  ListOrganizationsHandler,
+  GetOrganizationHandler,
 ];
 
 @Module({})
@@ -69,7 +73,7 @@ export class AppModule {
         ThrottlerModule.forRoot(rateLimitOptions(infrastructure)),
       ],
       // Installations come first: `/providers/installed/{p}/{n}` must win over `/providers/{p}/{n}/…`.
-      controllers: [InstallationsController, HistoryController, ProviderVersionsController, CatalogController, RuntimeController, OperationsController],
+      controllers: [InstallationsController, HistoryController, ProviderVersionsController, CatalogController, RuntimeController, OperationsController, OrganizationsController],
       providers: [
         { provide: INFRASTRUCTURE, useValue: infrastructure },
         { provide: PG_POOL, useValue: infrastructure.pool },
