@@ -33,7 +33,7 @@ describe('organisations over HTTP', () => {
   }
 
   beforeAll(async () => {
-    t = await startTestApp({ LOG_LEVEL: 'warn' });
+    t = await startTestApp();
     acme = await t.createKey('acme', ['read']);
     globex = await t.createKey('globex', ['read', 'publish']);
     admin = await t.createKey('ops', ['read'], { platformAdmin: true });
