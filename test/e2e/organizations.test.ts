@@ -132,6 +132,9 @@ describe('organisations over HTTP', () => {
     const last = await t.request('GET', '/organizations?limit=2&offset=2', { key: admin });
     expect(last.body.map((o: { id: string }) => o.id)).toEqual(['initech', 'ops']);
     expect(last.headers.get('link')).toBe('</organizations?limit=2&offset=0>; rel="prev"');
+    const rest = await t.request('GET', '/organizations?offset=3', { key: admin });
+    expect(rest.body.map((o: { id: string }) => o.id)).toEqual(['ops']);
+    expect(rest.headers.get('link')).toBe('</organizations?offset=0&limit=3>; rel="prev"');
     const bad = await t.request('GET', '/organizations?limit=0', { key: admin });
     expect([bad.status, bad.body.code]).toEqual([422, 'validation_failed']);
   });

@@ -1,6 +1,9 @@
 import type { Request, Response } from 'express';
 import { pageOf } from './path-params';
 
+/** The largest `limit` a paged route accepts (see `pageOf`). */
+const MAX_LIMIT = 100;
+
 /** Which part of a list to answer: all of it (limit null) unless the client gives a limit. */
 export interface ListWindow {
   limit: number | null;
@@ -23,9 +26,12 @@ export function listWindowOf(query: Record<string, unknown>): ListWindow {
 export function setListHeaders(request: Request, response: Response, window: ListWindow, total: number): void {
   response.setHeader('X-Total-Count', String(total));
   const links: string[] = [];
-  const size = window.limit ?? total;
   if (window.limit !== null && window.offset + window.limit < total) links.push(link(request, window.limit, window.offset + window.limit, 'next'));
-  if (window.offset > 0 && size > 0) links.push(link(request, size, Math.max(0, window.offset - size), 'prev'));
+  if (window.offset > 0) {
+    // Without a limit the previous page is what the offset skipped, in pages a limit may ask for.
+    const size = window.limit ?? Math.min(window.offset, MAX_LIMIT);
+    links.push(link(request, size, Math.max(0, window.offset - size), 'prev'));
+  }
   if (links.length > 0) response.setHeader('Link', links.join(', '));
 }
 
