@@ -181,7 +181,7 @@ describe.each(['postgresql', 'eventstoredb'] as const)('the SDK’s call sequenc
     const read = await expectAnswer(b('GET', '/providers/acme/pg/versions/1.2.0', { key }), 200);
     expectSdkModel(read.body, PROVIDER_VERSION);
     expect(read.body).not.toHaveProperty('field_from_a_newer_sdk');
-    const upgrade = await expectAnswer(a('POST', '/providers/installed/acme/pg/upgrade', { key, body: { version: '1.2.0', cascade: true } }), 200);
+    const upgrade = await expectAnswer(a('POST', '/providers/installed/acme/pg/upgrade', { key, body: { version: '1.2.0', field_from_a_newer_sdk: 'x' } }), 200);
     expect(upgrade.body.installed_version).toBe('1.2.0');
   });
 
