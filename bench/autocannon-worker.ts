@@ -5,8 +5,16 @@
  * and error counts.
  */
 export {};
+
+/**
+ * What this worker uses of autocannon: called without a callback it returns an instance that emits
+ * each response and resolves to the totals (its published typings claim a bare Promise).
+ */
+interface AutocannonRun extends PromiseLike<{ duration: number; errors: number; timeouts: number }> {
+  on(event: 'response', listener: (client: unknown, statusCode: number, bytes: number, responseTime: number) => void): void;
+}
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const autocannon = require('autocannon');
+const autocannon = require('autocannon') as (options: Record<string, unknown>) => AutocannonRun;
 
 interface WorkerInput {
   url: string;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Body, Controller, HttpCode, Inject, INestApplication, Module, Param, Post } from '@nestjs/common';
 import { APP_GUARD, NestFactory } from '@nestjs/core';
@@ -80,6 +81,6 @@ export async function startBaselineApp(pool: Pool, config: AppConfig): Promise<B
   const app: INestApplication = await NestFactory.create(BaselineModule, { bodyParser: false, logger: false });
   configureHttp(app, config);
   await app.listen(0, '127.0.0.1');
-  const address = app.getHttpServer().address() as AddressInfo;
+  const address = (app.getHttpServer() as Server).address() as AddressInfo;
   return { baseUrl: `http://127.0.0.1:${address.port}`, close: () => app.close() };
 }

@@ -20,7 +20,7 @@ export interface CommandOptions {
   /** The bare app's upgrade/downgrade run; shorter than ours in full mode (its ops/s, not its memory, is compared). */
   baselineDurationSec: number;
   connections: number;
-  log(message: string): void;
+  log: (message: string) => void;
 }
 
 const PREFIX = 'benchco';
@@ -101,6 +101,8 @@ function trackLag(api: RunningApi, streamPrefix: string) {
   const lags: number[] = [];
   let tracking = true;
   const store = api.infrastructure.eventStore;
+  // Wrapped, then called with the store as `this`: the method is never called unbound.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
   const originalAppend = store.append;
   store.append = async function (this: typeof store, ...args: Parameters<typeof originalAppend>) {
     const result = await originalAppend.apply(this, args);
@@ -112,6 +114,7 @@ function trackLag(api: RunningApi, streamPrefix: string) {
     return result;
   };
   const proto = ProjectionConsumer.prototype;
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called with the consumer as `this` below
   const originalHandle = proto.handle;
   proto.handle = async function (this: ProjectionConsumer, events: RecordedEvent[]) {
     await originalHandle.call(this, events);

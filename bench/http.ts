@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { INestApplication } from '@nestjs/common';
@@ -33,7 +34,7 @@ export async function startApi(databaseUrl: string): Promise<RunningApi> {
   const infrastructure = await createInfrastructure(config, 'bench');
   const app: INestApplication = await createApi(infrastructure);
   await app.listen(0, '127.0.0.1');
-  const address = app.getHttpServer().address() as AddressInfo;
+  const address = (app.getHttpServer() as Server).address() as AddressInfo;
   const workers: ConsumerRunner[] = startProjections(infrastructure);
   return {
     baseUrl: `http://127.0.0.1:${address.port}`,

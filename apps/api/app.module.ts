@@ -22,6 +22,8 @@ import { GetDeploymentHandler, GetInstalledProviderHandler, ListInstalledProvide
 import { GetVersionHandler, ListVersionsHandler } from '../../projections/provider-versions.queries';
 import { GetOrganizationHandler, ListOrganizationsHandler } from '../../projections/organizations.queries';
 import { OrganizationsController } from './organizations/organizations.controller';
+import { GetArtifactHandler } from '../../libs/artifacts/get-artifact.query';
+import { ArtifactsController } from './artifacts/artifacts.controller';
 import { HistoryController } from './audit/history.controller';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { CatalogController } from './catalog/catalog.controller';
@@ -60,6 +62,7 @@ const QUERY_HANDLERS = [
   ProviderHistoryHandler,
   ListOrganizationsHandler,
   GetOrganizationHandler,
+  GetArtifactHandler,
 ];
 
 @Module({})
@@ -73,7 +76,7 @@ export class AppModule {
         ThrottlerModule.forRoot(rateLimitOptions(infrastructure)),
       ],
       // Installations come first: `/providers/installed/{p}/{n}` must win over `/providers/{p}/{n}/…`.
-      controllers: [InstallationsController, HistoryController, ProviderVersionsController, CatalogController, RuntimeController, OperationsController, OrganizationsController],
+      controllers: [InstallationsController, HistoryController, ProviderVersionsController, CatalogController, RuntimeController, OperationsController, ArtifactsController, OrganizationsController],
       providers: [
         { provide: INFRASTRUCTURE, useValue: infrastructure },
         { provide: PG_POOL, useValue: infrastructure.pool },

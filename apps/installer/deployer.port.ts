@@ -47,19 +47,33 @@ export interface Deployer {
   apply(desired: DesiredDeployment): Promise<void>;
   /** Stops every generation older than `keepGeneration` (the one that just registered). */
   retire(installationId: string, keepGeneration: number): Promise<void>;
+  /** Stops one generation (a failed one, say) and deletes what it left; the others keep running. */
+  stop(installationId: string, generation: number): Promise<void>;
   /** Stops and deletes everything of the installation. */
   remove(installationId: string): Promise<void>;
   status(installationId: string): Promise<ObservedDeployment | undefined>;
   close(): Promise<void>;
 }
 
-/** The environment every runtime receives beside the installation's own config (which it overrides). */
-export function runtimeEnvironment(desired: DesiredDeployment): Record<string, string> {
+/** What the installer's operator decides for every runtime (not the tenant). */
+export interface RuntimeSettings {
+  /** `RUNTIME_HEARTBEAT_INTERVAL_MS`: how often the runtime beats. */
+  heartbeatIntervalMs: number;
+}
+
+export const DEFAULT_RUNTIME_SETTINGS: RuntimeSettings = { heartbeatIntervalMs: 2000 };
+
+/**
+ * The platform's contract with every runtime, beside the installation's own config. Every name here
+ * is reserved (`isReservedConfigKey`), so a tenant's config can neither set nor override one.
+ */
+export function runtimeEnvironment(desired: DesiredDeployment, settings: RuntimeSettings = DEFAULT_RUNTIME_SETTINGS): Record<string, string> {
   return {
     PROVIDER_STORE_URL: desired.storeUrl,
     PROVIDER_STORE_INSTALLATION_ID: desired.installationId,
     PROVIDER_STORE_GENERATION: String(desired.generation),
     PROVIDER_STORE_VERSION: desired.version,
+    PROVIDER_STORE_HEARTBEAT_INTERVAL_MS: String(settings.heartbeatIntervalMs),
     PROVIDER_WHEEL_URL: desired.wheelUrl,
     PROVIDER_WHEEL_SHA256: desired.wheelSha256 ?? '',
     PROVIDER_PACKAGE_NAME: desired.packageName ?? '',

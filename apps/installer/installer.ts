@@ -31,12 +31,20 @@ export async function createDeployer(config: AppConfig, logger: Logger): Promise
   if (config.installer.deployer === 'kubernetes') {
     // Loaded only when chosen: the client library is large and the embedded default never needs it.
     const { KubernetesDeployer } = await import('./kubernetes/kubernetes.deployer');
-    return new KubernetesDeployer({ namespace: config.kubernetes.namespace, runtimeImage: config.kubernetes.runtimeImage, logger });
+    return new KubernetesDeployer({
+      namespace: config.kubernetes.namespace,
+      runtimeImage: config.kubernetes.runtimeImage,
+      heartbeatIntervalMs: config.installer.runtimeHeartbeatIntervalMs,
+      logger,
+    });
   }
   return new LocalProcessDeployer({
     logger,
     runtimeCommand: config.installer.runtimeCommand,
     effectLogFile: config.installer.effectLogFile,
+    runtimeDir: config.installer.runtimeDir,
+    uidBase: config.installer.runtimeUidBase,
+    heartbeatIntervalMs: config.installer.runtimeHeartbeatIntervalMs,
   });
 }
 

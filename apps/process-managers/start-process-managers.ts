@@ -2,6 +2,7 @@ import { ConsumerRunner } from '../../libs/event-store/consumers/consumer-runner
 import { Infrastructure } from '../../libs/infrastructure/infrastructure';
 import { AutoUpgradeProcessManager } from './auto-upgrade.process-manager';
 import { HealthWatchdog } from './health-watchdog';
+import { startArtifactCollection } from '../../libs/artifacts/artifact-collector';
 
 export interface Stoppable {
   stop(): Promise<void>;
@@ -17,5 +18,5 @@ export function startProcessManagers(infrastructure: Infrastructure): Array<Cons
   autoUpgrade.start();
   const watchdog = new HealthWatchdog(infrastructure);
   watchdog.start();
-  return [autoUpgrade, watchdog];
+  return [autoUpgrade, watchdog, ...startArtifactCollection(infrastructure)];
 }

@@ -80,7 +80,7 @@ export async function runCommand<Command, State, Event extends DomainEvent>(
   try {
     const result = await store.append(streamName, events, revision === -1 ? 'no_stream' : revision);
     return {
-      state: decided.reduce(decider.evolve, state),
+      state: decided.reduce((folded, event) => decider.evolve(folded, event), state),
       revision: result.nextExpectedRevision,
       position: result.position,
       appended: events.length,

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { ConfigError, loadConfig } from './app-config';
 
 describe('configuration', () => {
@@ -44,5 +45,18 @@ describe('configuration', () => {
     expect(problems.join('\n')).toMatch(/DATABASE_URL must use postgres: or postgresql:/);
     expect(problems.join('\n')).toMatch(/BODY_LIMIT="lots" must be a size/);
     expect(problems.join('\n')).toMatch(/RUNTIME_VERSION="latest" must be a semantic version/);
+  });
+
+  it('keeps local runtimes in the checkout’s git-ignored .data/ unless told otherwise, with their uids and heartbeat set by the operator', () => {
+    const defaults = loadConfig({});
+    expect(defaults.installer).toMatchObject({
+      runtimeDir: path.resolve(__dirname, '..', '..', '.data', 'runtimes'),
+      runtimeUidBase: 200_000,
+      runtimeHeartbeatIntervalMs: 2_000,
+    });
+    const set = loadConfig({ RUNTIME_DIR: '/srv/provider-store/runtimes', RUNTIME_UID_BASE: '500000', RUNTIME_HEARTBEAT_INTERVAL_MS: '250' });
+    expect(set.installer).toMatchObject({ runtimeDir: '/srv/provider-store/runtimes', runtimeUidBase: 500_000, runtimeHeartbeatIntervalMs: 250 });
+    expect(() => loadConfig({ RUNTIME_UID_BASE: '0' })).toThrow(/RUNTIME_UID_BASE="0" must be an integer from 1000/);
+    expect(() => loadConfig({ RUNTIME_HEARTBEAT_INTERVAL_MS: '5' })).toThrow(/RUNTIME_HEARTBEAT_INTERVAL_MS="5" must be an integer from 10/);
   });
 });

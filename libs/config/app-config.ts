@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
 /**
  * Every setting the system reads, parsed once from the environment and validated at start-up. A bad
  * value stops the process with a message naming the variable, what it holds and what it must be.
@@ -34,6 +37,12 @@ export interface AppConfig {
     registrationTimeoutMs: number;
     runtimeCommand: string | undefined;
     effectLogFile: string | undefined;
+    /** The instance's local runtime folder: pid files, uid claims, one 0700 work folder per generation. */
+    runtimeDir: string;
+    /** First of the uids handed to local runtimes when the installer runs as root (one per installation). */
+    runtimeUidBase: number;
+    /** Given to every runtime as PROVIDER_STORE_HEARTBEAT_INTERVAL_MS (the tenant's config may not set it). */
+    runtimeHeartbeatIntervalMs: number;
   };
   health: {
     heartbeatTimeoutMs: number;
@@ -42,6 +51,14 @@ export interface AppConfig {
   kubernetes: {
     namespace: string;
     runtimeImage: string;
+  };
+  artifacts: {
+    /** `s3://bucket[/prefix]?endpoint=…&region=…`; unset keeps wheels in PostgreSQL. */
+    storeUrl: string | undefined;
+    uploadMaxBytes: number;
+    /** How long unreferenced artifacts (and abandoned uploads) are kept before the collector removes them. */
+    gcGraceMs: number;
+    gcIntervalMs: number;
   };
 }
 
@@ -144,6 +161,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       registrationTimeoutMs: int('REGISTRATION_TIMEOUT_MS', 60_000, 100, 3_600_000),
       runtimeCommand: env.RUNTIME_COMMAND || undefined,
       effectLogFile: env.DEPLOY_EFFECT_LOG || undefined,
+      runtimeDir: path.resolve(env.RUNTIME_DIR || defaultRuntimeDir()),
+      // Below: system and regular users' uids; above: room for RUNTIME_UID_COUNT uids under 2^31.
+      runtimeUidBase: int('RUNTIME_UID_BASE', 200_000, 1_000, 2_000_000_000),
+      runtimeHeartbeatIntervalMs: int('RUNTIME_HEARTBEAT_INTERVAL_MS', 2_000, 10, 3_600_000),
     },
     health: {
       heartbeatTimeoutMs: int('HEARTBEAT_TIMEOUT_MS', 30_000, 100, 3_600_000),
@@ -153,7 +174,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       namespace: env.KUBERNETES_NAMESPACE || 'provider-store',
       runtimeImage: env.RUNTIME_IMAGE || 'ghcr.io/provider-store/runtime',
     },
+    artifacts: {
+      storeUrl: url('ARTIFACT_STORE_URL', ['s3:']),
+      uploadMaxBytes: size('UPLOAD_MAX_BYTES', '200mb'),
+      // An hour: far longer than any upload takes to become a version, so the collector never
+      // removes bytes whose version is about to be appended.
+      gcGraceMs: int('ARTIFACT_GC_GRACE_MS', 3_600_000, 0, 604_800_000),
+      gcIntervalMs: int('ARTIFACT_GC_INTERVAL_MS', 3_600_000, 1_000, 86_400_000),
+    },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
+}
+
+/**
+ * `.data/runtimes` in the checkout (git-ignored, beside the embedded PostgreSQL's data): the folder
+ * of the checkout holding package.json, found from here both in sources and in dist/.
+ */
+export function defaultRuntimeDir(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, '.data', 'runtimes');
+    if (path.dirname(dir) === dir) return path.resolve('.data', 'runtimes');
+  }
 }

@@ -2,6 +2,7 @@ import { Pool } from 'pg';
 import { eventStoreMigration } from '../event-store/postgres/migrations/1763900000000-event-store';
 import { checkpointsTable } from '../event-store/consumers/checkpoint-store';
 import { READ_MODEL_TABLES } from '../read-models/read-models';
+import { ARTIFACT_TABLES } from '../artifacts/artifact-tables';
 import { DeclaredTable } from './table-spec';
 import { withAdvisoryLock } from './advisory-lock';
 import { TableChange, applyDeclaredTables } from './declared-tables';
@@ -35,8 +36,11 @@ export interface SchemaReport {
 
 const MIGRATION_LOCK = 'provider-store:migrations';
 
-/** Every table made from its declaration; the checkpoints first, since a refold resets some of them. */
-export const DECLARED_TABLES: readonly DeclaredTable[] = [checkpointsTable, ...READ_MODEL_TABLES];
+/**
+ * Every table made from its declaration; the checkpoints first, since a refold resets some of them;
+ * the artifact store's last (uploaded bytes, not read models).
+ */
+export const DECLARED_TABLES: readonly DeclaredTable[] = [checkpointsTable, ...READ_MODEL_TABLES, ...ARTIFACT_TABLES];
 
 /**
  * Brings the database's schema up to date, one process at a time (several apps may start

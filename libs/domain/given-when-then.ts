@@ -30,7 +30,7 @@ export function given<Command, State, Event>(decider: Decider<Command, State, Ev
         },
         /** The state after folding the produced events in, for checks on the result. */
         thenState(): State {
-          return fold({ evolve: decider.evolve, initialState: state }, run());
+          return fold({ evolve: (folded, event) => decider.evolve(folded, event), initialState: state }, run());
         },
       };
     },

@@ -7,6 +7,8 @@ import { CheckpointStore } from '../event-store/consumers/checkpoint-store';
 import { EventStore } from '../event-store/event-store.port';
 import { PostgresEventStore } from '../event-store/postgres/postgres-event-store';
 import { EventStoreDbEventStore } from '../event-store/eventstoredb/eventstoredb-event-store';
+import { ArtifactStore } from '../artifacts/artifact-store.port';
+import { createArtifactStore } from '../artifacts/create-artifact-store';
 
 /**
  * The process's connections, made once in the composition root and shared by whichever apps run in
@@ -27,6 +29,8 @@ export interface Infrastructure {
   eventStore: EventStore;
   checkpoints: CheckpointStore;
   databaseUrl: string;
+  /** Uploaded wheels: PostgreSQL unless ARTIFACT_STORE_URL names an S3 bucket. */
+  artifacts: ArtifactStore;
   close(): Promise<void>;
 }
 
@@ -79,6 +83,7 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
     ? new EventStoreDbEventStore(config.eventStoreUrl)
     : new PostgresEventStore(pool, { subscriptionPool: projectionsPool });
   logger.info({ eventStore: config.eventStoreUrl ? 'eventstoredb' : 'postgresql' }, 'event store selected');
+  const artifacts = createArtifactStore(config, pool);
   return {
     config,
     logger,
@@ -87,8 +92,10 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
     eventStore,
     checkpoints: new CheckpointStore(pool),
     databaseUrl,
+    artifacts,
     close: async () => {
       await eventStore.close().catch(() => undefined);
+      await artifacts.close().catch(() => undefined);
       await pool.end().catch(() => undefined);
       if (projectionsPool !== pool) await projectionsPool.end().catch(() => undefined);
       await stopEmbedded();

@@ -3,9 +3,16 @@ import { Decider, assertNever } from '../domain/decider';
 import { DomainError, conflict, invalid } from '../domain/domain-error';
 import {
   ChangeVersion,
+  CompleteUninstall,
+  FailDeploy,
   InstallProvider,
   InstallationCommand,
   Reconfigure,
+  RecordRegistration,
+  Redeploy,
+  ReportHealth,
+  StartDeploy,
+  Uninstall,
 } from './installation.commands';
 import { Health, InstallationEvent, LifecycleState, ResourceTier, UpgradePolicy } from './installation.events';
 import { canonicalOf } from '../providers/provider-identity';
@@ -145,66 +152,80 @@ function sortKeys(record: Readonly<Record<string, string>>): Array<[string, stri
   return Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
+function redeploy(command: Redeploy, state: InstallationState): InstallationEvent[] {
+  const present = requireChangeable(state, 'redeploy');
+  return [{ type: 'RedeployRequested', data: { version: command.version, generation: present.generation + 1, at: command.now } }];
+}
+
+function uninstall(command: Uninstall, state: InstallationState): InstallationEvent[] {
+  const present = requirePresent(state);
+  // Asking again while the uninstall runs changes nothing and is not an error.
+  if (present.lifecycle === 'deleting') return [];
+  return [{ type: 'UninstallRequested', data: { generation: present.generation + 1, at: command.now } }];
+}
+
+/*
+ * The commands below come from the installer and the runtime. They act only on the current
+ * generation: anything about a superseded one is acknowledged and changes nothing.
+ */
+
+function startDeploy(command: StartDeploy, state: InstallationState): InstallationEvent[] {
+  // Only a pending generation starts: a redelivered start after the deploy failed or the
+  // runtime already registered must not move the installation back to processing.
+  if (state.status !== 'present' || state.lifecycle !== 'pending') return [];
+  if (command.generation !== state.generation || state.deployedGeneration >= command.generation) return [];
+  return [{ type: 'DeployStarted', data: { generation: command.generation, version: state.installedVersion, token_hash: command.tokenHash, at: command.now } }];
+}
+
+function failDeploy(command: FailDeploy, state: InstallationState): InstallationEvent[] {
+  if (state.status !== 'present' || command.generation !== state.generation) return [];
+  // A removal that keeps failing fails the uninstall too: the installation shows `failed` with
+  // the reason and the tenant can ask again, rather than staying `deleting` for ever.
+  if (state.lifecycle !== 'pending' && state.lifecycle !== 'processing' && state.lifecycle !== 'deleting') return [];
+  return [{ type: 'DeployFailed', data: { generation: command.generation, message: command.message, at: command.now } }];
+}
+
+function recordRegistration(command: RecordRegistration, state: InstallationState): InstallationEvent[] {
+  // A runtime that comes up after its deploy was declared failed (a slow start) is still up:
+  // failed → ready is accepted for the current generation.
+  if (state.status !== 'present' || command.generation !== state.generation || state.lifecycle === 'deleting') return [];
+  if (state.lifecycle === 'ready' && state.currentVersion === command.version) return [];
+  return [{ type: 'RegistrationReceived', data: { generation: command.generation, version: command.version, endpoint: command.endpoint, at: command.now } }];
+}
+
+function reportHealth(command: ReportHealth, state: InstallationState): InstallationEvent[] {
+  if (state.status !== 'present' || state.lifecycle === 'deleting') return [];
+  if (state.health === command.health && state.healthMessage === command.message) return [];
+  return [{ type: 'HealthChanged', data: { health: command.health, message: command.message, at: command.now } }];
+}
+
+function completeUninstall(command: CompleteUninstall, state: InstallationState): InstallationEvent[] {
+  if (state.status !== 'present' || state.lifecycle !== 'deleting' || command.generation !== state.generation) return [];
+  return [{ type: 'Uninstalled', data: { generation: command.generation, at: command.now } }];
+}
+
 function decide(command: InstallationCommand, state: InstallationState): InstallationEvent[] {
   switch (command.type) {
     case 'InstallProvider':
       return install(command, state);
     case 'ChangeVersion':
       return changeVersion(command, state);
-    case 'Redeploy': {
-      const present = requireChangeable(state, 'redeploy');
-      return [{ type: 'RedeployRequested', data: { version: command.version, generation: present.generation + 1, at: command.now } }];
-    }
+    case 'Redeploy':
+      return redeploy(command, state);
     case 'Reconfigure':
       return reconfigure(command, state);
-    case 'Uninstall': {
-      const present = requirePresent(state);
-      // Asking again while the uninstall runs changes nothing and is not an error.
-      if (present.lifecycle === 'deleting') return [];
-      return [{ type: 'UninstallRequested', data: { generation: present.generation + 1, at: command.now } }];
-    }
-    // The commands below come from the installer and the runtime. They act only on the current
-    // generation: anything about a superseded one is acknowledged and changes nothing.
-    case 'StartDeploy': {
-      // Only a pending generation starts: a redelivered start after the deploy failed or the
-      // runtime already registered must not move the installation back to processing.
-      if (state.status !== 'present' || state.lifecycle !== 'pending') return [];
-      if (command.generation !== state.generation || state.deployedGeneration >= command.generation) return [];
-      return [
-        {
-          type: 'DeployStarted',
-          data: { generation: command.generation, version: state.installedVersion, token_hash: command.tokenHash, at: command.now },
-        },
-      ];
-    }
-    case 'FailDeploy': {
-      if (state.status !== 'present' || command.generation !== state.generation) return [];
-      // A removal that keeps failing fails the uninstall too: the installation shows `failed` with
-      // the reason and the tenant can ask again, rather than staying `deleting` for ever.
-      if (state.lifecycle !== 'pending' && state.lifecycle !== 'processing' && state.lifecycle !== 'deleting') return [];
-      return [{ type: 'DeployFailed', data: { generation: command.generation, message: command.message, at: command.now } }];
-    }
-    case 'RecordRegistration': {
-      // A runtime that comes up after its deploy was declared failed (a slow start) is still up:
-      // failed → ready is accepted for the current generation.
-      if (state.status !== 'present' || command.generation !== state.generation || state.lifecycle === 'deleting') return [];
-      if (state.lifecycle === 'ready' && state.currentVersion === command.version) return [];
-      return [
-        {
-          type: 'RegistrationReceived',
-          data: { generation: command.generation, version: command.version, endpoint: command.endpoint, at: command.now },
-        },
-      ];
-    }
-    case 'ReportHealth': {
-      if (state.status !== 'present' || state.lifecycle === 'deleting') return [];
-      if (state.health === command.health && state.healthMessage === command.message) return [];
-      return [{ type: 'HealthChanged', data: { health: command.health, message: command.message, at: command.now } }];
-    }
-    case 'CompleteUninstall': {
-      if (state.status !== 'present' || state.lifecycle !== 'deleting' || command.generation !== state.generation) return [];
-      return [{ type: 'Uninstalled', data: { generation: command.generation, at: command.now } }];
-    }
+    case 'Uninstall':
+      return uninstall(command, state);
+    case 'StartDeploy':
+      return startDeploy(command, state);
+    case 'FailDeploy':
+      return failDeploy(command, state);
+    case 'RecordRegistration':
+      return recordRegistration(command, state);
+    case 'ReportHealth':
+      return reportHealth(command, state);
+    case 'CompleteUninstall':
+      return completeUninstall(command, state);
     default:
       return assertNever(command);
   }

@@ -90,7 +90,10 @@ export function copyLines(rows: ReadonlyArray<Record<string, unknown>>, columns:
 function copyValue(value: unknown, type: string): string {
   if (value === null || value === undefined) return '\\N';
   if (type === 'jsonb') return copyField(JSON.stringify(value));
-  return copyField(value instanceof Date ? value.toISOString() : String(value));
+  if (value instanceof Date) return copyField(value.toISOString());
+  // Only scalar columns take this path (row-sql.ts COPYABLE_TYPES): a row's value there is a JSON scalar.
+  const scalar = value as string | number | boolean;
+  return copyField(String(scalar));
 }
 
 /** One field in COPY text format. */

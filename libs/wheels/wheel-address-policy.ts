@@ -1,4 +1,5 @@
 import * as ipaddr from 'ipaddr.js';
+import { isCidr } from '../network/cidr';
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
 
@@ -6,12 +7,11 @@ const IPV4_COMPATIBLE = ipaddr.parseCIDR('::/96');
 const IPV4_MAPPED = ipaddr.parseCIDR('::ffff:0:0/96');
 const IPV4_TRANSLATED = ipaddr.parseCIDR('::ffff:0:0:0/96');
 const NAT64_WELL_KNOWN = ipaddr.parseCIDR('64:ff9b::/96');
-const NAT64_LOCAL = ipaddr.parseCIDR('64:ff9b:1::/48');
 const SIX_TO_FOUR = ipaddr.parseCIDR('2002::/16');
 const TEREDO = ipaddr.parseCIDR('2001::/32');
 
 function inRange(address: ipaddr.IPv6, [range, bits]: [Address, number]): boolean {
-  return range.kind() === 'ipv6' && address.match(range as ipaddr.IPv6, bits);
+  return range.kind() === 'ipv6' && address.match(range, bits);
 }
 
 function ipv4At(bytes: readonly number[], offset: number, invert = false): ipaddr.IPv4 {
@@ -71,14 +71,5 @@ export class WheelAddressPolicy {
   private listed(address: Address): boolean {
     if (this.addresses.some((a) => a.kind() === address.kind() && a.toNormalizedString() === address.toNormalizedString())) return true;
     return this.ranges.some(([range, bits]) => range.kind() === address.kind() && address.match(range, bits));
-  }
-}
-
-function isCidr(entry: string): boolean {
-  try {
-    ipaddr.parseCIDR(entry);
-    return true;
-  } catch {
-    return false;
   }
 }

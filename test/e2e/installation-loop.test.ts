@@ -28,6 +28,7 @@ describe('installation loop: deploy, registration, health, auto-upgrades', () =>
       WATCHDOG_INTERVAL_MS: '200',
       REGISTRATION_TIMEOUT_MS: '20000',
       DEPLOY_EFFECT_LOG: effectLog,
+      RUNTIME_HEARTBEAT_INTERVAL_MS: '200',
     });
     installer = await startInstaller(t.infrastructure, { storeUrl: t.baseUrl });
     key = await t.createKey('acme', ['publish', 'install', 'read']);
@@ -63,11 +64,11 @@ describe('installation loop: deploy, registration, health, auto-upgrades', () =>
     expect((await publish('acme/redis', '1.0.0')).status).toBe(201);
     const installed = await t.request('POST', '/providers/install', {
       key,
-      body: { provider_name: 'acme/postgres', upgrade_policy: 'auto', config: { HEARTBEAT_INTERVAL_MS: '200' } },
+      body: { provider_name: 'acme/postgres', upgrade_policy: 'auto' },
     });
     expect(installed.status).toBe(201);
     expect(installed.body.lifecycle_state).toBe('pending');
-    const manual = await t.request('POST', '/providers/install', { key, body: { provider_name: 'acme/redis', config: { HEARTBEAT_INTERVAL_MS: '200' } } });
+    const manual = await t.request('POST', '/providers/install', { key, body: { provider_name: 'acme/redis' } });
     expect(manual.status).toBe(201);
 
     const ready = await until('/providers/installed/acme/postgres', (b) => b.lifecycle_state === 'ready');
@@ -77,7 +78,8 @@ describe('installation loop: deploy, registration, health, auto-upgrades', () =>
     const history = await t.request('GET', '/providers/installed/acme/postgres/history', { key });
     expect(history.body.items.map((i: { type: string }) => i.type)).toEqual(['InstallRequested', 'DeployStarted', 'RegistrationReceived']);
 
-    const deployment = await until('/providers/installed/acme/postgres/deployment', (b) => b.status === 'available');
+    // The deployer's observation is written after the apply returns, which may be after the registration.
+    const deployment = await until('/providers/installed/acme/postgres/deployment', (b) => b.status === 'available' && b.image !== null);
     expect(deployment).toMatchObject({ status: 'available', available_replicas: 1, ready_replicas: 1, version: '1.0.0', generation: 1, healthy: true });
     expect(deployment.deployment_name).toMatch(/g1$/);
   });

@@ -25,7 +25,7 @@ describe('installer with the real API and the sample runtime', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'installer-api-'));
     effectLog = path.join(dir, 'effects.jsonl');
     const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-    const deployer = new LocalProcessDeployer({ logger, effectLogFile: effectLog, stateDir: path.join(dir, 'runtimes'), stopTimeoutMs: 3000 });
+    const deployer = new LocalProcessDeployer({ logger, effectLogFile: effectLog, runtimeDir: path.join(dir, 'runtimes'), heartbeatIntervalMs: 200, stopTimeoutMs: 3000 });
     installer = await startInstaller(t.infrastructure, { deployer, storeUrl: t.baseUrl });
     key = await t.createKey('acme', ['publish', 'install', 'read']);
   });
@@ -70,7 +70,7 @@ describe('installer with the real API and the sample runtime', () => {
 
     const install = await t.request('POST', '/providers/install', {
       key,
-      body: { provider_name: 'acme/db', version: '1.0.0', config: { HEARTBEAT_INTERVAL_MS: '200' } },
+      body: { provider_name: 'acme/db', version: '1.0.0', config: {} },
     });
     expect(install.status).toBe(201);
     await waitFor('ready at 1.0.0', async () => (await installed()).lifecycle_state === 'ready');

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { DesiredDeployment } from '../../apps/installer/deployer.port';
 import { createDeployer, startInstaller } from '../../apps/installer/installer';
 import { KubernetesDeployer } from '../../apps/installer/kubernetes/kubernetes.deployer';
-import { dnsLabel, generationName } from '../../apps/installer/kubernetes/kubernetes-manifests';
+import { dnsLabel, generationName, serviceName } from '../../apps/installer/kubernetes/kubernetes-manifests';
 import { RegistrationTokens, hashToken } from '../../libs/installations/registration-token';
 import { runCommand } from '../../libs/application/command-runner';
 import { loadConfig } from '../../libs/config/app-config';
@@ -51,20 +51,24 @@ const labels = (generation?: number) => ({
   ...(generation === undefined ? {} : { 'provider-store/generation': String(generation) }),
 });
 
+/** tenant-a's acme/db: a readable head and a hash (see the collision cases below). */
+const G = (generation: number) => generationName({ tenant: 'tenant-a', prefix: 'acme', name: 'db', generation });
+const SERVICE = serviceName({ tenant: 'tenant-a', prefix: 'acme', name: 'db' });
+
 const APPLY_QUERY = { fieldManager: 'provider-store', force: 'true' };
 
 function expectedSecret(generation: number, token: string) {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name: `ps-tenant-a-acme-db-g${generation}`, namespace: NS, labels: labels(generation) },
+    metadata: { name: G(generation), namespace: NS, labels: labels(generation) },
     type: 'Opaque',
     stringData: { 'registration-token': token, DB_SIZE: 'small', REGION: 'eu-west-1' },
   };
 }
 
 function expectedDeployment(generation: number, version: string) {
-  const name = `ps-tenant-a-acme-db-g${generation}`;
+  const name = G(generation);
   const secretRef = (key: string) => ({ secretKeyRef: { name, key } });
   return {
     apiVersion: 'apps/v1',
@@ -92,6 +96,7 @@ function expectedDeployment(generation: number, version: string) {
                 { name: 'PROVIDER_STORE_INSTALLATION_ID', value: INSTALLATION_ID },
                 { name: 'PROVIDER_STORE_GENERATION', value: String(generation) },
                 { name: 'PROVIDER_STORE_VERSION', value: version },
+                { name: 'PROVIDER_STORE_HEARTBEAT_INTERVAL_MS', value: '2000' },
                 { name: 'PROVIDER_WHEEL_URL', value: 'https://wheels.example.com/acme_db-1.0.0-py3-none-any.whl' },
                 { name: 'PROVIDER_WHEEL_SHA256', value: SHA },
                 { name: 'PROVIDER_PACKAGE_NAME', value: 'acme_db' },
@@ -111,7 +116,7 @@ function expectedDeployment(generation: number, version: string) {
 const EXPECTED_SERVICE = {
   apiVersion: 'v1',
   kind: 'Service',
-  metadata: { name: 'ps-tenant-a-acme-db', namespace: NS, labels: labels() },
+  metadata: { name: SERVICE, namespace: NS, labels: labels() },
   spec: { selector: { 'provider-store/installation-id': INSTALLATION_ID }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
 };
 
@@ -149,9 +154,9 @@ describe('Kubernetes deployer against the recorded Kubernetes API test double', 
     await deployer.apply(desired());
 
     expect(double.requests.map((r) => [r.method, r.path, r.query, r.contentType])).toEqual([
-      ['PATCH', `/api/v1/namespaces/${NS}/secrets/ps-tenant-a-acme-db-g1`, APPLY_QUERY, 'application/apply-patch+yaml'],
-      ['PATCH', `/apis/apps/v1/namespaces/${NS}/deployments/ps-tenant-a-acme-db-g1`, APPLY_QUERY, 'application/apply-patch+yaml'],
-      ['PATCH', `/api/v1/namespaces/${NS}/services/ps-tenant-a-acme-db`, APPLY_QUERY, 'application/apply-patch+yaml'],
+      ['PATCH', `/api/v1/namespaces/${NS}/secrets/${G(1)}`, APPLY_QUERY, 'application/apply-patch+yaml'],
+      ['PATCH', `/apis/apps/v1/namespaces/${NS}/deployments/${G(1)}`, APPLY_QUERY, 'application/apply-patch+yaml'],
+      ['PATCH', `/api/v1/namespaces/${NS}/services/${SERVICE}`, APPLY_QUERY, 'application/apply-patch+yaml'],
     ]);
     expect(double.requests[0].body).toEqual(expectedSecret(1, 'token-g1'));
     expect(double.requests[1].body).toEqual(expectedDeployment(1, '1.0.0'));
@@ -160,22 +165,22 @@ describe('Kubernetes deployer against the recorded Kubernetes API test double', 
   });
 
   it('keeps the token out of the Deployment: only the Secret holds it (base64 once stored)', async () => {
-    const deployment = double.get('deployments', NS, 'ps-tenant-a-acme-db-g1');
+    const deployment = double.get('deployments', NS, G(1));
     expect(JSON.stringify(deployment)).not.toContain('token-g1');
-    const secret = double.get('secrets', NS, 'ps-tenant-a-acme-db-g1') as { data: Record<string, string> };
+    const secret = double.get('secrets', NS, G(1)) as { data: Record<string, string> };
     expect(Buffer.from(secret.data['registration-token'], 'base64').toString()).toBe('token-g1');
   });
 
   it('applying the same generation again sends the same manifests and changes nothing', async () => {
-    const before = double.get('deployments', NS, 'ps-tenant-a-acme-db-g1');
+    const before = double.get('deployments', NS, G(1));
     await deployer.apply(desired());
     expect(double.requests.map((r) => r.body)).toEqual([expectedSecret(1, 'token-g1'), expectedDeployment(1, '1.0.0'), EXPECTED_SERVICE]);
-    expect(double.get('deployments', NS, 'ps-tenant-a-acme-db-g1')).toEqual(before);
-    expect(double.names('deployments', NS)).toEqual(['ps-tenant-a-acme-db-g1']);
+    expect(double.get('deployments', NS, G(1))).toEqual(before);
+    expect(double.names('deployments', NS)).toEqual([G(1)]);
   });
 
   it('reads the rollout of the newest generation into DeploymentResult terms', async () => {
-    const name = 'ps-tenant-a-acme-db-g1';
+    const name = G(1);
     expect(await deployer.status(INSTALLATION_ID)).toEqual({
       deployment_name: name,
       generation: 1,
@@ -223,8 +228,8 @@ describe('Kubernetes deployer against the recorded Kubernetes API test double', 
   it('an upgrade runs beside the old generation; retire deletes only the older generations', async () => {
     await deployer.apply(desired({ generation: 2, version: '2.0.0', registrationToken: 'token-g2' }));
     expect(double.requests[1].body).toEqual(expectedDeployment(2, '2.0.0'));
-    expect(double.names('deployments', NS)).toEqual(['ps-tenant-a-acme-db-g1', 'ps-tenant-a-acme-db-g2']);
-    expect(double.names('secrets', NS)).toEqual(['ps-tenant-a-acme-db-g1', 'ps-tenant-a-acme-db-g2']);
+    expect(double.names('deployments', NS)).toEqual([G(1), G(2)]);
+    expect(double.names('secrets', NS)).toEqual([G(1), G(2)]);
     expect((await deployer.status(INSTALLATION_ID))?.generation).toBe(2);
 
     double.clearRequests();
@@ -232,14 +237,14 @@ describe('Kubernetes deployer against the recorded Kubernetes API test double', 
     const selector = `provider-store/installation-id=${INSTALLATION_ID}`;
     expect(calls(double.requests)).toEqual([
       `GET /apis/apps/v1/namespaces/${NS}/deployments?labelSelector=${selector}`,
-      `DELETE /apis/apps/v1/namespaces/${NS}/deployments/ps-tenant-a-acme-db-g1`,
+      `DELETE /apis/apps/v1/namespaces/${NS}/deployments/${G(1)}`,
       `GET /api/v1/namespaces/${NS}/secrets?labelSelector=${selector}`,
-      `DELETE /api/v1/namespaces/${NS}/secrets/ps-tenant-a-acme-db-g1`,
+      `DELETE /api/v1/namespaces/${NS}/secrets/${G(1)}`,
     ]);
     expect(double.requests[1].query).toEqual({ propagationPolicy: 'Background' });
-    expect(double.names('deployments', NS)).toEqual(['ps-tenant-a-acme-db-g2']);
-    expect(double.names('secrets', NS)).toEqual(['ps-tenant-a-acme-db-g2']);
-    expect(double.names('services', NS)).toEqual(['ps-tenant-a-acme-db']);
+    expect(double.names('deployments', NS)).toEqual([G(2)]);
+    expect(double.names('secrets', NS)).toEqual([G(2)]);
+    expect(double.names('services', NS)).toEqual([SERVICE]);
 
     // Redelivered: nothing older is left, so nothing is deleted.
     double.clearRequests();
@@ -252,11 +257,11 @@ describe('Kubernetes deployer against the recorded Kubernetes API test double', 
     const selector = `provider-store/installation-id=${INSTALLATION_ID}`;
     expect(calls(double.requests)).toEqual([
       `GET /apis/apps/v1/namespaces/${NS}/deployments?labelSelector=${selector}`,
-      `DELETE /apis/apps/v1/namespaces/${NS}/deployments/ps-tenant-a-acme-db-g2`,
+      `DELETE /apis/apps/v1/namespaces/${NS}/deployments/${G(2)}`,
       `GET /api/v1/namespaces/${NS}/secrets?labelSelector=${selector}`,
-      `DELETE /api/v1/namespaces/${NS}/secrets/ps-tenant-a-acme-db-g2`,
+      `DELETE /api/v1/namespaces/${NS}/secrets/${G(2)}`,
       `GET /api/v1/namespaces/${NS}/services?labelSelector=${selector}`,
-      `DELETE /api/v1/namespaces/${NS}/services/ps-tenant-a-acme-db`,
+      `DELETE /api/v1/namespaces/${NS}/services/${SERVICE}`,
     ]);
     expect(double.names('deployments', NS)).toEqual([]);
     expect(double.names('secrets', NS)).toEqual([]);
@@ -291,8 +296,60 @@ describe('Kubernetes deployer against the recorded Kubernetes API test double', 
       expect(name.endsWith('-g12')).toBe(true);
     }
     expect(first).not.toBe(second);
-    expect(generationName({ tenant: 'tenant-a', prefix: 'acme', name: 'db', generation: 3 })).toBe('ps-tenant-a-acme-db-g3');
+    expect(generationName({ tenant: 'tenant-a', prefix: 'acme', name: 'db', generation: 3 })).toMatch(/^ps-tenant-a-acme-db-[0-9a-f]{12}-g3$/);
     expect(dnsLabel('x'.repeat(100)).length).toBe(63);
+  });
+
+  it('tenants whose tenant, prefix and name join to the same dashes get objects of their own', async () => {
+    // tenant acme-x installing y/z, tenant acme installing x-y/z, tenant acme installing x/y-z
+    const owners = [
+      { tenant: 'acme-x', prefix: 'y', name: 'z', installationId: '11111111-1111-4111-8111-111111111111' },
+      { tenant: 'acme', prefix: 'x-y', name: 'z', installationId: '22222222-2222-4222-8222-222222222222' },
+      { tenant: 'acme', prefix: 'x', name: 'y-z', installationId: '33333333-3333-4333-8333-333333333333' },
+    ];
+    const services = owners.map((o) => serviceName(o));
+    const generations = owners.map((o) => generationName({ ...o, generation: 1 }));
+    expect(new Set(services).size).toBe(3);
+    expect(new Set(generations).size).toBe(3);
+    for (const name of [...services, ...generations]) {
+      expect(name.length).toBeLessThanOrEqual(63);
+      expect(name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    }
+    // The generation is part of the hash too: g1 and g11 of one installation never meet either.
+    expect(generationName({ ...owners[0], generation: 1 })).not.toBe(generationName({ ...owners[0], generation: 11 }));
+
+    for (const owner of owners) await deployer.apply(desired({ ...owner }));
+    expect(double.names('deployments', NS).sort()).toEqual([...generations].sort());
+    expect(double.names('services', NS).sort()).toEqual([...services].sort());
+    // Labels keep the real values, which tell the owners apart.
+    expect(double.get('deployments', NS, generations[1])?.metadata?.labels).toMatchObject({ 'provider-store/tenant': 'acme', 'provider-store/provider': 'x-y.z' });
+
+    await deployer.remove(owners[0].installationId);
+    expect(double.names('deployments', NS).sort()).toEqual([generations[1], generations[2]].sort());
+    for (const owner of owners.slice(1)) await deployer.remove(owner.installationId);
+    expect(double.names('deployments', NS)).toEqual([]);
+  });
+
+  it('stop deletes one generation (its Deployment and Secret) and leaves the others', async () => {
+    await deployer.apply(desired());
+    await deployer.apply(desired({ generation: 2, registrationToken: 'token-g2' }));
+    await deployer.stop(INSTALLATION_ID, 2);
+    expect(double.names('deployments', NS)).toEqual([G(1)]);
+    expect(double.names('secrets', NS)).toEqual([G(1)]);
+    expect(double.names('services', NS)).toEqual([SERVICE]);
+    await deployer.remove(INSTALLATION_ID);
+  });
+
+  it('reserved keys in an old event’s config reach neither the Secret nor the container', async () => {
+    await deployer.apply(desired({ config: { REGION: 'eu-west-1', NODE_OPTIONS: '--import=data:x', LD_PRELOAD: '/tmp/x.so', PROVIDER_STORE_URL: 'https://evil.example' } }));
+    const secret = double.get('secrets', NS, G(1)) as { data: Record<string, string> };
+    expect(Object.keys(secret.data).sort()).toEqual(['REGION', 'registration-token']);
+    const body = double.requests[1].body as ReturnType<typeof expectedDeployment>;
+    const env = body.spec.template.spec.containers[0].env as Array<{ name: string; value?: string }>;
+    expect(env.map((e) => e.name)).not.toEqual(expect.arrayContaining(['NODE_OPTIONS']));
+    expect(env.map((e) => e.name)).not.toEqual(expect.arrayContaining(['LD_PRELOAD']));
+    expect(env.filter((e) => e.name === 'PROVIDER_STORE_URL')).toEqual([{ name: 'PROVIDER_STORE_URL', value: 'https://store.example.com' }]);
+    await deployer.remove(INSTALLATION_ID);
   });
 
   it('an API server refusal becomes an error carrying the server’s message', async () => {
@@ -381,12 +438,12 @@ describe('installer with DEPLOYER=kubernetes', () => {
       const started = (await eventStore.readStream(stream)).find((e) => e.type === 'DeployStarted');
       expect(started?.data).toMatchObject({ generation: 1, version: '1.0.0' });
 
-      const secret = double.get('secrets', 'tenants', 'ps-tenant-a-acme-db-g1') as { data: Record<string, string> };
+      const secret = double.get('secrets', 'tenants', G(1)) as { data: Record<string, string> };
       const token = Buffer.from(secret.data['registration-token'], 'base64').toString();
       expect(hashToken(token)).toBe((started?.data as { token_hash: string }).token_hash);
       expect(token).toBe((await RegistrationTokens.load(db.pool)).tokenFor(INSTALLATION_ID, 1));
 
-      const deployment = double.get('deployments', 'tenants', 'ps-tenant-a-acme-db-g1') as ReturnType<typeof expectedDeployment>;
+      const deployment = double.get('deployments', 'tenants', G(1)) as ReturnType<typeof expectedDeployment>;
       const container = deployment.spec.template.spec.containers[0];
       expect(container.image).toBe('registry.example.com/runtime:3.1.0');
       expect(container.resources.limits).toEqual({ cpu: '100m', memory: '128Mi' });

@@ -40,7 +40,7 @@ const ACME_DB = { prefix: 'acme', name: 'db' };
 const TENANT = 'tenant-a';
 const STREAM = installationStream(TENANT, ACME_DB);
 const INSTALLATION_ID = '7f0c1a52-2b5e-4c0e-9a36-0d3f4c8b9e11';
-const CONFIG = { REGION: 'eu-west-1', HEARTBEAT_INTERVAL_MS: '200' };
+const CONFIG = { REGION: 'eu-west-1' };
 const SHA = 'cd'.repeat(32);
 
 /** Plays the API's /runtime endpoints: verifies the token, appends RecordRegistration, counts heartbeats. */
@@ -136,7 +136,7 @@ function startInstaller(
 ): TestInstaller {
   const deployer =
     options.deployer ??
-    new LocalProcessDeployer({ logger, runtimeCommand: options.runtimeCommand, effectLogFile: effectLog, stateDir, stopTimeoutMs: 3000 });
+    new LocalProcessDeployer({ logger, runtimeCommand: options.runtimeCommand, effectLogFile: effectLog, runtimeDir: stateDir, heartbeatIntervalMs: 200, stopTimeoutMs: 3000 });
   let runner: ConsumerRunner | undefined;
   const consumer = new InstallerConsumer({
     store,
@@ -293,9 +293,12 @@ describe('installer (local-process deployer, real sample runtime)', () => {
     expect(pid).toBe(effects()[0].pid);
     // Exactly the installation's config and the platform's variables: nothing of the installer's own env.
     expect(environOf(pid)).toEqual({
-      PATH: process.env.PATH,
+      PATH: '/usr/local/bin:/usr/bin:/bin',
+      HOME: installer.deployer.workDirOf(INSTALLATION_ID, 1),
+      TMPDIR: installer.deployer.workDirOf(INSTALLATION_ID, 1),
+      LANG: 'C.UTF-8',
       REGION: 'eu-west-1',
-      HEARTBEAT_INTERVAL_MS: '200',
+      PROVIDER_STORE_HEARTBEAT_INTERVAL_MS: '200',
       PROVIDER_STORE_URL: api.url,
       PROVIDER_STORE_INSTALLATION_ID: INSTALLATION_ID,
       PROVIDER_STORE_GENERATION: '1',
@@ -348,7 +351,7 @@ describe('installer (local-process deployer, real sample runtime)', () => {
     await first.stop();
     await checkpoints.reset('installer');
 
-    const restarted = startInstaller({ deployer: new LocalProcessDeployer({ logger, effectLogFile: effectLog, stateDir, stopTimeoutMs: 3000 }) });
+    const restarted = startInstaller({ deployer: new LocalProcessDeployer({ logger, effectLogFile: effectLog, runtimeDir: stateDir, heartbeatIntervalMs: 200, stopTimeoutMs: 3000 }) });
     await caughtUp();
     expect(await eventTypes()).toEqual(['InstallRequested', 'DeployStarted']);
     expect(effectSummary()).toEqual(['start g1']);
@@ -382,7 +385,8 @@ describe('installer (local-process deployer, real sample runtime)', () => {
     expect(await eventTypes()).toEqual(['InstallRequested', 'DeployStarted', 'DeployFailed']);
     const failed = (await events()).find((e) => e.type === 'DeployFailed');
     expect((failed?.data as { message: string }).message).toMatch(
-      /^deploy failed after 3 attempts: cannot start runtime "\/nonexistent\/provider-runtime --serve": spawn \/nonexistent\/provider-runtime ENOENT$/,
+      // The platform's words only: the tenant is not shown the host's paths.
+      /^deploy failed after 3 attempts: cannot start the runtime \(ENOENT\)$/,
     );
     expect(failed?.metadata.idempotency_key).toBe(`deploy-failed:${INSTALLATION_ID}:1`);
     expect(await stateOf()).toMatchObject({ lifecycle: 'failed', currentVersion: null });
@@ -427,7 +431,7 @@ describe('installer (local-process deployer, real sample runtime)', () => {
     expect(Date.now() - startedAt).toBeLessThan(15_000);
     expect(await eventTypes()).toEqual(['InstallRequested', 'DeployStarted', 'DeployFailed']);
     const failed = (await events()).find((e) => e.type === 'DeployFailed');
-    expect(failed?.data).toMatchObject({ generation: 1, message: 'runtime stopped before registering: no runtime of generation 1 is left' });
+    expect(failed?.data).toMatchObject({ generation: 1, message: 'runtime stopped before registering: runtime exited with code 3' });
     expect(await stateOf()).toMatchObject({ lifecycle: 'failed', currentVersion: null });
     expect(effectSummary()).toEqual(['start g1']);
   });
@@ -513,6 +517,8 @@ describe('installer process (node dist/apps/installer/main.js)', () => {
         DATABASE_POOL_SIZE: '4',
         PUBLIC_URL: api.url,
         DEPLOY_EFFECT_LOG: effectLog,
+        RUNTIME_DIR: stateDir,
+        RUNTIME_HEARTBEAT_INTERVAL_MS: '200',
         REGISTRATION_TIMEOUT_MS: '60000',
         LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
       },

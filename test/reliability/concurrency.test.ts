@@ -58,7 +58,7 @@ describe('concurrency: 64 racing commands on one stream', () => {
 
   async function streamState(tenant: string) {
     const events = (await t.infrastructure.eventStore.readStream(installationStream(tenant, { prefix: 'acme', name: 'db' }))).map(upcast);
-    return { state: fold(installationDecider, events as never[]) as ReturnType<typeof installationDecider.evolve>, events };
+    return { state: fold<ReturnType<typeof installationDecider.evolve>, never>(installationDecider, events as never[]), events };
   }
 
   async function expectApiMatchesStream(tenant: string, key: string, position: string) {

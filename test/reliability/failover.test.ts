@@ -97,6 +97,7 @@ describe('failover between replicas of the projections and the installer', () =>
       DEPLOY_EFFECT_LOG: effectLog,
       REGISTRATION_TIMEOUT_MS: '30000',
       HEARTBEAT_TIMEOUT_MS: '120000',
+      RUNTIME_HEARTBEAT_INTERVAL_MS: '500',
       RATE_LIMIT_PER_MINUTE: '1000000',
       DATABASE_POOL_SIZE: '8',
     };
@@ -132,7 +133,7 @@ describe('failover between replicas of the projections and the installer', () =>
       acks.push(acknowledgement(what, result));
       return result;
     };
-    await command('install', 'POST', '/providers/install', { provider_name: provider, version: '1.0.0', config: { HEARTBEAT_INTERVAL_MS: '500' } });
+    await command('install', 'POST', '/providers/install', { provider_name: provider, version: '1.0.0' });
     const lifecycle = async () => {
       const { rows } = await db.pool.query<{ lifecycle_state: string; generation: number }>(
         `SELECT lifecycle_state, generation FROM installed_providers WHERE tenant = $1 AND prefix = $2 AND name = 'alpha'`,

@@ -1,4 +1,5 @@
 import { apiEdgeAttacks } from './hostile-tenant/api-edge.attacks';
+import { runtimeSandboxAttacks } from './hostile-tenant/runtime-sandbox.attacks';
 import { wedgedInstallerAttacks } from './hostile-tenant/wedged-installer.attacks';
 
 /*
@@ -10,3 +11,4 @@ jest.setTimeout(120_000);
 
 wedgedInstallerAttacks();
 apiEdgeAttacks();
+runtimeSandboxAttacks();

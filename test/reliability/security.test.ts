@@ -285,6 +285,7 @@ describe('no secret in the logs (node dist/apps/main.js at LOG_LEVEL=debug)', ()
       LOG_LEVEL: 'debug',
       RUNTIME_TOKEN_SECRET: tokenSecret,
       REGISTRATION_TIMEOUT_MS: '20000',
+      RUNTIME_HEARTBEAT_INTERVAL_MS: '200',
       RATE_LIMIT_PER_MINUTE: '100000',
     });
     let output = '';
@@ -303,7 +304,7 @@ describe('no secret in the logs (node dist/apps/main.js at LOG_LEVEL=debug)', ()
       };
       expect((await call('GET', '/auth/me')).status).toBe(200);
       expect((await call('POST', '/provider-versions', { name: 'acme/db', version: '1.0.0', wheel_url: 'https://files.example.com/acme_db-1.0.0-py3-none-any.whl' })).status).toBe(201);
-      expect((await call('POST', '/providers/install', { provider_name: 'acme/db', config: { HEARTBEAT_INTERVAL_MS: '200', API_TOKEN: 'config-value-1' } })).status).toBe(201);
+      expect((await call('POST', '/providers/install', { provider_name: 'acme/db', config: { API_TOKEN: 'config-value-1' } })).status).toBe(201);
       // wrong keys and garbage go through the auth path (and whatever it logs) too
       expect((await call('GET', '/auth/me', undefined, `Bearer ${key}x`)).status).toBe(401);
       expect((await call('GET', '/auth/me', undefined, `Bearer ${key.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'))}`)).status).toBe(401);

@@ -51,7 +51,7 @@ describe('tenant isolation', () => {
       body: { installation_id: state.installationId, generation: state.generation, version: state.installedVersion },
     });
     expect(registered.status).toBe(204);
-    return { token, installationId: state.installationId, generation: state.generation, version: state.installedVersion as string };
+    return { token, installationId: state.installationId, generation: state.generation, version: state.installedVersion };
   }
 
   /** Each `METHOD /path/{template}` the matrix has sent, to hold it against the OpenAPI document. */

@@ -10,7 +10,7 @@ function recorded(type: string, data: unknown, revision: number): RecordedEvent 
     streamName: 'apikey-0123456789abcdef',
     revision,
     position: { commit: BigInt(revision + 1), prepare: BigInt(revision + 1) },
-  } as unknown as RecordedEvent;
+  };
 }
 
 const CREATED = recorded('ApiKeyCreated', { key_id: '0123456789abcdef', org: 'acme', scopes: ['read'], platform_admin: false, secret_hash: 'ab'.repeat(32), label: null, created_by: 'cli', at: '2026-01-01T00:00:00.000Z' }, 0);

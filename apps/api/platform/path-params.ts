@@ -24,7 +24,7 @@ export function pageOf(query: Record<string, unknown>, defaultLimit = 20): Page 
 
 function intParam(raw: unknown, field: string, min: number, max: number, fallback: number): number {
   if (raw === undefined) return fallback;
-  const text = Array.isArray(raw) ? raw[0] : raw;
+  const text: unknown = Array.isArray(raw) ? raw[0] : raw;
   if (typeof text !== 'string' || !/^\d{1,10}$/.test(text) || Number(text) < min || Number(text) > max) {
     throw new DomainError('invalid', 'validation_failed', `${field} must be an integer from ${min} to ${max}.`, [
       { field, constraint: 'range', message: `${field} must be an integer from ${min} to ${max}`, value_type: typeof text },
@@ -35,7 +35,7 @@ function intParam(raw: unknown, field: string, min: number, max: number, fallbac
 
 export function enumParam<T extends string>(raw: unknown, field: string, allowed: readonly T[]): T | undefined {
   if (raw === undefined) return undefined;
-  const text = Array.isArray(raw) ? raw[0] : raw;
+  const text: unknown = Array.isArray(raw) ? raw[0] : raw;
   if (typeof text !== 'string' || !(allowed as readonly string[]).includes(text)) {
     throw new DomainError('invalid', 'validation_failed', `${field} must be one of ${allowed.join(', ')}.`, [
       { field, constraint: 'isEnum', message: `${field} must be one of ${allowed.join(', ')}`, value_type: typeof text },

@@ -10,6 +10,8 @@ import { errorBody } from './error-body';
  * the code after it recurse over the body, and nothing in the contract is nested that deep. Both
  * checks walk the parsed value with an explicit stack, so no nesting can overflow the call stack.
  */
+// NUL is matched on purpose: PostgreSQL cannot store it in text or jsonb.
+// eslint-disable-next-line no-control-regex
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 export const MAX_BODY_DEPTH = 64;
 
@@ -64,7 +66,7 @@ export function findUnstorable(root: unknown, rootField: string): string | undef
       value.forEach((child, i) => children.push({ value: child, segment: `[${i}]`, parent: pending }));
     } else {
       for (const [key, child] of Object.entries(value)) {
-        const entry = { value: child, segment: key, parent: pending };
+        const entry: Pending = { value: child, segment: key, parent: pending };
         if (UNSTORABLE.test(key)) return pathOf(entry, rootField);
         children.push(entry);
       }

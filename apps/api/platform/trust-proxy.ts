@@ -1,4 +1,5 @@
 import * as ipaddr from 'ipaddr.js';
+import { isCidr } from '../../../libs/network/cidr';
 
 export const TRUST_PROXY_ENV = 'TRUST_PROXY';
 
@@ -28,13 +29,4 @@ export function trustProxySetting(env: NodeJS.ProcessEnv = process.env): TrustPr
     throw new Error(`${TRUST_PROXY_ENV}: "${entry}" is not an address, a CIDR range, loopback, linklocal, uniquelocal, a hop count, true or false`);
   }
   return entries;
-}
-
-function isCidr(entry: string): boolean {
-  try {
-    ipaddr.parseCIDR(entry);
-    return true;
-  } catch {
-    return false;
-  }
 }

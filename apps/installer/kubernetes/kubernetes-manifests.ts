@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { V1Deployment, V1EnvVar, V1Secret, V1Service } from '@kubernetes/client-node';
 import { ResourceTier } from '../../../libs/installations/installation.events';
-import { DesiredDeployment, REGISTRATION_TOKEN_ENV, runtimeEnvironment } from '../deployer.port';
+import { isReservedConfigKey } from '../../../libs/installations/reserved-config-keys';
+import { DEFAULT_RUNTIME_SETTINGS, DesiredDeployment, REGISTRATION_TOKEN_ENV, RuntimeSettings, runtimeEnvironment } from '../deployer.port';
 
 export const LABELS = {
   tenant: 'provider-store/tenant',
@@ -25,18 +26,29 @@ export const TIER_RESOURCES: Readonly<Record<ResourceTier, { cpu: string; memory
   performance: { cpu: '2', memory: '2Gi' },
 };
 
+const HASH_LENGTH = 12;
+
+function hashOf(parts: ReadonlyArray<string | number>): string {
+  // JSON keeps the parts apart: ["acme-x","y","z"] and ["acme","x-y","z"] hash differently.
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, HASH_LENGTH);
+}
+
+function clean(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/-{2,}/g, '-').replace(/^-+|-+$/g, '');
+}
+
 /**
- * A DNS-1123 label of at most 63 characters. Too long a name keeps its readable head and `suffix`
- * and gets a hash of the whole name in between, so two long names never collide by truncation.
+ * A DNS-1123 label of at most 63 characters: `ps-`, a readable head (as much of `readable` as fits),
+ * then a hash of `identity` and `suffix`. The hash, not the head, makes the name unique: joining
+ * tenant, prefix and name with dashes alone would give tenant `acme-x` installing `y/z` and tenant
+ * `acme` installing `x-y/z` the same objects.
  */
-export function dnsLabel(base: string, suffix = ''): string {
-  const clean = (text: string) => text.toLowerCase().replace(/[^a-z0-9-]/g, '-');
-  const full = clean(`${base}${suffix}`);
-  if (full.length <= MAX_NAME) return full;
-  const hash = createHash('sha256').update(full).digest('hex').slice(0, 10);
-  const room = MAX_NAME - hash.length - 1 - suffix.length;
-  const head = clean(base).slice(0, room).replace(/-+$/, '');
-  return `${head}-${hash}${clean(suffix)}`;
+export function dnsLabel(readable: string, identity: ReadonlyArray<string | number> = [readable], suffix = ''): string {
+  const tail = `-${hashOf(identity)}${suffix}`;
+  const head = clean(`ps-${readable}`)
+    .slice(0, MAX_NAME - tail.length)
+    .replace(/-+$/, '');
+  return `${head}${tail}`;
 }
 
 /** Label values allow dots and underscores too, but also at most 63 characters. */
@@ -46,18 +58,20 @@ function labelValue(text: string): string {
   return `${text.slice(0, MAX_NAME - hash.length - 1).replace(/[^a-zA-Z0-9]+$/, '')}-${hash}`;
 }
 
-export function installationBaseName(d: Pick<DesiredDeployment, 'tenant' | 'prefix' | 'name'>): string {
-  return `ps-${d.tenant}-${d.prefix}-${d.name}`;
+type Identity = Pick<DesiredDeployment, 'tenant' | 'prefix' | 'name'>;
+
+function readableOf(d: Identity): string {
+  return `${d.tenant}-${d.prefix}-${d.name}`;
 }
 
 /** One Deployment (and one Secret of the same name) per generation, so generations run side by side. */
-export function generationName(d: Pick<DesiredDeployment, 'tenant' | 'prefix' | 'name' | 'generation'>): string {
-  return dnsLabel(installationBaseName(d), `-g${d.generation}`);
+export function generationName(d: Identity & Pick<DesiredDeployment, 'generation'>): string {
+  return dnsLabel(readableOf(d), [d.tenant, d.prefix, d.name, d.generation], `-g${d.generation}`);
 }
 
 /** One Service per installation, in front of whichever generations are running. */
-export function serviceName(d: Pick<DesiredDeployment, 'tenant' | 'prefix' | 'name'>): string {
-  return dnsLabel(installationBaseName(d));
+export function serviceName(d: Identity): string {
+  return dnsLabel(readableOf(d), [d.tenant, d.prefix, d.name]);
 }
 
 export function installationLabels(d: Pick<DesiredDeployment, 'tenant' | 'prefix' | 'name' | 'installationId'>): Record<string, string> {
@@ -74,15 +88,15 @@ export function generationLabels(d: DesiredDeployment): Record<string, string> {
 }
 
 /** The platform's variables, in plain view; the token goes through the Secret. */
-function platformValues(d: DesiredDeployment): Record<string, string> {
-  const { [REGISTRATION_TOKEN_ENV]: _token, ...values } = runtimeEnvironment(d);
+function platformValues(d: DesiredDeployment, settings: RuntimeSettings): Record<string, string> {
+  const { [REGISTRATION_TOKEN_ENV]: _token, ...values } = runtimeEnvironment(d, settings);
   return values;
 }
 
+/** The tenant's config minus reserved keys (the API refuses them; older events may hold some). */
 function configEntries(d: DesiredDeployment): Array<[string, string]> {
-  const reserved = new Set(Object.keys(runtimeEnvironment(d)));
   return Object.entries(d.config)
-    .filter(([key]) => !reserved.has(key))
+    .filter(([key]) => !isReservedConfigKey(key))
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
@@ -97,13 +111,13 @@ export function secretManifest(d: DesiredDeployment, namespace: string): V1Secre
   };
 }
 
-export function deploymentManifest(d: DesiredDeployment, namespace: string, runtimeImage: string): V1Deployment {
+export function deploymentManifest(d: DesiredDeployment, namespace: string, runtimeImage: string, settings: RuntimeSettings = DEFAULT_RUNTIME_SETTINGS): V1Deployment {
   const name = generationName(d);
   const labels = generationLabels(d);
   const fromSecret = (envName: string, key: string): V1EnvVar => ({ name: envName, valueFrom: { secretKeyRef: { name, key } } });
   const env: V1EnvVar[] = [
     ...configEntries(d).map(([key]) => fromSecret(key, key)),
-    ...Object.entries(platformValues(d)).map(([envName, value]) => ({ name: envName, value })),
+    ...Object.entries(platformValues(d, settings)).map(([envName, value]) => ({ name: envName, value })),
     fromSecret(REGISTRATION_TOKEN_ENV, TOKEN_KEY),
   ];
   const resources = TIER_RESOURCES[d.resourceTier];

@@ -1,6 +1,6 @@
 import { AppsV1Api, CoreV1Api, KubeConfig, PatchUtils, V1Deployment } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { Deployer, DesiredDeployment, ObservedDeployment, ObservedStatus } from '../deployer.port';
+import { DEFAULT_RUNTIME_SETTINGS, Deployer, DesiredDeployment, ObservedDeployment, ObservedStatus } from '../deployer.port';
 import { LABELS, deploymentManifest, generationName, secretManifest, serviceManifest, serviceName } from './kubernetes-manifests';
 
 export const FIELD_MANAGER = 'provider-store';
@@ -9,6 +9,8 @@ export interface KubernetesDeployerOptions {
   namespace: string;
   runtimeImage: string;
   logger: Logger;
+  /** `RUNTIME_HEARTBEAT_INTERVAL_MS`: given to every runtime as PROVIDER_STORE_HEARTBEAT_INTERVAL_MS. */
+  heartbeatIntervalMs?: number;
   /** Defaults to KubeConfig.loadFromDefault(): KUBECONFIG, ~/.kube/config or the in-cluster account. */
   kubeConfig?: KubeConfig;
 }
@@ -37,7 +39,9 @@ export class KubernetesDeployer implements Deployer {
     const ns = this.options.namespace;
     const name = generationName(desired);
     const secret = secretManifest(desired, ns);
-    const deployment = deploymentManifest(desired, ns, this.options.runtimeImage);
+    const deployment = deploymentManifest(desired, ns, this.options.runtimeImage, {
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? DEFAULT_RUNTIME_SETTINGS.heartbeatIntervalMs,
+    });
     const service = serviceManifest(desired, ns);
     // The Secret first: a pod that starts before its Secret exists fails to start.
     await call('apply Secret', () =>
@@ -54,6 +58,10 @@ export class KubernetesDeployer implements Deployer {
 
   async retire(installationId: string, keepGeneration: number): Promise<void> {
     await this.deleteGenerations(installationId, (generation) => generation < keepGeneration);
+  }
+
+  async stop(installationId: string, generation: number): Promise<void> {
+    await this.deleteGenerations(installationId, (g) => g === generation);
   }
 
   async remove(installationId: string): Promise<void> {

@@ -37,13 +37,13 @@ function desired(installationId: string, generation = 1): DesiredDeployment {
 
 describe('LocalProcessDeployer after an installer died around spawn()', () => {
   let dir: string;
-  let stateDir: string;
+  let runtimeDir: string;
   let effectLog: string;
   const strays: ChildProcess[] = [];
   const deployers: LocalProcessDeployer[] = [];
 
   const deployer = () => {
-    const d = new LocalProcessDeployer({ logger: pino({ level: 'silent' }), runtimeCommand: IDLE, effectLogFile: effectLog, stateDir, startupGraceMs: 50 });
+    const d = new LocalProcessDeployer({ logger: pino({ level: 'silent' }), runtimeCommand: IDLE, effectLogFile: effectLog, runtimeDir, startupGraceMs: 50 });
     deployers.push(d);
     return d;
   };
@@ -62,17 +62,17 @@ describe('LocalProcessDeployer after an installer died around spawn()', () => {
     await new Promise((resolve) => child.once('spawn', resolve));
     return child.pid as number;
   };
-  const pidFile = (d: DesiredDeployment) => path.join(stateDir, `${d.installationId}.g${d.generation}.json`);
+  const pidFile = (d: DesiredDeployment) => path.join(runtimeDir, 'state', `${d.installationId}.g${d.generation}.json`);
   /** The pid file a dead installer left: only the intent (`null`), or the pid without the mark. */
   const leavePidFile = (d: DesiredDeployment, pid: number | null) => {
     const startTime = pid === null ? null : readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[19];
-    mkdirSync(stateDir, { recursive: true });
-    writeFileSync(pidFile(d), JSON.stringify({ pid, start_time: startTime, command: IDLE }));
+    mkdirSync(path.dirname(pidFile(d)), { recursive: true });
+    writeFileSync(pidFile(d), JSON.stringify({ pid, start_time: startTime, image: 'local-process:runtime-command@1.0.0', uid: null }));
   };
 
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'local-deployer-'));
-    stateDir = path.join(dir, 'state');
+    runtimeDir = path.join(dir, 'runtimes');
     effectLog = path.join(dir, 'effects.jsonl');
   });
 

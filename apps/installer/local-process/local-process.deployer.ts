@@ -1,86 +1,74 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
-import { Deployer, DesiredDeployment, ObservedDeployment, runtimeEnvironment } from '../deployer.port';
+import { defaultRuntimeDir } from '../../../libs/config/app-config';
+import { DEFAULT_RUNTIME_SETTINGS, Deployer, DesiredDeployment, ObservedDeployment, RuntimeSettings } from '../deployer.port';
+import { EffectAction, EffectLog } from './effect-log';
+import { pidsOfUid, processStartTime } from './proc';
+import { adoptRuntime } from './runtime-adoption';
+import { RUNTIME_PATH, buildRuntimeEnvironment } from './runtime-environment';
+import { describeSpawnFailure } from './runtime-failure';
+import { LaunchPlan, Runtime, launch, signal, sleep, spawned } from './runtime-process';
+import { RuntimeSandbox, reachableByOthers } from './runtime-sandbox';
+import { PidFiles } from './runtime-state';
+
+export type { EffectAction, EffectLine } from './effect-log';
 
 export interface LocalProcessDeployerOptions {
   logger: Logger;
+  /** `RUNTIME_DIR`: the instance's runtime folder (pid files, uid claims, one work folder per generation). */
+  runtimeDir?: string;
+  /** `RUNTIME_UID_BASE`: first uid handed to runtimes when the installer runs as root. */
+  uidBase?: number;
   /** `RUNTIME_COMMAND`, split on spaces; unset runs the compiled sample runtime with this Node. */
   runtimeCommand?: string;
   /** `DEPLOY_EFFECT_LOG`: one JSON line per process started or stopped. */
   effectLogFile?: string;
-  /**
-   * Where each running generation leaves a pid file, so an installer that restarts after a crash
-   * (its children still running) recognises them instead of starting a second copy.
-   */
-  stateDir?: string;
+  /** `RUNTIME_HEARTBEAT_INTERVAL_MS`: given to every runtime as PROVIDER_STORE_HEARTBEAT_INTERVAL_MS. */
+  heartbeatIntervalMs?: number;
   /** A runtime that exits within this window after spawning counts as a failed start. */
   startupGraceMs?: number;
   /** SIGTERM, then SIGKILL after this long. */
   stopTimeoutMs?: number;
-  /** Source of PATH for the children (the installation's config is all else they see). */
-  baseEnv?: NodeJS.ProcessEnv;
+  /** Give runtimes uids of their own (default: when running as root). */
+  separateUids?: boolean;
 }
 
-export type EffectAction = 'start' | 'stop' | 'remove';
-
-export interface EffectLine {
-  installation_id: string;
-  generation: number;
-  action: EffectAction;
-  at: string;
-  pid: number;
-}
-
-/**
- * What the deployer leaves on disk per generation. Written twice around spawn() so that an
- * installer killed at any instant leaves enough for the next one to adopt the runtime instead of
- * starting a second copy: first as an intent (`pid: null`) before spawning, then with the pid, and
- * `effect_recorded` once the effect log holds the start line.
- */
-interface PidFile {
-  pid: number | null;
-  start_time: string | null;
-  command: string;
-  effect_recorded?: boolean;
-}
-
-interface Runtime {
-  installationId: string;
-  generation: number;
-  pid: number;
-  command: string;
-  /** Our own child; absent for a runtime adopted from a previous installer process. */
-  child?: ChildProcess;
-  exited: boolean;
-  exitDescription?: string;
-  stderrTail: string[];
-  stopping: boolean;
-  whenExited: Promise<void>;
-}
-
-const STDERR_TAIL_LINES = 20;
+export const DEFAULT_RUNTIME_UID_BASE = 200_000;
+const LEFTOVER_WAIT_MS = 2_000;
 
 /**
  * Runs each installation's generation as a child process of the installer: the embedded default,
  * for a single machine and for tests. Generations are independent processes, so an upgrade starts
  * the new one beside the old, and the old one stops only when the installer retires it after the new
- * one has registered.
+ * one has registered. Each runs sandboxed (see RuntimeSandbox) with an environment built from nothing.
  */
 export class LocalProcessDeployer implements Deployer {
   readonly kind = 'local-process';
   private readonly runtimes = new Map<string, Runtime>();
   private readonly starting = new Map<string, Promise<void>>();
-  private readonly stateDir: string;
   private readonly logger: Logger;
+  private readonly sandbox: RuntimeSandbox;
+  private readonly pidFiles: PidFiles;
+  private readonly effects: EffectLog;
+  private readonly settings: RuntimeSettings;
   private closed = false;
 
   constructor(private readonly options: LocalProcessDeployerOptions) {
     this.logger = options.logger.child({ component: 'local-process-deployer' });
-    this.stateDir = options.stateDir ?? path.join(tmpdir(), 'provider-store-runtimes');
+    this.sandbox = new RuntimeSandbox({
+      runtimeDir: options.runtimeDir ?? defaultRuntimeDir(),
+      uidBase: options.uidBase ?? DEFAULT_RUNTIME_UID_BASE,
+      logger: this.logger,
+      separateUids: options.separateUids,
+    });
+    this.pidFiles = new PidFiles(this.sandbox.stateDir, this.logger);
+    this.effects = new EffectLog(options.effectLogFile);
+    this.settings = { heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULT_RUNTIME_SETTINGS.heartbeatIntervalMs };
+    if (this.sandbox.separateUids && !options.runtimeCommand && !reachableByOthers(sampleRuntimePath())) {
+      // Runtimes run under uids of their own: the sample runtime must be readable by them.
+      this.logger.warn({ program: sampleRuntimePath() }, 'a folder above the sample runtime is closed to other users: runtimes will fail to start');
+    }
   }
 
   async apply(desired: DesiredDeployment): Promise<void> {
@@ -96,12 +84,27 @@ export class LocalProcessDeployer implements Deployer {
   async retire(installationId: string, keepGeneration: number): Promise<void> {
     this.adoptAll(installationId);
     const older = this.runtimesOf(installationId).filter((r) => r.generation < keepGeneration);
-    await Promise.all(older.map((r) => this.stop(r, 'stop')));
+    await Promise.all(older.map((r) => this.stopRuntime(r, 'stop')));
+  }
+
+  async stop(installationId: string, generation: number): Promise<void> {
+    const runtime = this.runtimes.get(keyOf(installationId, generation)) ?? this.adopt(installationId, generation);
+    if (runtime) await this.stopRuntime(runtime, 'stop');
+    this.sandbox.removeWorkDir(installationId, generation);
   }
 
   async remove(installationId: string): Promise<void> {
     this.adoptAll(installationId);
-    await Promise.all(this.runtimesOf(installationId).map((r) => this.stop(r, 'remove')));
+    await Promise.all(this.runtimesOf(installationId).map((r) => this.stopRuntime(r, 'remove')));
+    const identity = this.sandbox.claimedIdentity(installationId);
+    if (identity) {
+      // Whatever its runtimes left behind under their uid (a daemonised child) goes too, so the
+      // uid can be handed to another installation.
+      for (const pid of pidsOfUid(identity.uid)) signalPid(pid, 'SIGKILL');
+      for (let waited = 0; waited < LEFTOVER_WAIT_MS && pidsOfUid(identity.uid).length > 0; waited += 50) await sleep(50);
+      if (pidsOfUid(identity.uid).length === 0) this.sandbox.release(installationId);
+      else this.logger.warn({ installationId, uid: identity.uid }, 'processes of a removed installation outlived SIGKILL; its uid stays claimed');
+    }
   }
 
   async status(installationId: string): Promise<ObservedDeployment | undefined> {
@@ -115,7 +118,7 @@ export class LocalProcessDeployer implements Deployer {
       status: up ? 'available' : 'failed',
       available_replicas: up ? 1 : 0,
       ready_replicas: up ? 1 : 0,
-      image: newest.command,
+      image: newest.image,
       message: up ? null : `runtime ${newest.exitDescription ?? 'exited'}`,
     };
   }
@@ -128,115 +131,104 @@ export class LocalProcessDeployer implements Deployer {
       .map((r) => ({ generation: r.generation, pid: r.pid }));
   }
 
+  /** The generation's working folder (its HOME), removed once it stops. */
+  workDirOf(installationId: string, generation: number): string {
+    return this.sandbox.workDirOf(installationId, generation);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.allSettled([...this.starting.values()]);
-    await Promise.all([...this.runtimes.values()].map((r) => this.stop(r, 'stop')));
+    await Promise.all([...this.runtimes.values()].map((r) => this.stopRuntime(r, 'stop')));
   }
 
   private async ensureRunning(desired: DesiredDeployment): Promise<void> {
-    const key = keyOf(desired.installationId, desired.generation);
-    const known = this.runtimes.get(key) ?? this.adopt(desired.installationId, desired.generation);
+    const { installationId, generation } = desired;
+    const key = keyOf(installationId, generation);
+    const known = this.runtimes.get(key) ?? this.adopt(installationId, generation);
     if (known && !known.exited) return;
 
-    const [file, ...args] = this.command();
-    const env: NodeJS.ProcessEnv = {
-      PATH: (this.options.baseEnv ?? process.env).PATH ?? '/usr/local/bin:/usr/bin:/bin',
-      ...desired.config,
-      ...runtimeEnvironment(desired),
-    };
-    const command = [file, ...args].join(' ');
+    const plan = this.planFor(desired);
     // The intent, before the process exists: an installer killed between spawn() and the pid file
-    // below leaves this, and the next one finds the runtime by its environment (adoptUnrecorded).
-    this.writePidFile(desired.installationId, desired.generation, { pid: null, start_time: null, command });
-    const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const runtime: Runtime = {
-      installationId: desired.installationId,
-      generation: desired.generation,
-      pid: child.pid ?? -1,
-      command,
-      child,
-      exited: false,
-      stderrTail: [],
-      stopping: false,
-      whenExited: Promise.resolve(),
-    };
-    runtime.whenExited = new Promise<void>((resolve) => {
-      child.once('exit', (code, signal) => {
-        runtime.exited = true;
-        runtime.exitDescription = signal ? `killed by ${signal}` : `exited with code ${code}`;
-        if (this.runtimes.get(key) === runtime) this.runtimes.delete(key);
-        this.forgetPidFile(runtime);
-        if (!runtime.stopping) {
-          this.logger.warn({ installationId: runtime.installationId, generation: runtime.generation, pid: runtime.pid }, `runtime ${runtime.exitDescription}`);
-        }
-        resolve();
-      });
-    });
-    this.pipeOutput(runtime, child);
+    // below leaves this, and the next one finds the runtime by its environment (see adoptRuntime).
+    this.pidFiles.write(installationId, generation, { pid: null, start_time: null, image: plan.image, uid: plan.identity?.uid ?? null });
+    const { runtime, child } = launch(desired, plan, this.logger, (r) => this.afterExit(r));
     // The pid is known as soon as spawn() returns: record the runtime (pid file, effect line) before
     // yielding to the event loop, so an installer killed at any later moment leaves a runtime that the
     // next installer adopts instead of an untracked one that a redelivered deploy would start again.
-    if (child.pid !== undefined) {
-      runtime.pid = child.pid;
-      this.runtimes.set(key, runtime);
-      this.recordStart(runtime);
+    if (child.pid !== undefined) this.track(runtime, child.pid);
+    try {
+      await spawned(child, (error) => this.logger.warn({ installationId, generation, err: error.message }, 'runtime process error'));
+    } catch (error) {
+      this.logger.error({ installationId, generation, err: (error as Error).message }, 'cannot start runtime');
+      this.pidFiles.forget(installationId, generation);
+      this.sandbox.removeWorkDir(installationId, generation);
+      throw new Error(describeSpawnFailure(error as NodeJS.ErrnoException));
     }
-
-    await new Promise<void>((resolve, reject) => {
-      let spawned = false;
-      child.once('spawn', () => {
-        spawned = true;
-        resolve();
-      });
-      // Kept for the child's whole life: an unhandled 'error' (a failed kill) would end the installer.
-      child.on('error', (error) => {
-        if (!spawned) {
-          this.forgetPidFile(runtime);
-          reject(new Error(`cannot start runtime "${runtime.command}": ${error.message}`));
-        }
-        else this.logger.warn({ installationId: runtime.installationId, generation: runtime.generation, err: error.message }, 'runtime process error');
-      });
-    });
-    if (!this.runtimes.has(key) && !runtime.exited) {
-      runtime.pid = child.pid ?? -1;
-      this.runtimes.set(key, runtime);
-      this.recordStart(runtime);
-    }
-    this.logger.info({ installationId: runtime.installationId, generation: runtime.generation, pid: runtime.pid }, 'runtime started');
+    if (!this.runtimes.has(key) && !runtime.exited) this.track(runtime, child.pid ?? -1);
+    this.logger.info({ installationId, generation, pid: runtime.pid, uid: runtime.uid }, 'runtime started');
 
     const grace = this.options.startupGraceMs ?? 300;
     if (grace > 0) {
       await Promise.race([runtime.whenExited, sleep(grace)]);
-      if (runtime.exited) {
-        const tail = runtime.stderrTail.slice(-3).join(' | ');
-        throw new Error(`runtime ${runtime.exitDescription} right after start${tail ? `: ${tail}` : ''}`);
-      }
+      if (runtime.exited) throw new Error(`runtime ${runtime.exitDescription} right after start`);
     }
   }
 
-  private command(): string[] {
+  private planFor(desired: DesiredDeployment): LaunchPlan {
+    const { installationId, generation } = desired;
     const configured = this.options.runtimeCommand?.split(' ').filter(Boolean);
-    if (configured && configured.length > 0) return configured;
-    return [process.execPath, sampleRuntimePath()];
+    const custom = configured !== undefined && configured.length > 0;
+    const command = custom ? configured : [process.execPath, sampleRuntimePath()];
+    // Checked here, not left to spawn(): behind prlimit a missing program is only an exit code 127.
+    if (!isProgram(command[0])) throw new Error(describeSpawnFailure({ name: 'Error', message: '', code: 'ENOENT' }));
+    const identity = this.sandbox.identityFor(installationId);
+    const cwd = this.sandbox.createWorkDir(installationId, generation, identity);
+    const { env, dropped } = buildRuntimeEnvironment(desired, this.settings, cwd);
+    if (dropped.length > 0) this.logger.warn({ installationId, generation, keys: dropped }, 'reserved config keys left out of the runtime environment');
+    return {
+      command: this.sandbox.limitedCommand(desired.resourceTier, command),
+      env,
+      cwd,
+      identity,
+      image: `local-process:${custom ? 'runtime-command' : 'sample-runtime'}@${desired.runtimeVersion}`,
+      tier: desired.resourceTier,
+    };
   }
 
-  private pipeOutput(runtime: Runtime, child: ChildProcess): void {
-    const fields = { installationId: runtime.installationId, generation: runtime.generation };
-    if (child.stdout) {
-      createInterface({ input: child.stdout }).on('line', (line) => this.logger.info({ ...fields, stream: 'stdout' }, line));
-    }
-    if (child.stderr) {
-      createInterface({ input: child.stderr }).on('line', (line) => {
-        runtime.stderrTail.push(line);
-        if (runtime.stderrTail.length > STDERR_TAIL_LINES) runtime.stderrTail.shift();
-        this.logger.warn({ ...fields, stream: 'stderr' }, line);
-      });
+  /**
+   * Pid file, then the start line, then the pid file marked: killed between the first two, the next
+   * installer adopts the runtime and writes the missing start line (once, see adoptRuntime).
+   */
+  private track(runtime: Runtime, pid: number): void {
+    runtime.pid = pid;
+    this.runtimes.set(keyOf(runtime.installationId, runtime.generation), runtime);
+    const saved = { pid, start_time: processStartTime(pid), image: runtime.image, uid: runtime.uid };
+    this.pidFiles.write(runtime.installationId, runtime.generation, saved);
+    this.effects.record(runtime, 'start');
+    this.pidFiles.write(runtime.installationId, runtime.generation, { ...saved, effect_recorded: true });
+  }
+
+  /** Once a generation's process is gone: its pid file and its work folder go too. */
+  private afterExit(runtime: Runtime): void {
+    const key = keyOf(runtime.installationId, runtime.generation);
+    if (this.runtimes.get(key) === runtime && runtime.stopping) this.runtimes.delete(key);
+    this.pidFiles.forget(runtime.installationId, runtime.generation);
+    this.sandbox.removeWorkDir(runtime.installationId, runtime.generation);
+    if (!runtime.stopping) {
+      // The tail stays here, in the operator's log; the tenant sees only exitDescription.
+      this.logger.warn(
+        { installationId: runtime.installationId, generation: runtime.generation, pid: runtime.pid, stderrTail: runtime.stderrTail },
+        `runtime ${runtime.exitDescription}`,
+      );
     }
   }
 
-  private async stop(runtime: Runtime, action: EffectAction): Promise<void> {
-    if (runtime.exited || runtime.stopping) return runtime.whenExited;
+  private async stopRuntime(runtime: Runtime, action: EffectAction): Promise<void> {
+    if (runtime.exited || runtime.stopping) {
+      this.runtimes.delete(keyOf(runtime.installationId, runtime.generation));
+      return runtime.whenExited;
+    }
     runtime.stopping = true;
     signal(runtime, 'SIGTERM');
     const killed = await Promise.race([runtime.whenExited.then(() => true), sleep(this.options.stopTimeoutMs ?? 5000).then(() => false)]);
@@ -244,7 +236,8 @@ export class LocalProcessDeployer implements Deployer {
       signal(runtime, 'SIGKILL');
       await runtime.whenExited;
     }
-    this.recordEffect(runtime, action);
+    this.runtimes.delete(keyOf(runtime.installationId, runtime.generation));
+    this.effects.record(runtime, action);
     this.logger.info({ installationId: runtime.installationId, generation: runtime.generation, pid: runtime.pid, action }, 'runtime stopped');
   }
 
@@ -252,175 +245,24 @@ export class LocalProcessDeployer implements Deployer {
     return [...this.runtimes.values()].filter((r) => r.installationId === installationId);
   }
 
-  /**
-   * An adopted runtime whose pid file is not marked: its installer died before or just after the
-   * start line. Append the line only if the log lacks it, so the start counts exactly once.
-   */
-  private ensureStartRecorded(runtime: Runtime, saved: PidFile): void {
-    const file = this.options.effectLogFile;
-    if (file) {
-      let logged = false;
-      try {
-        logged = readFileSync(file, 'utf8')
-          .split('\n')
-          .some((line) => {
-            if (!line.includes(runtime.installationId)) return false;
-            try {
-              const effect = JSON.parse(line) as EffectLine;
-              return effect.action === 'start' && effect.installation_id === runtime.installationId && effect.generation === runtime.generation && effect.pid === runtime.pid;
-            } catch {
-              return false;
-            }
-          });
-      } catch {
-        // no log yet
-      }
-      if (!logged) this.recordEffect(runtime, 'start');
-    }
-    this.writePidFile(runtime.installationId, runtime.generation, { ...saved, effect_recorded: true });
-  }
-
-  private recordEffect(runtime: Runtime, action: EffectAction): void {
-    const file = this.options.effectLogFile;
-    if (!file) return;
-    const line: EffectLine = {
-      installation_id: runtime.installationId,
-      generation: runtime.generation,
-      action,
-      at: new Date().toISOString(),
-      pid: runtime.pid,
-    };
-    // One write of one short line to a file opened for append: lines from several installer
-    // processes interleave whole.
-    appendFileSync(file, `${JSON.stringify(line)}\n`);
-  }
-
-  private pidFilePath(installationId: string, generation: number): string {
-    return path.join(this.stateDir, `${installationId}.g${generation}.json`);
-  }
-
-  /**
-   * Pid file, then the start line, then the pid file marked: killed between the first two, the next
-   * installer adopts the runtime and writes the missing start line (once, see ensureStartRecorded).
-   */
-  private recordStart(runtime: Runtime): void {
-    const saved: PidFile = { pid: runtime.pid, start_time: processStartTime(runtime.pid), command: runtime.command };
-    this.writePidFile(runtime.installationId, runtime.generation, saved);
-    this.recordEffect(runtime, 'start');
-    this.writePidFile(runtime.installationId, runtime.generation, { ...saved, effect_recorded: true });
-  }
-
-  private writePidFile(installationId: string, generation: number, content: PidFile): void {
-    try {
-      mkdirSync(this.stateDir, { recursive: true });
-      // Written beside and renamed over: a reader never sees half a file.
-      const file = this.pidFilePath(installationId, generation);
-      writeFileSync(`${file}.tmp`, JSON.stringify(content));
-      renameSync(`${file}.tmp`, file);
-    } catch (error) {
-      this.logger.warn({ err: (error as Error).message }, 'cannot write runtime pid file');
-    }
-  }
-
-  private forgetPidFile(runtime: Runtime): void {
-    rmSync(this.pidFilePath(runtime.installationId, runtime.generation), { force: true });
-  }
-
   /** Picks up every generation of the installation a previous installer process left running. */
   private adoptAll(installationId: string): void {
-    let names: string[];
-    try {
-      names = readdirSync(this.stateDir);
-    } catch {
-      return;
-    }
-    const pattern = new RegExp(`^${escapeRegExp(installationId)}\\.g(\\d+)\\.json$`);
-    for (const name of names) {
-      const match = pattern.exec(name);
-      if (match) this.adopt(installationId, Number(match[1]));
-    }
+    for (const generation of this.pidFiles.generations(installationId)) this.adopt(installationId, generation);
   }
 
   private adopt(installationId: string, generation: number): Runtime | undefined {
     const key = keyOf(installationId, generation);
     const known = this.runtimes.get(key);
     if (known) return known;
-    const file = this.pidFilePath(installationId, generation);
-    if (!existsSync(file)) return undefined;
-    let saved: PidFile;
-    try {
-      saved = JSON.parse(readFileSync(file, 'utf8')) as PidFile;
-    } catch {
-      rmSync(file, { force: true });
+    const runtime = adoptRuntime(this.pidFiles, this.effects, { installationId, generation }, (r) => this.afterExit(r));
+    if (!runtime) {
+      this.sandbox.removeWorkDir(installationId, generation);
       return undefined;
     }
-    if (saved.pid === null) {
-      // Only the intent: the previous installer died around spawn(). The runtime, if it was
-      // started, carries its installation and generation in its environment.
-      const found = findRuntimeByEnvironment(installationId, generation);
-      if (found === undefined) {
-        rmSync(file, { force: true });
-        return undefined;
-      }
-      saved = { pid: found, start_time: processStartTime(found), command: saved.command };
-      this.writePidFile(installationId, generation, saved);
-    }
-    const pid: number = saved.pid ?? -1;
-    // A pid is only the same process if it also started at the same moment (pids are reused).
-    if (!isAlive(pid) || (saved.start_time !== null && processStartTime(pid) !== saved.start_time)) {
-      rmSync(file, { force: true });
-      return undefined;
-    }
-    const runtime: Runtime = {
-      installationId,
-      generation,
-      pid,
-      command: saved.command,
-      exited: false,
-      stderrTail: [],
-      stopping: false,
-      whenExited: Promise.resolve(),
-    };
-    runtime.whenExited = (async () => {
-      while (isAlive(runtime.pid)) await sleep(100);
-      runtime.exited = true;
-      runtime.exitDescription = 'exited';
-      if (this.runtimes.get(key) === runtime) this.runtimes.delete(key);
-      this.forgetPidFile(runtime);
-    })();
     this.runtimes.set(key, runtime);
-    if (!saved.effect_recorded) this.ensureStartRecorded(runtime, saved);
-    this.logger.info({ installationId, generation, pid: saved.pid }, 'adopted a runtime left running by a previous installer');
+    this.logger.info({ installationId, generation, pid: runtime.pid }, 'adopted a runtime left running by a previous installer');
     return runtime;
   }
-}
-
-/**
- * Pid of a live runtime started for this installation and generation, found through
- * /proc/<pid>/environ (Linux: the local-process deployer's platform). Our own runtimes only: the
- * environment is readable for processes of this user.
- */
-function findRuntimeByEnvironment(installationId: string, generation: number): number | undefined {
-  const wanted = [`PROVIDER_STORE_INSTALLATION_ID=${installationId}`, `PROVIDER_STORE_GENERATION=${generation}`];
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return undefined;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    if (pid === process.pid) continue;
-    let environ: string[];
-    try {
-      environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
-    } catch {
-      continue;
-    }
-    if (wanted.every((v) => environ.includes(v)) && isAlive(pid)) return pid;
-  }
-  return undefined;
 }
 
 /** The compiled sample runtime beside this file in dist/, or in dist/ when running from sources (tests). */
@@ -430,51 +272,20 @@ export function sampleRuntimePath(): string {
   return path.resolve(__dirname, '../../../dist/apps/installer/sample-runtime/main.js');
 }
 
+/** Whether `file` (a path, or a name looked up on the runtime's PATH) exists as a file. */
+function isProgram(file: string): boolean {
+  const candidates = file.includes('/') ? [file] : RUNTIME_PATH.split(':').map((dir) => path.join(dir, file));
+  return candidates.some((candidate) => existsSync(candidate) && statSync(candidate).isFile());
+}
+
 function keyOf(installationId: string, generation: number): string {
   return `${installationId}#${generation}`;
 }
 
-function signal(runtime: Runtime, name: NodeJS.Signals): void {
+function signalPid(pid: number, name: NodeJS.Signals): void {
   try {
-    if (runtime.child) runtime.child.kill(name);
-    else process.kill(runtime.pid, name);
+    process.kill(pid, name);
   } catch {
     // Already gone.
   }
-}
-
-function isAlive(pid: number): boolean {
-  if (pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie answers signal 0 but is no runtime any more.
-  const stat = readStat(pid);
-  return stat === undefined || stat.state !== 'Z';
-}
-
-function processStartTime(pid: number): string | null {
-  return readStat(pid)?.startTime ?? null;
-}
-
-/** Linux /proc/<pid>/stat: the state (field 3) and the start time in clock ticks (field 22). */
-function readStat(pid: number): { state: string; startTime: string } | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) is in parentheses and may hold spaces: split after its last ')'.
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0], startTime: fields[19] };
-  } catch {
-    return undefined;
-  }
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -4,7 +4,8 @@
  * platform answers 2xx, then sends heartbeats until it is told to stop.
  *
  * Env: PROVIDER_STORE_URL, PROVIDER_STORE_INSTALLATION_ID, PROVIDER_STORE_GENERATION,
- * PROVIDER_STORE_REGISTRATION_TOKEN, PROVIDER_STORE_VERSION; HEARTBEAT_INTERVAL_MS (default 2000).
+ * PROVIDER_STORE_REGISTRATION_TOKEN, PROVIDER_STORE_VERSION; PROVIDER_STORE_HEARTBEAT_INTERVAL_MS (default
+ * 2000), set by the installer (RUNTIME_HEARTBEAT_INTERVAL_MS), never by the tenant's config.
  */
 
 interface RuntimeSettings {
@@ -37,8 +38,10 @@ function readSettings(env: NodeJS.ProcessEnv): RuntimeSettings {
   if (missing.length > 0) throw new Error(`missing environment: ${missing.join(', ')}`);
   const generation = Number(env.PROVIDER_STORE_GENERATION);
   if (!Number.isInteger(generation) || generation < 1) throw new Error(`PROVIDER_STORE_GENERATION="${env.PROVIDER_STORE_GENERATION}" is not a generation`);
-  const interval = Number(env.HEARTBEAT_INTERVAL_MS || 2000);
-  if (!Number.isFinite(interval) || interval < 10) throw new Error(`HEARTBEAT_INTERVAL_MS="${env.HEARTBEAT_INTERVAL_MS}" must be a number of milliseconds >= 10`);
+  const interval = Number(env.PROVIDER_STORE_HEARTBEAT_INTERVAL_MS || 2000);
+  if (!Number.isFinite(interval) || interval < 10) {
+    throw new Error(`PROVIDER_STORE_HEARTBEAT_INTERVAL_MS="${env.PROVIDER_STORE_HEARTBEAT_INTERVAL_MS}" must be a number of milliseconds >= 10`);
+  }
   return {
     storeUrl: (env.PROVIDER_STORE_URL as string).replace(/\/+$/, ''),
     installationId: env.PROVIDER_STORE_INSTALLATION_ID as string,

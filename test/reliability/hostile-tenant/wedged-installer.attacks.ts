@@ -37,6 +37,10 @@ class RefusingDeployer implements Deployer {
     return this.inner.retire(installationId, keepGeneration);
   }
 
+  stop(installationId: string, generation: number): Promise<void> {
+    return this.inner.stop(installationId, generation);
+  }
+
   async remove(installationId: string): Promise<void> {
     this.removed.push(installationId);
     await this.inner.remove(installationId);
@@ -82,7 +86,7 @@ export function wedgedInstallerAttacks(): void {
       });
       dir = mkdtempSync(path.join(tmpdir(), 'hostile-tenant-'));
       const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-      deployer = new RefusingDeployer(new LocalProcessDeployer({ logger, stateDir: path.join(dir, 'runtimes'), stopTimeoutMs: 3000 }));
+      deployer = new RefusingDeployer(new LocalProcessDeployer({ logger, runtimeDir: path.join(dir, 'runtimes'), heartbeatIntervalMs: 200, stopTimeoutMs: 3000 }));
       installer = await startInstaller(t.infrastructure, { deployer, storeUrl: t.baseUrl });
       publisherKey = await t.createKey('acme', ['publish']);
       for (const version of ['1.0.0', '2.0.0']) {
@@ -109,7 +113,7 @@ export function wedgedInstallerAttacks(): void {
     }
 
     const install = (key: string) =>
-      t.request('POST', '/providers/install', { key, body: { provider_name: 'acme/db', version: '1.0.0', config: { HEARTBEAT_INTERVAL_MS: '200' } } });
+      t.request('POST', '/providers/install', { key, body: { provider_name: 'acme/db', version: '1.0.0' } });
     const lifecycleOf = async (key: string) => (await t.request('GET', '/providers/installed/acme/db', { key })).body?.lifecycle_state as string | undefined;
     const streamOf = (tenant: string) => t.infrastructure.eventStore.readStream(installationStream(tenant, ACME_DB));
     const stateOf = async (tenant: string) =>
@@ -181,7 +185,7 @@ export function wedgedInstallerAttacks(): void {
       // Redelivered from scratch, the failure is not recorded twice.
       await installer.stop();
       await t.infrastructure.checkpoints.reset('installer');
-      installer = await startInstaller(t.infrastructure, { deployer: new RefusingDeployer(new LocalProcessDeployer({ logger: pino({ level: 'silent' }), stateDir: path.join(dir, 'runtimes'), stopTimeoutMs: 3000 })), storeUrl: t.baseUrl });
+      installer = await startInstaller(t.infrastructure, { deployer: new RefusingDeployer(new LocalProcessDeployer({ logger: pino({ level: 'silent' }), runtimeDir: path.join(dir, 'runtimes'), heartbeatIntervalMs: 200, stopTimeoutMs: 3000 })), storeUrl: t.baseUrl });
       const [bobRequested] = await streamOf('bob');
       const lastInput = (await t.infrastructure.eventStore.readAll({ filter: installer.consumer.filter })).pop() as RecordedEvent;
       await waitFor('the restarted installer past every event', checkpointPassed(lastInput));

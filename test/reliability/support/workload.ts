@@ -88,7 +88,7 @@ export class Workload {
         provider_name: provider,
         ...(version ? { version } : {}),
         upgrade_policy: 'manual',
-        config: { HEARTBEAT_INTERVAL_MS: '1000' },
+        config: { REGION: 'eu-west-1' },
       });
     }
     if (r < 0.6) {
