@@ -2,6 +2,7 @@ import { apiKeysProjection } from './api-keys.projection';
 import { catalogProjection } from './catalog.projection';
 import { installedProvidersProjection } from './installed-providers.projection';
 import { providerVersionsProjection } from './provider-versions.projection';
+import { organizationsProjection } from './organizations.projection';
 import { RowProjection } from '../libs/projection-engine/row-projection';
 
 /** Every read model, by consumer name: what the runners start and the CLI rebuilds and verifies. */
@@ -10,4 +11,5 @@ export const PROJECTIONS: readonly RowProjection[] = [
   providerVersionsProjection,
   catalogProjection,
   installedProvidersProjection,
+  organizationsProjection,
 ];

@@ -20,6 +20,8 @@ import { YankVersionHandler } from '../../libs/providers/yank-version.handler';
 import { GetCatalogEntryHandler, SearchCatalogHandler } from '../../projections/catalog.queries';
 import { GetDeploymentHandler, GetInstalledProviderHandler, ListInstalledProvidersHandler } from '../../projections/installed-providers.queries';
 import { GetVersionHandler, ListVersionsHandler } from '../../projections/provider-versions.queries';
+import { GetOrganizationHandler, ListOrganizationsHandler } from '../../projections/organizations.queries';
+import { OrganizationsController } from './organizations/organizations.controller';
 import { GetArtifactHandler } from '../../libs/artifacts/get-artifact.query';
 import { ArtifactsController } from './artifacts/artifacts.controller';
 import { HistoryController } from './audit/history.controller';
@@ -58,6 +60,8 @@ const QUERY_HANDLERS = [
   GetDeploymentHandler,
   InstallationHistoryHandler,
   ProviderHistoryHandler,
+  ListOrganizationsHandler,
+  GetOrganizationHandler,
   GetArtifactHandler,
 ];
 
@@ -72,7 +76,7 @@ export class AppModule {
         ThrottlerModule.forRoot(rateLimitOptions(infrastructure)),
       ],
       // Installations come first: `/providers/installed/{p}/{n}` must win over `/providers/{p}/{n}/…`.
-      controllers: [InstallationsController, HistoryController, ProviderVersionsController, CatalogController, RuntimeController, OperationsController, ArtifactsController],
+      controllers: [InstallationsController, HistoryController, ProviderVersionsController, CatalogController, RuntimeController, OperationsController, ArtifactsController, OrganizationsController],
       providers: [
         { provide: INFRASTRUCTURE, useValue: infrastructure },
         { provide: PG_POOL, useValue: infrastructure.pool },

@@ -1,6 +1,7 @@
 import type { Infrastructure } from '../../libs/infrastructure/infrastructure';
 import { apiKeysProjection } from '../../projections/api-keys.projection';
 import { ProjectionConsumer } from '../../libs/projection-engine/projection-consumer';
+import { RowProjection } from '../../libs/projection-engine/row-projection';
 
 export type CatchUpOutcome = 'projected' | 'observed' | 'timeout';
 
@@ -14,16 +15,18 @@ export async function catchUpApiKeys(
   infra: Pick<Infrastructure, 'pool' | 'eventStore' | 'checkpoints'>,
   ready: () => Promise<boolean>,
   timeoutMs = 10_000,
+  /** The same for another read model the CLI changes (organisations). */
+  projection: RowProjection = apiKeysProjection,
 ): Promise<CatchUpOutcome> {
   const deadline = Date.now() + timeoutMs;
-  const lockName = `consumer:${apiKeysProjection.name}`;
+  const lockName = `consumer:${projection.name}`;
   const client = await infra.pool.connect();
   let locked = false;
   try {
     const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [lockName]);
     locked = rows[0].locked;
     if (locked) {
-      const consumer = new ProjectionConsumer(infra.pool, apiKeysProjection, infra.checkpoints);
+      const consumer = new ProjectionConsumer(infra.pool, projection, infra.checkpoints);
       for (;;) {
         const events = await infra.eventStore.readAll({
           fromPosition: await consumer.loadCheckpoint(),

@@ -6,6 +6,7 @@ import { CLI_SCOPE } from '../../libs/application/idempotency-scopes';
 import { API_KEY_SCOPES, ApiKeyScope } from '../../libs/api-keys/api-key';
 import { CreateApiKeyCommand, CreateApiKeyHandler } from '../../libs/api-keys/create-api-key.handler';
 import { RevokeApiKeyCommand, RevokeApiKeyHandler } from '../../libs/api-keys/revoke-api-key.handler';
+import { CreateOrganizationCommand, CreateOrganizationHandler } from '../../libs/organizations/create-organization.handler';
 import { TOKEN_PATTERN } from '../../libs/providers/provider-identity';
 import type { Infrastructure } from '../../libs/infrastructure/infrastructure';
 import { ApiKeyListing, GetApiKeyHandler, GetApiKeyQuery, ListApiKeysHandler, ListApiKeysQuery } from '../../projections/api-keys.queries';
@@ -64,6 +65,8 @@ export function registerKeys(program: Command, state: CliState): void {
       const scopes = parseScopes(opts.scopes);
       if (opts.label !== undefined && opts.label.length > 200) throw new UsageError('--label is limited to 200 characters');
       await withInfrastructure(async (infra) => {
+        // A key for an organisation nobody declared yet declares it first (the same command `orgs create` runs).
+        await new CreateOrganizationHandler(infra).execute(new CreateOrganizationCommand({ id: org, name: null, ifAbsent: true }, context(cliActor())));
         // The API's handler, run without Nest: the CLI has no HTTP side.
         const issued = await new CreateApiKeyHandler(infra).execute(
           new CreateApiKeyCommand({ org, scopes, platformAdmin: opts.platformAdmin === true, label: opts.label ?? null }, context(cliActor())),

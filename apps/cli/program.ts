@@ -5,13 +5,14 @@ import { ProjectionBusy } from '../../libs/projection-engine/rebuild';
 import { registerAudit } from './audit';
 import { CliState, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, err } from './io';
 import { registerKeys } from './keys';
+import { registerOrganizations } from './organizations';
 import { registerProjections } from './projections';
 
 /** The command tree. Actions record their exit code in `state`; errors are mapped by `runCli`. */
 export function buildProgram(state: CliState): Command {
   const program = new Command('provider-store');
   program
-    .description('Operator CLI of the provider store: API keys, audit trail, read models.')
+    .description('Operator CLI of the provider store: organisations, API keys, audit trail, read models.')
     .addHelpText(
       'after',
       `
@@ -27,6 +28,7 @@ Exit codes: 0 ok, 1 a difference or a failure, 2 a usage error.`,
     })
     .showHelpAfterError('(add --help for usage)');
   registerKeys(program, state);
+  registerOrganizations(program);
   registerAudit(program, state);
   registerProjections(program, state);
   return program;
