@@ -7,6 +7,8 @@ import { CheckpointStore } from '../event-store/consumers/checkpoint-store';
 import { EventStore } from '../event-store/event-store.port';
 import { PostgresEventStore } from '../event-store/postgres/postgres-event-store';
 import { EventStoreDbEventStore } from '../event-store/eventstoredb/eventstoredb-event-store';
+import { InlineProjections } from '../projection-engine/inline-projections';
+import { PROJECTIONS } from '../../projections/projections';
 
 /**
  * The process's connections, made once in the composition root and shared by whichever apps run in
@@ -77,8 +79,12 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
   const projectionsPool = config.projectionsPoolSize > 0 ? createPool(databaseUrl, config.projectionsPoolSize, `${name}-projections`) : pool;
   const eventStore: EventStore = config.eventStoreUrl
     ? new EventStoreDbEventStore(config.eventStoreUrl)
-    : new PostgresEventStore(pool, { subscriptionPool: projectionsPool });
-  logger.info({ eventStore: config.eventStoreUrl ? 'eventstoredb' : 'postgresql' }, 'event store selected');
+    : new PostgresEventStore(pool, {
+        subscriptionPool: projectionsPool,
+        // The API's read models, written in each append's transaction: read-your-writes on every replica.
+        inline: config.inlineProjections ? new InlineProjections(PROJECTIONS) : undefined,
+      });
+  logger.info({ eventStore: config.eventStoreUrl ? 'eventstoredb' : 'postgresql', inlineProjections: eventStore.inlineProjections ?? [] }, 'event store selected');
   return {
     config,
     logger,

@@ -24,6 +24,23 @@ export async function readRows(db: Queryable, spec: TableSpec, table: string, ke
   return rows.map((r) => r.row);
 }
 
+/**
+ * The live table's rows for the given keys, locked in key order (no two writers lock in opposite
+ * orders). A named statement: an inline write runs it on every append.
+ */
+export async function readRowsForUpdate(db: Queryable, spec: TableSpec, keys: readonly KeyValues[]): Promise<JsonRow[]> {
+  const { key, columns, name } = spec;
+  const { rows } = await db.query<{ row: JsonRow }>({
+    name: `rm_lock_${name}`,
+    text: `SELECT to_jsonb(t) AS row FROM ${quoteIdent(name)} t
+             JOIN unnest(${key.map((k, i) => `$${i + 1}::${columns[k]}[]`).join(', ')}) AS k(${key.map(quoteIdent).join(', ')})
+               ON ${keyJoin(spec)}
+            ORDER BY ${key.map((k) => `t.${quoteIdent(k)}`).join(', ')} FOR UPDATE OF t`,
+    values: key.map((k) => keys.map((values) => values[k])),
+  });
+  return rows.map((r) => r.row);
+}
+
 export async function deleteRows(db: Queryable, spec: TableSpec, table: string, keys: readonly KeyValues[]): Promise<void> {
   if (keys.length === 0) return;
   const keyColumns = spec.key.map((k) => `${quoteIdent(k)} ${spec.columns[k]}`).join(', ');
@@ -32,14 +49,23 @@ export async function deleteRows(db: Queryable, spec: TableSpec, table: string, 
   ]);
 }
 
+/** Writes on the live table for every append are `named`: parsed and planned once per connection. */
+interface WriteOptions {
+  named?: boolean;
+}
+
 /** Inserts the rows, replacing the stored row of any key that has one. */
-export async function upsertRows(db: Queryable, spec: TableSpec, table: string, rows: readonly JsonRow[]): Promise<void> {
-  if (rows.length > 0) await db.query(insertSql(spec, table, jsonSource(spec), true), [JSON.stringify(rows)]);
+export async function upsertRows(db: Queryable, spec: TableSpec, table: string, rows: readonly JsonRow[], options: WriteOptions = {}): Promise<void> {
+  if (rows.length > 0) await db.query(statement(options.named && `rm_upsert_${table}`, insertSql(spec, table, jsonSource(spec), true), [JSON.stringify(rows)]));
 }
 
 /** Inserts rows whose keys the table does not have (only the caller writes it): the cheapest write. */
-export async function insertRows(db: Queryable, spec: TableSpec, table: string, rows: readonly JsonRow[]): Promise<void> {
-  if (rows.length > 0) await db.query(insertSql(spec, table, jsonSource(spec), false), [JSON.stringify(rows)]);
+export async function insertRows(db: Queryable, spec: TableSpec, table: string, rows: readonly JsonRow[], options: WriteOptions = {}): Promise<void> {
+  if (rows.length > 0) await db.query(statement(options.named && `rm_insert_${table}`, insertSql(spec, table, jsonSource(spec), false), [JSON.stringify(rows)]));
+}
+
+function statement(name: string | false | undefined, text: string, values: unknown[]): { name?: string; text: string; values: unknown[] } {
+  return name ? { name, text, values } : { text, values };
 }
 
 /** Column types whose COPY text form is `String(value)` (jsonb: its JSON). Others take the JSON path. */

@@ -16,6 +16,8 @@ export interface AppendRow {
   last_revision: string | null;
   commit: string | null;
   last_position: string | null;
+  /** Global position of each appended event, in stream order (what inline projections record). */
+  positions: string[] | null;
 }
 
 /*
@@ -49,7 +51,8 @@ WITH cur AS (
 SELECT (SELECT rev FROM cur)::text AS current_revision,
        (SELECT max(stream_revision) FROM ins)::text AS last_revision,
        (SELECT transaction_id FROM ins LIMIT 1)::text AS commit,
-       (SELECT max(global_position) FROM ins)::text AS last_position`;
+       (SELECT max(global_position) FROM ins)::text AS last_position,
+       (SELECT array_agg(global_position ORDER BY stream_revision) FROM ins)::text[] AS positions`;
 
 export const SELECT_COLUMNS = `transaction_id::text AS commit, global_position, stream_name, stream_revision,
   event_id, event_type, data, metadata`;

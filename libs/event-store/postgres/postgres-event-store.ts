@@ -20,6 +20,7 @@ import { isConnectionError } from './connection-errors';
 import { countEvents } from './postgres-event-count';
 import { PostgresNotificationListener } from './postgres-notification-listener';
 import { PostgresSubscription } from './postgres-subscription';
+import { InlineProjector } from './inline-projector';
 import { APPEND_SQL, AppendRow, EventRow, SELECT_COLUMNS, toRecordedEvent } from './postgres-event-store.sql';
 
 const EVENTS_CHANNEL = 'es_events';
@@ -45,12 +46,17 @@ export class PostgresEventStore implements EventStore {
        * stays in-process. Not ended by `close()`: its owner ends it.
        */
       subscriptionPool?: Pool;
+      /** Read models written in each append's transaction (see `InlineProjector`). */
+      inline?: InlineProjector;
     } = {},
   ) {
     this.listener = new PostgresNotificationListener(pool, EVENTS_CHANNEL);
     const readPool = options.subscriptionPool ?? pool;
     this.subscriptionReader = { readAll: (o) => this.readAllOn(readPool, o) };
+    this.inlineProjections = options.inline?.names ?? [];
   }
+
+  readonly inlineProjections: readonly string[];
 
   async append(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     if (events.length === 0) throw new Error('append needs at least one event');
@@ -69,6 +75,11 @@ export class PostgresEventStore implements EventStore {
         const actual = Number(row.current_revision);
         throw new WrongExpectedRevision(streamName, expected, actual === -1 ? 'no_stream' : actual);
       } catch (error) {
+        // A read-model row two appends both created, or a deadlock between inline writers: the whole
+        // transaction rolled back, so the append is simply tried again.
+        if ((isUniqueViolation(error) && errorTable(error) !== 'es_events') || isDeadlock(error)) {
+          if (attempt < 10) continue;
+        }
         if (!isUniqueViolation(error)) throw this.translate(error);
         const replay = await this.findPreviousAppend(streamName, events, expected);
         if (replay) return replay;
@@ -107,21 +118,36 @@ export class PostgresEventStore implements EventStore {
   }
 
   private async tryAppend(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendRow> {
-    // Named: each connection parses and plans the statement once, then only binds and executes it.
-    const result = await this.pool.query<AppendRow>({
-      name: 'es_append',
-      text: APPEND_SQL,
-      values: [
-        streamName,
-        events.map((e) => e.id),
-        events.map((e) => e.type),
-        events.map((e) => JSON.stringify(e.data)),
-        events.map((e) => JSON.stringify(e.metadata)),
-        typeof expected === 'number' ? 'exact' : expected,
-        typeof expected === 'number' ? expected : null,
-      ],
-    });
-    return result.rows[0];
+    const lock = this.options.inline?.lockStatement(events.map((e) => e.type));
+    if (!lock) return (await this.pool.query<AppendRow>(appendQuery(streamName, events, expected))).rows[0];
+    return this.appendInline(streamName, events, expected, lock);
+  }
+
+  /**
+   * BEGIN and the read models' shared locks (one round trip, before the transaction has an id), the
+   * append, the read models' rows, COMMIT. Rows are locked in a fixed order, so concurrent appends
+   * feeding one row queue on it rather than deadlock or lose an update.
+   */
+  private async appendInline(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision, lock: string): Promise<AppendRow> {
+    const inline = this.options.inline as InlineProjector;
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query(`BEGIN; ${lock}`);
+      const row = (await client.query<AppendRow>(appendQuery(streamName, events, expected))).rows[0];
+      if (row.commit !== null && row.last_revision !== null && row.positions) {
+        await inline.apply(client, recordedEvents(streamName, events, row));
+      }
+      await client.query('COMMIT');
+      return row;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
   }
 
   /**
@@ -205,7 +231,7 @@ export class PostgresEventStore implements EventStore {
 
   private async readAllOn(pool: Pool, options: ReadAllOptions): Promise<RecordedEvent[]> {
     const params: unknown[] = [];
-    const conditions = ['transaction_id < pg_snapshot_xmin(pg_current_snapshot())'];
+    const conditions = options.beyondOpenTransactions ? ['true'] : ['transaction_id < pg_snapshot_xmin(pg_current_snapshot())'];
     if (options.fromPosition) {
       params.push(options.fromPosition.commit.toString(), options.fromPosition.prepare.toString());
       conditions.push(`(transaction_id, global_position) > ($${params.length - 1}::xid8, $${params.length}::bigint)`);
@@ -267,6 +293,39 @@ export class PostgresEventStore implements EventStore {
   private translate(error: unknown): unknown {
     return isConnectionError(error) ? new EventStoreUnavailable(error) : error;
   }
+}
+
+// Named: each connection parses and plans the statement once, then only binds and executes it.
+function appendQuery(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision) {
+  return {
+    name: 'es_append',
+    text: APPEND_SQL,
+    values: [
+      streamName,
+      events.map((e) => e.id),
+      events.map((e) => e.type),
+      events.map((e) => JSON.stringify(e.data)),
+      events.map((e) => JSON.stringify(e.metadata)),
+      typeof expected === 'number' ? 'exact' : expected,
+      typeof expected === 'number' ? expected : null,
+    ],
+  };
+}
+
+/** The events as the log now holds them: contiguous revisions, one transaction, their own positions. */
+function recordedEvents(streamName: string, events: readonly NewEvent[], row: AppendRow): RecordedEvent[] {
+  const first = Number(row.last_revision) - events.length + 1;
+  const commit = BigInt(row.commit as string);
+  const positions = row.positions as string[];
+  return events.map((e, i) => ({ ...e, streamName, revision: first + i, position: { commit, prepare: BigInt(positions[i]) } }));
+}
+
+function errorTable(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null ? (error as { table?: string }).table : undefined;
+}
+
+function isDeadlock(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: string }).code === '40P01';
 }
 
 function isUniqueViolation(error: unknown): boolean {
