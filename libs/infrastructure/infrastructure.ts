@@ -8,6 +8,7 @@ import { EventStore } from '../event-store/event-store.port';
 import { PostgresEventStore } from '../event-store/postgres/postgres-event-store';
 import { EventStoreDbEventStore } from '../event-store/eventstoredb/eventstoredb-event-store';
 import { InlineProjections } from '../projection-engine/inline-projections';
+import { refoldInlineProjections } from '../projection-engine/inline-refold';
 import { PROJECTIONS } from '../../projections/projections';
 
 /**
@@ -85,13 +86,16 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
         inline: config.inlineProjections ? new InlineProjections(PROJECTIONS) : undefined,
       });
   logger.info({ eventStore: config.eventStoreUrl ? 'eventstoredb' : 'postgresql', inlineProjections: eventStore.inlineProjections ?? [] }, 'event store selected');
+  const checkpoints = new CheckpointStore(pool);
+  const refolded = schema.tables.filter((c) => c.action === 'refolded').map((c) => c.table);
+  if (refolded.length > 0) await refoldInlineProjections({ pool, eventStore, checkpoints }, PROJECTIONS, refolded, logger);
   return {
     config,
     logger,
     pool,
     projectionsPool,
     eventStore,
-    checkpoints: new CheckpointStore(pool),
+    checkpoints,
     databaseUrl,
     close: async () => {
       await eventStore.close().catch(() => undefined);
