@@ -71,7 +71,7 @@ async function writeHereReadThere(a: TestApp, b: Replica, key: string, provider:
   const uninstalled = await b.request('DELETE', `/providers/installed/${prefix}/${name}`, { key });
   expect(uninstalled.status).toBeLessThan(300);
   const after = await a.request('GET', `/providers/installed/${prefix}/${name}`, { key });
-  expect(after.status === 404 || ['uninstalling', 'uninstalled'].includes(after.body?.lifecycle_state)).toBe(true);
+  expect(after.status === 404 || after.body?.lifecycle_state === 'deleting').toBe(true);
 }
 
 describe('read-your-writes across API replicas on PostgreSQL', () => {
@@ -106,7 +106,7 @@ describe('read-your-writes across API replicas on PostgreSQL', () => {
       keys.map((key, i) => (i % 2 ? a : b).request('POST', '/providers/install', { key, body: { provider_name: 'pub/cache', version: '1.0.0' } })),
     );
     expect(answers.map((r) => r.status)).toEqual(keys.map(() => 201));
-    const { rows } = await a.db.pool.query<{ install_count: number }>(`SELECT install_count FROM catalog WHERE prefix = 'pub' AND name = 'cache'`);
+    const { rows } = await a.db.pool.query<{ install_count: number }>(`SELECT install_count FROM catalog_providers WHERE prefix = 'pub' AND name = 'cache'`);
     expect(rows[0].install_count).toBe(tenants.length);
   });
 
