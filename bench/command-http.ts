@@ -275,12 +275,14 @@ export async function benchCommands(api: RunningApi, apiOff: RunningApi, databas
   series.start();
   const snapshots = heapSnapshots(series, o.durationSec, o.log);
   const contention = watchContention(api);
-  const roundSec = Math.max(2, Math.round(o.durationSec / ROUNDS));
+  // Each round is whole rotations (every installation up, then down again), so the next round,
+  // starting over at the first upgrade, finds every installation where the rotation expects it.
+  const perRound = changes.length * Math.max(1, Math.round(o.durationSec / (ROUNDS * 10)));
   const rounds: WorkerOutput[] = [];
   const roundsOff: WorkerOutput[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    rounds.push(await load(api.baseUrl, changes, undefined, roundSec));
-    roundsOff.push(await load(apiOff.baseUrl, changes, undefined, roundSec, headersOff));
+    rounds.push(await load(api.baseUrl, changes, perRound));
+    roundsOff.push(await load(apiOff.baseUrl, changes, perRound, undefined, headersOff));
   }
   const changeOut = merged(rounds);
   const changeOffOut = merged(roundsOff);
@@ -302,7 +304,7 @@ export async function benchCommands(api: RunningApi, apiOff: RunningApi, databas
   const lagMeasured = summarise(lag.lags, changeOffOut.elapsedMs);
   const notifyMeasured = summarise(notifySamples, o.baselineDurationSec * 1000);
   // Whether the rate holds over a long run (the streams grow: every command reads its whole stream).
-  const windowS = roundSec * ROUNDS > 120 ? 60 : 1;
+  const windowS = changeOut.elapsedMs > 120_000 ? 60 : 1;
   const reqPerSecByWindow: number[] = [];
   const wholeSeconds = changeOut.okPerSecond.slice(0, Math.floor(changeOut.elapsedMs / 1000)); // the last second is partial
   for (let from = 0; from < wholeSeconds.length; from += windowS) {
@@ -313,8 +315,8 @@ export async function benchCommands(api: RunningApi, apiOff: RunningApi, databas
     'command_http',
     {
       ...common,
-      duration_s: roundSec * ROUNDS,
-      rounds: `${ROUNDS} × ${roundSec} s, interleaved with the same API without inline read models`,
+      duration_s: round(changeOut.elapsedMs / 1000, 1),
+      rounds: `${ROUNDS} × ${perRound} requests, interleaved with the same API without inline read models`,
       baseline_duration_s: o.baselineDurationSec,
       req_per_s_by_window: reqPerSecByWindow,
       window_s: windowS,
