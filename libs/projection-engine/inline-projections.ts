@@ -1,7 +1,7 @@
-import { PoolClient } from 'pg';
+import { PoolClient, QueryResult } from 'pg';
 import { RecordedEvent } from '../event-store/event-store.port';
 import { InlineProjector } from '../event-store/postgres/inline-projector';
-import { deleteRows, insertRows, readRowsForUpdate, upsertRows } from './row-sql';
+import { deleteStatement, lockRowsStatement, writeStatement } from './row-sql';
 import { JsonRow, RowProjection, keyString, keyedEvent } from './row-projection';
 
 /** The transaction-scoped advisory lock an inline writer holds shared and a swap or verify exclusively. */
@@ -34,8 +34,14 @@ export class InlineProjections implements InlineProjector {
     return `SELECT ${locks.join(', ')}`;
   }
 
-  async apply(client: PoolClient, events: readonly RecordedEvent[]): Promise<void> {
-    for (const projection of this.fedBy(events.map((e) => e.type))) await applyInline(client, projection, events);
+  async apply(client: PoolClient, events: readonly RecordedEvent[]): Promise<string[]> {
+    const touched = this.fedBy(events.map((e) => e.type))
+      .map((projection) => touchedRows(projection, events))
+      .filter((t) => t !== undefined);
+    if (touched.length === 0) return [];
+    // Every read model's rows in one round trip, locked.
+    const results = resultList(await client.query(touched.map((t) => lockRowsStatement(t.projection.table, [...t.keys.values()])).join(';\n')));
+    return touched.flatMap((t, i) => writesOf(t, results[i].rows.map((r: { row: JsonRow }) => r.row)));
   }
 
   private fedBy(eventTypes: readonly string[]): RowProjection[] {
@@ -43,22 +49,30 @@ export class InlineProjections implements InlineProjector {
   }
 }
 
-/**
- * Applies an append's events to the live table: the rows they touch are read `FOR UPDATE` in key
- * order (concurrent appends feeding one row, the catalog's install count, queue on it), new rows are
- * plain INSERTs (two appends creating the same row: one fails on the key and its append is retried),
- * stored rows are updated or deleted.
- */
-export async function applyInline(client: PoolClient, projection: RowProjection, events: readonly RecordedEvent[]): Promise<void> {
+interface TouchedRows {
+  projection: RowProjection;
+  relevant: Array<{ key: string; event: RecordedEvent }>;
+  keys: Map<string, Record<string, string>>;
+}
+
+function touchedRows(projection: RowProjection, events: readonly RecordedEvent[]): TouchedRows | undefined {
   const relevant = events.map((e) => keyedEvent(projection, e)).filter((r) => r !== undefined);
-  if (relevant.length === 0) return;
+  if (relevant.length === 0) return undefined;
   const keys = new Map<string, Record<string, string>>();
   for (const r of relevant) keys.set(r.key, r.keyValues);
+  return { projection, relevant, keys };
+}
+
+/**
+ * The statements that bring the locked rows up to the append's events: rows the table has are
+ * updated or deleted; new rows are plain INSERTs, so that two appends creating the same row cannot
+ * both succeed (one fails on the key and its append is tried again, finding the row).
+ */
+function writesOf({ projection, relevant, keys }: TouchedRows, lockedRows: readonly JsonRow[]): string[] {
   const stored = new Map<string, JsonRow>();
-  for (const row of await readRowsForUpdate(client, projection.table, [...keys.values()])) stored.set(keyString(projection, row), row);
+  for (const row of lockedRows) stored.set(keyString(projection, row), row);
   const current = new Map<string, JsonRow | null>(stored);
   for (const r of relevant) current.set(r.key, projection.evolve(current.get(r.key) ?? null, r.event));
-
   const inserts: JsonRow[] = [];
   const updates: JsonRow[] = [];
   const deletes: Array<Record<string, string>> = [];
@@ -67,8 +81,15 @@ export async function applyInline(client: PoolClient, projection: RowProjection,
     if (row) (stored.has(key) ? updates : inserts).push(row);
     else if (stored.has(key)) deletes.push(keyValues);
   }
-  const table = projection.table.name;
-  await deleteRows(client, projection.table, table, deletes);
-  await upsertRows(client, projection.table, table, updates, { named: true });
-  await insertRows(client, projection.table, table, inserts, { named: true });
+  const spec = projection.table;
+  return [
+    ...(deletes.length ? [deleteStatement(spec, deletes)] : []),
+    ...(updates.length ? [writeStatement(spec, updates, true)] : []),
+    ...(inserts.length ? [writeStatement(spec, inserts, false)] : []),
+  ];
+}
+
+/** A simple query's results: one per statement (pg answers a lone statement's unwrapped). */
+function resultList(result: QueryResult | QueryResult[]): QueryResult[] {
+  return Array.isArray(result) ? result : [result];
 }

@@ -1,4 +1,4 @@
-import { PoolClient } from 'pg';
+import { PoolClient, escapeLiteral } from 'pg';
 import { Queryable, quoteIdent } from '../database/sql';
 import { TableSpec } from '../database/table-spec';
 import { copyIn, copyLines } from './copy-in';
@@ -24,23 +24,6 @@ export async function readRows(db: Queryable, spec: TableSpec, table: string, ke
   return rows.map((r) => r.row);
 }
 
-/**
- * The live table's rows for the given keys, locked in key order (no two writers lock in opposite
- * orders). A named statement: an inline write runs it on every append.
- */
-export async function readRowsForUpdate(db: Queryable, spec: TableSpec, keys: readonly KeyValues[]): Promise<JsonRow[]> {
-  const { key, columns, name } = spec;
-  const { rows } = await db.query<{ row: JsonRow }>({
-    name: `rm_lock_${name}`,
-    text: `SELECT to_jsonb(t) AS row FROM ${quoteIdent(name)} t
-             JOIN unnest(${key.map((k, i) => `$${i + 1}::${columns[k]}[]`).join(', ')}) AS k(${key.map(quoteIdent).join(', ')})
-               ON ${keyJoin(spec)}
-            ORDER BY ${key.map((k) => `t.${quoteIdent(k)}`).join(', ')} FOR UPDATE OF t`,
-    values: key.map((k) => keys.map((values) => values[k])),
-  });
-  return rows.map((r) => r.row);
-}
-
 export async function deleteRows(db: Queryable, spec: TableSpec, table: string, keys: readonly KeyValues[]): Promise<void> {
   if (keys.length === 0) return;
   const keyColumns = spec.key.map((k) => `${quoteIdent(k)} ${spec.columns[k]}`).join(', ');
@@ -49,23 +32,40 @@ export async function deleteRows(db: Queryable, spec: TableSpec, table: string, 
   ]);
 }
 
-/** Writes on the live table for every append are `named`: parsed and planned once per connection. */
-interface WriteOptions {
-  named?: boolean;
-}
-
 /** Inserts the rows, replacing the stored row of any key that has one. */
-export async function upsertRows(db: Queryable, spec: TableSpec, table: string, rows: readonly JsonRow[], options: WriteOptions = {}): Promise<void> {
-  if (rows.length > 0) await db.query(statement(options.named && `rm_upsert_${table}`, insertSql(spec, table, jsonSource(spec), true), [JSON.stringify(rows)]));
+export async function upsertRows(db: Queryable, spec: TableSpec, table: string, rows: readonly JsonRow[]): Promise<void> {
+  if (rows.length > 0) await db.query(insertSql(spec, table, jsonSource(spec), true), [JSON.stringify(rows)]);
 }
 
 /** Inserts rows whose keys the table does not have (only the caller writes it): the cheapest write. */
-export async function insertRows(db: Queryable, spec: TableSpec, table: string, rows: readonly JsonRow[], options: WriteOptions = {}): Promise<void> {
-  if (rows.length > 0) await db.query(statement(options.named && `rm_insert_${table}`, insertSql(spec, table, jsonSource(spec), false), [JSON.stringify(rows)]));
+export async function insertRows(db: Queryable, spec: TableSpec, table: string, rows: readonly JsonRow[]): Promise<void> {
+  if (rows.length > 0) await db.query(insertSql(spec, table, jsonSource(spec), false), [JSON.stringify(rows)]);
 }
 
-function statement(name: string | false | undefined, text: string, values: unknown[]): { name?: string; text: string; values: unknown[] } {
-  return name ? { name, text, values } : { text, values };
+/*
+ * The same reads and writes as parameterless statements, the values inlined as escaped literals:
+ * several of them go to the server in one round trip (an inline write's reads together, its writes
+ * together with its COMMIT), which is what an append's latency is made of.
+ */
+
+/** The live table's rows for these keys, locked in key order (no two writers lock in opposite orders). */
+export function lockRowsStatement(spec: TableSpec, keys: readonly KeyValues[]): string {
+  return `SELECT to_jsonb(t) AS row FROM ${quoteIdent(spec.name)} t JOIN ${keySource(spec, keys)} ON ${keyJoin(spec)}
+           ORDER BY ${spec.key.map((k) => `t.${quoteIdent(k)}`).join(', ')} FOR UPDATE OF t`;
+}
+
+export function deleteStatement(spec: TableSpec, keys: readonly KeyValues[]): string {
+  return `DELETE FROM ${quoteIdent(spec.name)} t USING ${keySource(spec, keys)} WHERE ${keyJoin(spec)}`;
+}
+
+/** INSERT of rows the table has not got (`replace`: or an upsert, for rows it has). */
+export function writeStatement(spec: TableSpec, rows: readonly JsonRow[], replace: boolean): string {
+  return insertSql(spec, spec.name, `jsonb_to_recordset(${escapeLiteral(JSON.stringify(rows))}::jsonb) AS x(${columnDefinitions(spec)})`, replace);
+}
+
+function keySource(spec: TableSpec, keys: readonly KeyValues[]): string {
+  const keyColumns = spec.key.map((k) => `${quoteIdent(k)} ${spec.columns[k]}`).join(', ');
+  return `jsonb_to_recordset(${escapeLiteral(JSON.stringify(keys))}::jsonb) AS k(${keyColumns})`;
 }
 
 /** Column types whose COPY text form is `String(value)` (jsonb: its JSON). Others take the JSON path. */

@@ -14,6 +14,9 @@ export interface InlineProjector {
    * event types feed (a rebuild's swap takes them exclusively), or undefined when they feed none.
    */
   lockStatement(eventTypes: readonly string[]): string | undefined;
-  /** Applies the appended events to the read models they feed, on the append's client and transaction. */
-  apply(client: PoolClient, events: readonly RecordedEvent[]): Promise<void>;
+  /**
+   * Reads (and locks) the rows the appended events touch, on the append's client and transaction, and
+   * returns the parameterless statements that write them: the store sends them with its COMMIT.
+   */
+  apply(client: PoolClient, events: readonly RecordedEvent[]): Promise<string[]>;
 }

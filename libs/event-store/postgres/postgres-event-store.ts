@@ -124,8 +124,8 @@ export class PostgresEventStore implements EventStore {
   }
 
   /**
-   * BEGIN and the read models' shared locks (one round trip, before the transaction has an id), the
-   * append, the read models' rows, COMMIT. Rows are locked in a fixed order, so concurrent appends
+   * Four round trips: BEGIN with the read models' shared locks (before the transaction has an id),
+   * the append, the read models' rows, their writes with COMMIT. Rows are locked in a fixed order, so concurrent appends
    * feeding one row queue on it rather than deadlock or lose an update.
    */
   private async appendInline(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision, lock: string): Promise<AppendRow> {
@@ -135,10 +135,8 @@ export class PostgresEventStore implements EventStore {
     try {
       await client.query(`BEGIN; ${lock}`);
       const row = (await client.query<AppendRow>(appendQuery(streamName, events, expected))).rows[0];
-      if (row.commit !== null && row.last_revision !== null && row.positions) {
-        await inline.apply(client, recordedEvents(streamName, events, row));
-      }
-      await client.query('COMMIT');
+      const writes = row.commit !== null && row.last_revision !== null && row.positions ? await inline.apply(client, recordedEvents(streamName, events, row)) : [];
+      await client.query([...writes, 'COMMIT'].join(';\n'));
       return row;
     } catch (error) {
       await client.query('ROLLBACK').catch((rollbackError: unknown) => {
