@@ -1,6 +1,6 @@
-import { PoolClient, QueryResult } from 'pg';
-import { RecordedEvent } from '../event-store/event-store.port';
-import { InlineProjector } from '../event-store/postgres/inline-projector';
+import { escapeLiteral } from 'pg';
+import { NewEvent, RecordedEvent } from '../event-store/event-store.port';
+import { InlinePlan, InlineProjector } from '../event-store/postgres/inline-projector';
 import { deleteStatement, lockRowsStatement, writeStatement } from './row-sql';
 import { JsonRow, RowProjection, keyString, keyedEvent } from './row-projection';
 
@@ -27,21 +27,22 @@ export class InlineProjections implements InlineProjector {
     this.names = this.projections.map((p) => p.name);
   }
 
-  lockStatement(eventTypes: readonly string[]): string | undefined {
-    const fed = this.fedBy(eventTypes);
+  plan(streamName: string, events: readonly NewEvent[]): InlinePlan | undefined {
+    const fed = this.fedBy(events.map((e) => e.type));
     if (fed.length === 0) return undefined;
-    const locks = fed.map((p) => `pg_advisory_xact_lock_shared(hashtextextended('${inlineLockName(p).replace(/'/g, "''")}', 0))`);
-    return `SELECT ${locks.join(', ')}`;
-  }
-
-  async apply(client: PoolClient, events: readonly RecordedEvent[]): Promise<string[]> {
-    const touched = this.fedBy(events.map((e) => e.type))
-      .map((projection) => touchedRows(projection, events))
-      .filter((t) => t !== undefined);
-    if (touched.length === 0) return [];
-    // Every read model's rows in one round trip, locked.
-    const results = resultList(await client.query(touched.map((t) => lockRowsStatement(t.projection.table, [...t.keys.values()])).join(';\n')));
-    return touched.flatMap((t, i) => writesOf(t, results[i].rows.map((r: { row: JsonRow }) => r.row)));
+    // Keys come from the stream, type and data alone: the rows are known before the events have positions.
+    const provisional: RecordedEvent[] = events.map((e) => ({ ...e, streamName, revision: -1, position: { commit: 0n, prepare: 0n } }));
+    const touched = fed.map((projection) => touchedRows(projection, provisional)).filter((t) => t !== undefined);
+    const locks = fed.map((p) => `pg_advisory_xact_lock_shared(hashtextextended(${escapeLiteral(inlineLockName(p))}, 0))`);
+    return {
+      locks: `SELECT ${locks.join(', ')}`,
+      reads: touched.map((t) => lockRowsStatement(t.projection.table, [...t.keys.values()])),
+      writes: (rowsPerRead, recorded) =>
+        touched.flatMap((t, i) => {
+          const applied = touchedRows(t.projection, recorded);
+          return applied ? writesOf(applied, rowsPerRead[i]) : [];
+        }),
+    };
   }
 
   private fedBy(eventTypes: readonly string[]): RowProjection[] {
@@ -87,9 +88,4 @@ function writesOf({ projection, relevant, keys }: TouchedRows, lockedRows: reado
     ...(updates.length ? [writeStatement(spec, updates, true)] : []),
     ...(inserts.length ? [writeStatement(spec, inserts, false)] : []),
   ];
-}
-
-/** A simple query's results: one per statement (pg answers a lone statement's unwrapped). */
-function resultList(result: QueryResult | QueryResult[]): QueryResult[] {
-  return Array.isArray(result) ? result : [result];
 }

@@ -1,22 +1,23 @@
-import { PoolClient } from 'pg';
-import { RecordedEvent } from '../event-store.port';
+import { NewEvent, RecordedEvent } from '../event-store.port';
 
 /**
  * Read models a PostgreSQL append writes in its own transaction, as Marten's and Emmett's inline
  * projections do: once the append commits, every read of those tables reflects it, on any replica.
- * Implemented by the projection engine (`InlineProjections`); the store only calls it.
+ * Implemented by the projection engine (`InlineProjections`); the store only runs its statements.
  */
 export interface InlineProjector {
   /** Consumer names of the read models written inline. */
   readonly names: readonly string[];
-  /**
-   * One parameterless statement taking, in a fixed order, the shared locks of the read models these
-   * event types feed (a rebuild's swap takes them exclusively), or undefined when they feed none.
-   */
-  lockStatement(eventTypes: readonly string[]): string | undefined;
-  /**
-   * Reads (and locks) the rows the appended events touch, on the append's client and transaction, and
-   * returns the parameterless statements that write them: the store sends them with its COMMIT.
-   */
-  apply(client: PoolClient, events: readonly RecordedEvent[]): Promise<string[]>;
+  /** What an append of these events must do inline, or undefined when they feed no such read model. */
+  plan(streamName: string, events: readonly NewEvent[]): InlinePlan | undefined;
+}
+
+/** Parameterless statements, so that the store can send several in one round trip. */
+export interface InlinePlan {
+  /** Takes the shared locks of the read models the events feed, in a fixed order (before the append). */
+  locks: string;
+  /** One per read model: reads and locks the rows the events touch (after the append). */
+  reads: string[];
+  /** The writes that bring those rows (one list per read) up to the appended events. */
+  writes(rowsPerRead: ReadonlyArray<ReadonlyArray<Record<string, unknown>>>, events: readonly RecordedEvent[]): string[];
 }

@@ -1,4 +1,4 @@
-import { RecordedEvent } from '../event-store.port';
+import { ExpectedRevision, NewEvent, RecordedEvent } from '../event-store.port';
 
 export interface EventRow {
   commit: string;
@@ -66,5 +66,22 @@ export function toRecordedEvent(row: EventRow): RecordedEvent {
     streamName: row.stream_name,
     revision: Number(row.stream_revision),
     position: { commit: BigInt(row.commit), prepare: BigInt(row.global_position) },
+  };
+}
+
+// Named: each connection parses and plans the statement once, then only binds and executes it.
+export function appendQuery(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision) {
+  return {
+    name: 'es_append',
+    text: APPEND_SQL,
+    values: [
+      streamName,
+      events.map((e) => e.id),
+      events.map((e) => e.type),
+      events.map((e) => JSON.stringify(e.data)),
+      events.map((e) => JSON.stringify(e.metadata)),
+      typeof expected === 'number' ? 'exact' : expected,
+      typeof expected === 'number' ? expected : null,
+    ],
   };
 }

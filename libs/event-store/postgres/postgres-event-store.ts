@@ -21,7 +21,8 @@ import { countEvents } from './postgres-event-count';
 import { PostgresNotificationListener } from './postgres-notification-listener';
 import { PostgresSubscription } from './postgres-subscription';
 import { InlineProjector } from './inline-projector';
-import { APPEND_SQL, AppendRow, EventRow, SELECT_COLUMNS, toRecordedEvent } from './postgres-event-store.sql';
+import { appendInline } from './inline-append';
+import { AppendRow, EventRow, SELECT_COLUMNS, appendQuery, toRecordedEvent } from './postgres-event-store.sql';
 
 const EVENTS_CHANNEL = 'es_events';
 const UNIQUE_VIOLATION = '23505';
@@ -118,34 +119,9 @@ export class PostgresEventStore implements EventStore {
   }
 
   private async tryAppend(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendRow> {
-    const lock = this.options.inline?.lockStatement(events.map((e) => e.type));
-    if (!lock) return (await this.pool.query<AppendRow>(appendQuery(streamName, events, expected))).rows[0];
-    return this.appendInline(streamName, events, expected, lock);
-  }
-
-  /**
-   * Four round trips: BEGIN with the read models' shared locks (before the transaction has an id),
-   * the append, the read models' rows, their writes with COMMIT. Rows are locked in a fixed order, so concurrent appends
-   * feeding one row queue on it rather than deadlock or lose an update.
-   */
-  private async appendInline(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision, lock: string): Promise<AppendRow> {
-    const inline = this.options.inline as InlineProjector;
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query(`BEGIN; ${lock}`);
-      const row = (await client.query<AppendRow>(appendQuery(streamName, events, expected))).rows[0];
-      const writes = row.commit !== null && row.last_revision !== null && row.positions ? await inline.apply(client, recordedEvents(streamName, events, row)) : [];
-      await client.query([...writes, 'COMMIT'].join(';\n'));
-      return row;
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-      });
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+    const plan = this.options.inline?.plan(streamName, events);
+    if (!plan) return (await this.pool.query<AppendRow>(appendQuery(streamName, events, expected))).rows[0];
+    return appendInline(this.pool, plan, streamName, events, expected);
   }
 
   /**
@@ -291,31 +267,6 @@ export class PostgresEventStore implements EventStore {
   private translate(error: unknown): unknown {
     return isConnectionError(error) ? new EventStoreUnavailable(error) : error;
   }
-}
-
-// Named: each connection parses and plans the statement once, then only binds and executes it.
-function appendQuery(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision) {
-  return {
-    name: 'es_append',
-    text: APPEND_SQL,
-    values: [
-      streamName,
-      events.map((e) => e.id),
-      events.map((e) => e.type),
-      events.map((e) => JSON.stringify(e.data)),
-      events.map((e) => JSON.stringify(e.metadata)),
-      typeof expected === 'number' ? 'exact' : expected,
-      typeof expected === 'number' ? expected : null,
-    ],
-  };
-}
-
-/** The events as the log now holds them: contiguous revisions, one transaction, their own positions. */
-function recordedEvents(streamName: string, events: readonly NewEvent[], row: AppendRow): RecordedEvent[] {
-  const first = Number(row.last_revision) - events.length + 1;
-  const commit = BigInt(row.commit as string);
-  const positions = row.positions as string[];
-  return events.map((e, i) => ({ ...e, streamName, revision: first + i, position: { commit, prepare: BigInt(positions[i]) } }));
 }
 
 function errorTable(error: unknown): string | undefined {
