@@ -1,7 +1,7 @@
 import { escapeLiteral } from 'pg';
 import { NewEvent, RecordedEvent } from '../event-store/event-store.port';
 import { InlinePlan, InlineProjector } from '../event-store/postgres/inline-projector';
-import { deleteStatement, lockRowsStatement, writeStatement } from './row-sql';
+import { InlineStatements, executeWith, inlineStatements } from './row-sql';
 import { JsonRow, RowProjection, keyString, keyedEvent } from './row-projection';
 
 /** The transaction-scoped advisory lock an inline writer holds shared and a swap or verify exclusively. */
@@ -20,11 +20,13 @@ export function isInline(store: { inlineProjections?: readonly string[] }, proje
  */
 export class InlineProjections implements InlineProjector {
   private readonly projections: readonly RowProjection[];
+  private readonly statements = new Map<string, InlineStatements>();
   readonly names: readonly string[];
 
   constructor(projections: readonly RowProjection[]) {
     this.projections = [...projections].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     this.names = this.projections.map((p) => p.name);
+    for (const p of this.projections) this.statements.set(p.name, inlineStatements(p.table));
   }
 
   plan(streamName: string, events: readonly NewEvent[]): InlinePlan | undefined {
@@ -34,13 +36,15 @@ export class InlineProjections implements InlineProjector {
     const provisional: RecordedEvent[] = events.map((e) => ({ ...e, streamName, revision: -1, position: { commit: 0n, prepare: 0n } }));
     const touched = fed.map((projection) => touchedRows(projection, provisional)).filter((t) => t !== undefined);
     const locks = fed.map((p) => `pg_advisory_xact_lock_shared(hashtextextended(${escapeLiteral(inlineLockName(p))}, 0))`);
+    const statementsOf = (p: RowProjection) => this.statements.get(p.name) as InlineStatements;
     return {
+      prepared: touched.flatMap((t) => Object.values(statementsOf(t.projection))),
       locks: `SELECT ${locks.join(', ')}`,
-      reads: touched.map((t) => lockRowsStatement(t.projection.table, [...t.keys.values()])),
+      reads: touched.map((t) => executeWith(statementsOf(t.projection).lock, [...t.keys.values()])),
       writes: (rowsPerRead, recorded) =>
         touched.flatMap((t, i) => {
           const applied = touchedRows(t.projection, recorded);
-          return applied ? writesOf(applied, rowsPerRead[i]) : [];
+          return applied ? writesOf(applied, rowsPerRead[i], statementsOf(t.projection)) : [];
         }),
     };
   }
@@ -69,7 +73,7 @@ function touchedRows(projection: RowProjection, events: readonly RecordedEvent[]
  * updated or deleted; new rows are plain INSERTs, so that two appends creating the same row cannot
  * both succeed (one fails on the key and its append is tried again, finding the row).
  */
-function writesOf({ projection, relevant, keys }: TouchedRows, lockedRows: readonly JsonRow[]): string[] {
+function writesOf({ projection, relevant, keys }: TouchedRows, lockedRows: readonly JsonRow[], statements: InlineStatements): string[] {
   const stored = new Map<string, JsonRow>();
   for (const row of lockedRows) stored.set(keyString(projection, row), row);
   const current = new Map<string, JsonRow | null>(stored);
@@ -82,10 +86,9 @@ function writesOf({ projection, relevant, keys }: TouchedRows, lockedRows: reado
     if (row) (stored.has(key) ? updates : inserts).push(row);
     else if (stored.has(key)) deletes.push(keyValues);
   }
-  const spec = projection.table;
   return [
-    ...(deletes.length ? [deleteStatement(spec, deletes)] : []),
-    ...(updates.length ? [writeStatement(spec, updates, true)] : []),
-    ...(inserts.length ? [writeStatement(spec, inserts, false)] : []),
+    ...(deletes.length ? [executeWith(statements.delete, deletes)] : []),
+    ...(updates.length ? [executeWith(statements.upsert, updates)] : []),
+    ...(inserts.length ? [executeWith(statements.insert, inserts)] : []),
   ];
 }

@@ -43,29 +43,43 @@ export async function insertRows(db: Queryable, spec: TableSpec, table: string, 
 }
 
 /*
- * The same reads and writes as parameterless statements, the values inlined as escaped literals:
- * several of them go to the server in one round trip (an inline write's reads together, its writes
- * together with its COMMIT), which is what an append's latency is made of.
+ * The live table's statements for inline writes, prepared in SQL once per connection (one jsonb
+ * parameter each) and run with EXECUTE and a literal argument: several of them go to the server in
+ * one round trip (an inline write's reads together, its writes together with its COMMIT), each
+ * planned once per connection.
  */
 
-/** The live table's rows for these keys, locked in key order (no two writers lock in opposite orders). */
-export function lockRowsStatement(spec: TableSpec, keys: readonly KeyValues[]): string {
-  return `SELECT to_jsonb(t) AS row FROM ${quoteIdent(spec.name)} t JOIN ${keySource(spec, keys)} ON ${keyJoin(spec)}
-           ORDER BY ${spec.key.map((k) => `t.${quoteIdent(k)}`).join(', ')} FOR UPDATE OF t`;
+export interface PreparedStatement {
+  name: string;
+  /** The statement, its one parameter `$1` of type jsonb. */
+  sql: string;
 }
 
-export function deleteStatement(spec: TableSpec, keys: readonly KeyValues[]): string {
-  return `DELETE FROM ${quoteIdent(spec.name)} t USING ${keySource(spec, keys)} WHERE ${keyJoin(spec)}`;
+export interface InlineStatements {
+  /** The rows for the keys in `$1`, locked in key order (no two writers lock in opposite orders). */
+  lock: PreparedStatement;
+  delete: PreparedStatement;
+  upsert: PreparedStatement;
+  /** A plain INSERT: a row another append created meanwhile fails it on the key. */
+  insert: PreparedStatement;
 }
 
-/** INSERT of rows the table has not got (`replace`: or an upsert, for rows it has). */
-export function writeStatement(spec: TableSpec, rows: readonly JsonRow[], replace: boolean): string {
-  return insertSql(spec, spec.name, `jsonb_to_recordset(${escapeLiteral(JSON.stringify(rows))}::jsonb) AS x(${columnDefinitions(spec)})`, replace);
-}
-
-function keySource(spec: TableSpec, keys: readonly KeyValues[]): string {
+export function inlineStatements(spec: TableSpec): InlineStatements {
   const keyColumns = spec.key.map((k) => `${quoteIdent(k)} ${spec.columns[k]}`).join(', ');
-  return `jsonb_to_recordset(${escapeLiteral(JSON.stringify(keys))}::jsonb) AS k(${keyColumns})`;
+  const keys = `jsonb_to_recordset($1::jsonb) AS k(${keyColumns})`;
+  const named = (what: string, sql: string): PreparedStatement => ({ name: `rm_${what}_${spec.name}`, sql });
+  return {
+    lock: named('lock', `SELECT to_jsonb(t) AS row FROM ${quoteIdent(spec.name)} t JOIN ${keys} ON ${keyJoin(spec)}
+            ORDER BY ${spec.key.map((k) => `t.${quoteIdent(k)}`).join(', ')} FOR UPDATE OF t`),
+    delete: named('delete', `DELETE FROM ${quoteIdent(spec.name)} t USING ${keys} WHERE ${keyJoin(spec)}`),
+    upsert: named('upsert', insertSql(spec, spec.name, jsonSource(spec), true)),
+    insert: named('insert', insertSql(spec, spec.name, jsonSource(spec), false)),
+  };
+}
+
+/** `EXECUTE` of a prepared statement with its jsonb argument inlined as an escaped literal. */
+export function executeWith(statement: PreparedStatement, value: unknown): string {
+  return `EXECUTE ${statement.name}(${escapeLiteral(JSON.stringify(value))})`;
 }
 
 /** Column types whose COPY text form is `String(value)` (jsonb: its JSON). Others take the JSON path. */

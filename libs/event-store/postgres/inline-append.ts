@@ -13,10 +13,7 @@ export async function appendInline(pool: Pool, plan: InlinePlan, streamName: str
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    if (!inlineAppendPrepared.has(client)) {
-      await client.query(`PREPARE ${INLINE_APPEND} (text, uuid[], text[], text[], text[], text, bigint) AS ${APPEND_SQL}`);
-      inlineAppendPrepared.add(client);
-    }
+    await prepare(client, plan);
     const results = resultList(await client.query(['BEGIN', plan.locks, executeAppend(streamName, events, expected), ...plan.reads].join(';\n')));
     const row: AppendRow = results[2].rows[0];
     if (row.commit === null || row.last_revision === null || !row.positions) {
@@ -39,7 +36,23 @@ export async function appendInline(pool: Pool, plan: InlinePlan, streamName: str
 
 /** The append prepared in SQL (per connection), so an inline append can send it with other statements. */
 const INLINE_APPEND = 'es_append_inline';
-const inlineAppendPrepared = new WeakSet<PoolClient>();
+/** What each connection has prepared (a connection lives as long as its pooled client). */
+const preparedOn = new WeakMap<PoolClient, Set<string>>();
+
+/** Prepares, in one round trip, whatever this plan EXECUTEs that the connection has not prepared yet. */
+async function prepare(client: PoolClient, plan: InlinePlan): Promise<void> {
+  let done = preparedOn.get(client);
+  if (!done) preparedOn.set(client, (done = new Set()));
+  const missing: string[] = [];
+  if (!done.has(INLINE_APPEND)) missing.push(`PREPARE ${INLINE_APPEND} (text, uuid[], text[], text[], text[], text, bigint) AS ${APPEND_SQL}`);
+  for (const statement of plan.prepared) {
+    if (!done.has(statement.name) && !missing.some((m) => m.startsWith(`PREPARE ${statement.name} `))) missing.push(`PREPARE ${statement.name} (jsonb) AS ${statement.sql}`);
+  }
+  if (missing.length === 0) return;
+  await client.query(missing.join(';\n'));
+  done.add(INLINE_APPEND);
+  for (const statement of plan.prepared) done.add(statement.name);
+}
 
 function executeAppend(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): string {
   const array = (values: string[], type: string) => `ARRAY[${values.map(escapeLiteral).join(', ')}]::${type}[]`;
