@@ -22,14 +22,15 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-/** The real API with its projections in this process, as test/support/test-app.ts starts it. */
-export async function startApi(databaseUrl: string): Promise<RunningApi> {
+/** The real API with its projections in this process, as test/support/test-app.ts starts it; `env` adds settings. */
+export async function startApi(databaseUrl: string, env: Record<string, string> = {}): Promise<RunningApi> {
   // PROJECTIONS_POOL_SIZE passes through, to compare a dedicated projections pool with a shared one.
   const config = loadConfig({
     LOG_LEVEL: 'silent',
     RATE_LIMIT_PER_MINUTE: '1000000',
     DATABASE_URL: databaseUrl,
     PROJECTIONS_POOL_SIZE: process.env.PROJECTIONS_POOL_SIZE,
+    ...env,
   });
   const infrastructure = await createInfrastructure(config, 'bench');
   const app: INestApplication = await createApi(infrastructure);
@@ -68,7 +69,7 @@ export async function seedInstalled(pool: Pool, tenant: string, perTenant: numbe
   await pool.query('ANALYZE installed_providers');
 }
 
-interface WorkerOutput {
+export interface WorkerOutput {
   ok: number;
   non2xx: number;
   errors: number;

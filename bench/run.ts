@@ -20,8 +20,8 @@ import { benchRebuild, benchRebuildEventStoreDb } from './rebuild';
 import { BenchResult, RssSampler } from './stats';
 
 const QUICK = process.env.BENCH_QUICK === '1';
-/** `BENCH_ONLY=append,command,query,rebuild` runs only those groups (default: all). */
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'append,command,query,rebuild').split(',').map((s) => s.trim()));
+/** `BENCH_ONLY=append,command,query,rebuild` runs only those groups (default: all); `command_http` is `command`. */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'append,command,query,rebuild').split(',').map((s) => (s.trim() === 'command_http' ? 'command' : s.trim())));
 /**
  * Seconds of the measured command_http run (ours): 300 in full mode, so a full run is the 5-minute
  * run the memory target (RSS flat) asks for; 4 in quick mode.
@@ -117,15 +117,30 @@ async function main(): Promise<void> {
       const api = await startApi(url);
       try {
         if (ONLY.has('command')) {
-          log('command_http + projection_lag: preparing providers and installations');
-          const commands = await benchCommands(api, url, rss, {
-            providers: QUICK ? 200 : 1_000,
-            durationSec: COMMAND_SECONDS,
-            baselineDurationSec: Math.min(COMMAND_SECONDS, QUICK ? 4 : 30),
-            connections: 32,
-            log,
-          });
-          commands.forEach(emit);
+          // The same API with INLINE_PROJECTIONS=false, on a database of its own: command_http's
+          // figure without inline read models, measured in rounds interleaved with ours.
+          const offDb = `${dbName}_off`;
+          const offUrl = withDatabase(adminUrl, offDb);
+          await admin(adminUrl, `CREATE DATABASE ${offDb}`);
+          try {
+            await migrate(offUrl);
+            const apiOff = await startApi(offUrl, { INLINE_PROJECTIONS: 'false' });
+            try {
+              log('command_http + projection_lag: preparing providers and installations');
+              const commands = await benchCommands(api, apiOff, url, rss, {
+                providers: QUICK ? 200 : 1_000,
+                durationSec: COMMAND_SECONDS,
+                baselineDurationSec: Math.min(COMMAND_SECONDS, QUICK ? 4 : 30),
+                connections: 32,
+                log,
+              });
+              commands.forEach(emit);
+            } finally {
+              await apiOff.close();
+            }
+          } finally {
+            await admin(adminUrl, `DROP DATABASE IF EXISTS ${offDb} WITH (FORCE)`);
+          }
         }
         if (ONLY.has('query')) {
           log('query_installed: seeding');

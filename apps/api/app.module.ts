@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { TerminusModule } from '@nestjs/terminus';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
@@ -32,6 +32,7 @@ import { OperationsController } from './operations/operations.controller';
 import { WorkerStatus } from './operations/worker-status';
 import { ErrorFilter } from './platform/error.filter';
 import { ReadModelWaiter } from './platform/read-model-waiter';
+import { ReadModelCatchUpInterceptor } from './platform/read-model-catch-up.interceptor';
 import { rateLimitOptions } from './platform/rate-limit';
 import { EVENT_STORE, INFRASTRUCTURE, LOGGER, PG_POOL } from './platform/tokens';
 import { ProviderVersionsController } from './provider-versions/provider-versions.controller';
@@ -85,6 +86,7 @@ export class AppModule {
         { provide: APP_GUARD, useClass: ApiKeyGuard }, // first: only verified keys are charged to a budget
         { provide: APP_GUARD, useClass: ThrottlerGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
+        { provide: APP_INTERCEPTOR, useClass: ReadModelCatchUpInterceptor }, // read-your-writes on EventStoreDB
         ReadModelWaiter,
         WorkerStatus,
         ...COMMAND_HANDLERS,

@@ -18,6 +18,12 @@ export interface AppConfig {
   runtimeVersion: string;
   publicUrl: string | undefined;
   readModelWaitMs: number;
+  /**
+   * PostgreSQL only: the API's read models are written in the append's transaction (read-your-writes).
+   * INLINE_PROJECTIONS=false is a bench/diagnostic switch (the asynchronous runners write them instead);
+   * changing it on a database that has events needs `projections rebuild all` afterwards.
+   */
+  inlineProjections: boolean;
   /** A log consumer active but behind, whose checkpoint has not moved for this long, makes readiness fail. */
   consumerStallMs: number;
   rateLimitPerMinute: number;
@@ -144,6 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     runtimeVersion,
     publicUrl: url('PUBLIC_URL', ['http:', 'https:']),
     readModelWaitMs: int('READ_MODEL_WAIT_MS', 5000, 0, 60_000),
+    inlineProjections: oneOf('INLINE_PROJECTIONS', ['true', 'false'] as const, 'true') === 'true',
     consumerStallMs: int('CONSUMER_STALL_MS', 60_000, 100, 86_400_000),
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 6000, 1, 10_000_000),
     wheelFetch: {

@@ -53,6 +53,12 @@ export interface ReadAllOptions {
   fromPosition?: Position;
   limit?: number;
   filter?: EventFilter;
+  /**
+   * PostgreSQL: also read events committed after a transaction still in flight. Safe only for a
+   * caller holding the exclusive lock of the inline read model it reads for, so that none of the
+   * events it wants can still commit (a rebuild's swap, a verify's comparison).
+   */
+  beyondOpenTransactions?: boolean;
 }
 
 export interface CountEventsQuery {
@@ -97,6 +103,8 @@ export interface EventStore {
   headPosition(): Promise<Position | undefined>;
   /** How many visible events match, where the store can count without reading them (else absent). */
   countEvents?(query: CountEventsQuery): Promise<number>;
+  /** Read models the store writes in each append's own transaction (PostgreSQL inline projections). */
+  readonly inlineProjections?: readonly string[];
   close(): Promise<void>;
 }
 

@@ -9,6 +9,9 @@ import { PostgresEventStore } from '../event-store/postgres/postgres-event-store
 import { EventStoreDbEventStore } from '../event-store/eventstoredb/eventstoredb-event-store';
 import { ArtifactStore } from '../artifacts/artifact-store.port';
 import { createArtifactStore } from '../artifacts/create-artifact-store';
+import { InlineProjections } from '../projection-engine/inline-projections';
+import { refoldInlineProjections } from '../projection-engine/inline-refold';
+import { PROJECTIONS } from '../../projections/projections';
 
 /**
  * The process's connections, made once in the composition root and shared by whichever apps run in
@@ -81,8 +84,15 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
   const projectionsPool = config.projectionsPoolSize > 0 ? createPool(databaseUrl, config.projectionsPoolSize, `${name}-projections`) : pool;
   const eventStore: EventStore = config.eventStoreUrl
     ? new EventStoreDbEventStore(config.eventStoreUrl)
-    : new PostgresEventStore(pool, { subscriptionPool: projectionsPool });
-  logger.info({ eventStore: config.eventStoreUrl ? 'eventstoredb' : 'postgresql' }, 'event store selected');
+    : new PostgresEventStore(pool, {
+        subscriptionPool: projectionsPool,
+        // The API's read models, written in each append's transaction: read-your-writes on every replica.
+        inline: config.inlineProjections ? new InlineProjections(PROJECTIONS) : undefined,
+      });
+  logger.info({ eventStore: config.eventStoreUrl ? 'eventstoredb' : 'postgresql', inlineProjections: eventStore.inlineProjections ?? [] }, 'event store selected');
+  const checkpoints = new CheckpointStore(pool);
+  const refolded = schema.tables.filter((c) => c.action === 'refolded').map((c) => c.table);
+  if (refolded.length > 0) await refoldInlineProjections({ pool, eventStore, checkpoints }, PROJECTIONS, refolded, logger);
   const artifacts = createArtifactStore(config, pool);
   return {
     config,
@@ -90,7 +100,7 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
     pool,
     projectionsPool,
     eventStore,
-    checkpoints: new CheckpointStore(pool),
+    checkpoints,
     databaseUrl,
     artifacts,
     close: async () => {

@@ -20,8 +20,18 @@ export class ProjectionConsumer implements LogConsumer {
     private readonly pool: Pool,
     readonly projection: RowProjection,
     private readonly checkpoints: CheckpointStore,
-    options: { consumerName?: string; tableName?: string; batchSize?: number } = {},
+    options: {
+      consumerName?: string;
+      tableName?: string;
+      batchSize?: number;
+      /**
+       * The store writes this read model in each append's transaction: the consumer only moves the
+       * checkpoint along (what readiness, the process managers and verify read), never applies twice.
+       */
+      appliedInline?: boolean;
+    } = {},
   ) {
+    this.appliedInline = options.appliedInline ?? false;
     this.name = options.consumerName ?? projection.name;
     this.tableName = options.tableName ?? projection.table.name;
     this.filter = { eventTypes: projection.eventTypes };
@@ -29,6 +39,7 @@ export class ProjectionConsumer implements LogConsumer {
   }
 
   private readonly tableName: string;
+  private readonly appliedInline: boolean;
   /** The checkpoint as this consumer last loaded or saved it: where its subscription stands. */
   private followed?: Position;
 
@@ -51,7 +62,7 @@ export class ProjectionConsumer implements LogConsumer {
       }
       const fresh = saved ? events.filter((e) => comparePositions(e.position, saved) > 0) : events;
       if (fresh.length > 0) {
-        await applyBatch(client, this.projection, this.tableName, fresh);
+        if (!this.appliedInline) await applyBatch(client, this.projection, this.tableName, fresh);
         await this.checkpoints.save(this.name, fresh[fresh.length - 1].position, client);
       }
       await client.query('COMMIT');

@@ -16,6 +16,7 @@ export interface RowProjection {
   readonly eventTypes: readonly string[];
   /** The table's one declaration: its DDL, writes and rebuilds all derive from it. */
   readonly table: TableSpec;
+  /** From the event's stream name, type and data only: an inline write locks the row before the event has a position. */
   keyOf(event: RecordedEvent): Record<string, string> | undefined;
   evolve(row: JsonRow | null, event: RecordedEvent): JsonRow | null;
 }

@@ -1,4 +1,4 @@
-import { PoolClient } from 'pg';
+import { PoolClient, escapeLiteral } from 'pg';
 import { Queryable, quoteIdent } from '../database/sql';
 import { TableSpec } from '../database/table-spec';
 import { copyIn, copyLines } from './copy-in';
@@ -40,6 +40,46 @@ export async function upsertRows(db: Queryable, spec: TableSpec, table: string, 
 /** Inserts rows whose keys the table does not have (only the caller writes it): the cheapest write. */
 export async function insertRows(db: Queryable, spec: TableSpec, table: string, rows: readonly JsonRow[]): Promise<void> {
   if (rows.length > 0) await db.query(insertSql(spec, table, jsonSource(spec), false), [JSON.stringify(rows)]);
+}
+
+/*
+ * The live table's statements for inline writes, prepared in SQL once per connection (one jsonb
+ * parameter each) and run with EXECUTE and a literal argument: several of them go to the server in
+ * one round trip (an inline write's reads together, its writes together with its COMMIT), each
+ * planned once per connection.
+ */
+
+export interface PreparedStatement {
+  name: string;
+  /** The statement, its one parameter `$1` of type jsonb. */
+  sql: string;
+}
+
+export interface InlineStatements {
+  /** The rows for the keys in `$1`, locked in key order (no two writers lock in opposite orders). */
+  lock: PreparedStatement;
+  delete: PreparedStatement;
+  upsert: PreparedStatement;
+  /** A plain INSERT: a row another append created meanwhile fails it on the key. */
+  insert: PreparedStatement;
+}
+
+export function inlineStatements(spec: TableSpec): InlineStatements {
+  const keyColumns = spec.key.map((k) => `${quoteIdent(k)} ${spec.columns[k]}`).join(', ');
+  const keys = `jsonb_to_recordset($1::jsonb) AS k(${keyColumns})`;
+  const named = (what: string, sql: string): PreparedStatement => ({ name: `rm_${what}_${spec.name}`, sql });
+  return {
+    lock: named('lock', `SELECT to_jsonb(t) AS row FROM ${quoteIdent(spec.name)} t JOIN ${keys} ON ${keyJoin(spec)}
+            ORDER BY ${spec.key.map((k) => `t.${quoteIdent(k)}`).join(', ')} FOR UPDATE OF t`),
+    delete: named('delete', `DELETE FROM ${quoteIdent(spec.name)} t USING ${keys} WHERE ${keyJoin(spec)}`),
+    upsert: named('upsert', insertSql(spec, spec.name, jsonSource(spec), true)),
+    insert: named('insert', insertSql(spec, spec.name, jsonSource(spec), false)),
+  };
+}
+
+/** `EXECUTE` of a prepared statement with its jsonb argument inlined as an escaped literal. */
+export function executeWith(statement: PreparedStatement, value: unknown): string {
+  return `EXECUTE ${statement.name}(${escapeLiteral(JSON.stringify(value))})`;
 }
 
 /** Column types whose COPY text form is `String(value)` (jsonb: its JSON). Others take the JSON path. */

@@ -5,6 +5,7 @@ import { lockCheckpoint } from '../event-store/consumers/checkpoint-store';
 import { Position, comparePositions, maxPosition } from '../event-store/position';
 import { ProjectionAdminDeps } from './admin-deps';
 import { applyBatch } from './row-projection-writer';
+import { inlineLockName, isInline } from './inline-projections';
 import { RowProjection } from './row-projection';
 
 /**
@@ -28,11 +29,13 @@ export async function applyPending(
   from: Position | undefined,
   batchSize: number,
   upTo?: Position,
+  beyondOpenTransactions = false,
 ): Promise<{ events: number; position: Position | undefined }> {
   let position = from;
   let events = 0;
   for (;;) {
-    const page = await deps.eventStore.readAll({ fromPosition: position, filter: { eventTypes: projection.eventTypes }, limit: batchSize });
+    const filter = { eventTypes: projection.eventTypes };
+    const page = await deps.eventStore.readAll({ fromPosition: position, filter, limit: batchSize, beyondOpenTransactions });
     const within = upTo ? page.filter((e) => comparePositions(e.position, upTo) <= 0) : page;
     if (within.length === 0) break;
     await applyBatch(client, projection, table, within);
@@ -44,10 +47,22 @@ export async function applyPending(
 }
 
 /**
+ * For a read model written inline: takes its lock exclusively in the caller's transaction, which waits
+ * for every append writing it to commit and holds back the next. True when it did (the caller then
+ * reads the log beyond open transactions: every event of the read model is committed).
+ */
+export async function excludeInlineWriters(deps: ProjectionAdminDeps, client: PoolClient, projection: RowProjection): Promise<boolean> {
+  if (!isInline(deps.eventStore, projection)) return false;
+  await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [inlineLockName(projection)]);
+  return true;
+}
+
+/**
  * Swaps the shadow table (folded up to the `shadowConsumer` checkpoint) in for the live one, in one
  * transaction. Locking the live checkpoint row first is what makes it safe: a live batch locks that
  * same row before it touches the table, so none can commit between the catch-up and the rename, and
- * any batch waiting on the lock finds the new checkpoint and skips what is done. A lock timeout or a
+ * any batch waiting on the lock finds the new checkpoint and skips what is done. Inline writers are
+ * held off the same way by their lock (`excludeInlineWriters`). A lock timeout or a
  * deadlock is retried (5 attempts).
  */
 export async function swapIn(
@@ -61,9 +76,10 @@ export async function swapIn(
     try {
       await client.query('BEGIN');
       await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(options.lockTimeoutMs))}`);
+      const inline = await excludeInlineWriters(deps, client, projection);
       const livePosition = await lockCheckpoint(client, projection.name, 'UPDATE');
       const from = await deps.checkpoints.load(tables.shadowConsumer, client);
-      const caughtUp = await applyPending(deps, client, projection, tables.shadow, from, options.batchSize);
+      const caughtUp = await applyPending(deps, client, projection, tables.shadow, from, options.batchSize, undefined, inline);
       await replaceTable(client, projection, tables.shadow);
       const position = caughtUp.position && livePosition ? maxPosition(caughtUp.position, livePosition) : (caughtUp.position ?? livePosition);
       if (position) await deps.checkpoints.save(projection.name, position, client);

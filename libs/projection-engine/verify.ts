@@ -10,7 +10,8 @@ import { countMatchingEvents } from './event-count';
 import { foldHistory } from './fold-history';
 import { ProjectionBusy } from './rebuild';
 import { RowProjection } from './row-projection';
-import { applyPending, createFoldTable } from './table-swap';
+import { applyPending, createFoldTable, excludeInlineWriters } from './table-swap';
+import { isInline } from './inline-projections';
 import { ProjectionLag, VerifyReport, diffTables } from './verify-report';
 
 export type { ProjectionLag, RowDifference, VerifyReport } from './verify-report';
@@ -66,6 +67,8 @@ interface VerifyPlan {
 /** A stopped projection will not move: it is compared where it stands, and the rest is lag. */
 async function planVerify(deps: ProjectionAdminDeps, projection: RowProjection): Promise<VerifyPlan> {
   const head = await deps.eventStore.headPosition();
+  // Written in every append's transaction: never behind, whatever its runner's checkpoint says.
+  if (isInline(deps.eventStore, projection)) return { head, running: true, target: head, lag: null };
   const running = (await advisoryLockHolder(deps.pool, `consumer:${projection.name}`)) !== undefined;
   if (running) return { head, running, target: head, lag: null };
   const checkpoint = await deps.checkpoints.load(projection.name);
@@ -102,7 +105,7 @@ async function verifyInto(
     position = folded.position;
   }
   // A running projection gets a bounded wait to reach the position the scratch table is at.
-  if (plan.running && position) {
+  if (plan.running && position && !isInline(deps.eventStore, projection)) {
     const at = position;
     let checkpoint: Position | undefined;
     const reached = await waitUntil(
@@ -126,10 +129,14 @@ async function compareAt(
   plan: VerifyPlan,
   batchSize: number,
 ): Promise<VerifyReport> {
-  const live = projection.table.name;
   const scratch = scratchTableOf(projection);
   await client.query('BEGIN');
   try {
+    if (await excludeInlineWriters(deps, client, projection)) {
+      // Inline: the live table holds every committed event; bring the scratch table to all of them.
+      const caughtUp = await applyPending(deps, client, projection, scratch, folded, batchSize, undefined, true);
+      return await compared(client, projection, caughtUp.position ?? folded, plan);
+    }
     const checkpoint = await lockCheckpoint(client, projection.name, 'SHARE');
     let position = folded;
     // The live projection may have gone on: bring the scratch table to the same position.
@@ -141,25 +148,32 @@ async function compareAt(
       await client.query('ROLLBACK');
       return await unverified(deps, projection, checkpoint, position, plan.running);
     }
-    const differences = await diffTables(client, projection, live, scratch);
-    const counts = await client.query<{ live: string; expected: string }>(
-      `SELECT (SELECT count(*) FROM ${quoteIdent(live)})::text AS live, (SELECT count(*) FROM ${quoteIdent(scratch)})::text AS expected`,
-    );
-    await client.query('COMMIT');
-    return {
-      name: projection.name,
-      table: live,
-      verified: true,
-      position: position ? encodePosition(position) : null,
-      live_rows: Number(counts.rows[0].live),
-      expected_rows: Number(counts.rows[0].expected),
-      differences,
-      lag: plan.lag,
-    };
+    return await compared(client, projection, position, plan);
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   }
+}
+
+/** The comparison itself, committing the caller's transaction (which releases what it holds). */
+async function compared(client: PoolClient, projection: RowProjection, position: Position | undefined, plan: VerifyPlan): Promise<VerifyReport> {
+  const live = projection.table.name;
+  const scratch = scratchTableOf(projection);
+  const differences = await diffTables(client, projection, live, scratch);
+  const counts = await client.query<{ live: string; expected: string }>(
+    `SELECT (SELECT count(*) FROM ${quoteIdent(live)})::text AS live, (SELECT count(*) FROM ${quoteIdent(scratch)})::text AS expected`,
+  );
+  await client.query('COMMIT');
+  return {
+    name: projection.name,
+    table: live,
+    verified: true,
+    position: position ? encodePosition(position) : null,
+    live_rows: Number(counts.rows[0].live),
+    expected_rows: Number(counts.rows[0].expected),
+    differences,
+    lag: plan.lag,
+  };
 }
 
 /** Not comparable at this position: the live projection is elsewhere, and by how much. */

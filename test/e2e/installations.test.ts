@@ -234,22 +234,24 @@ describe('installations', () => {
   });
 
   describe('version changes', () => {
-    it('shows upgrade_available once a newer version is published, even while the catalog lags', async () => {
-      // Hold the catalog projection back (writes to its table wait): upgrade_available comes from
-      // the catalog, so a read at the publish's position must wait for it too.
+    it('shows upgrade_available as soon as a newer version is published (the catalog is written in its transaction)', async () => {
+      // Hold the catalog's table: the publish, which writes its catalog row in its own transaction,
+      // cannot be acknowledged before it can write it; once it is, reads without min_position see it.
       const blocker = await t.db.pool.connect();
       try {
         await blocker.query('BEGIN');
         await blocker.query('LOCK TABLE catalog_providers IN EXCLUSIVE MODE');
-        const pub = await publish('2.0.0');
-        const pos = pub.headers.get('x-position');
-        const one = t.request('GET', `${PG}?min_position=${pos}`, { key: acme });
-        const list = t.request('GET', `/providers/installed?min_position=${pos}`, { key: beta });
+        let acknowledged = false;
+        const pub = publish('2.0.0').then((r) => ((acknowledged = true), r));
         await sleep(300);
+        expect(acknowledged).toBe(false);
+        expect((await ok(t.request('GET', PG, { key: acme }))).body.upgrade_available).not.toBe('2.0.0');
         await blocker.query('COMMIT');
-        expect((await ok(one)).body.upgrade_available).toBe('2.0.0');
-        expect((await ok(list)).body[0].upgrade_available).toBe('2.0.0');
+        await pub;
+        expect((await ok(t.request('GET', PG, { key: acme }))).body.upgrade_available).toBe('2.0.0');
+        expect((await ok(t.request('GET', '/providers/installed', { key: beta }))).body[0].upgrade_available).toBe('2.0.0');
       } finally {
+        await blocker.query('ROLLBACK').catch(() => undefined);
         blocker.release();
       }
     });

@@ -54,7 +54,7 @@ describe.each(['postgresql', 'eventstoredb'] as const)('the SDK’s call sequenc
     }
     t = await startTestApp(env);
     replica = await startApiReplica(t, env);
-    a = t.request;
+    a = (method, path, options) => t.request(method, path, options);
     b = replica.request;
     key = await t.createKey('acme', ['publish', 'install', 'read']);
     globexKey = await t.createKey('globex', ['publish', 'install', 'read']);

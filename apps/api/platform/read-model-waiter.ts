@@ -3,7 +3,7 @@ import { ServiceUnavailableException } from '@nestjs/common';
 import type { Request } from 'express';
 import { CheckpointStore } from '../../../libs/event-store/consumers/checkpoint-store';
 import { decodePosition, Position } from '../../../libs/event-store/position';
-import { isCaughtUp } from '../../../libs/event-store/consumers/caught-up';
+import { isCaughtUp, waitUntilCaughtUp } from '../../../libs/event-store/consumers/caught-up';
 import { EventStore } from '../../../libs/event-store/event-store.port';
 import { PROJECTIONS } from '../../../projections/projections';
 import { DomainError } from '../../../libs/domain/domain-error';
@@ -23,6 +23,29 @@ export class ReadModelWaiter {
     this.checkpoints = infrastructure.checkpoints;
     this.waitMs = infrastructure.config.readModelWaitMs;
     this.store = infrastructure.eventStore;
+    // EventStoreDB cannot share a transaction with the read models: commands wait for them instead.
+    // (PostgreSQL with INLINE_PROJECTIONS=false, a bench/diagnostic mode, answers without waiting.)
+    const inline = this.store.inlineProjections ?? [];
+    this.awaitedByCommands = infrastructure.config.eventStoreUrl ? PROJECTIONS.filter((p) => !inline.includes(p.name)) : [];
+  }
+
+  private readonly awaitedByCommands: ReadonlyArray<{ name: string; eventTypes: readonly string[] }>;
+
+  /** Whether a command's response waits for read models (`waitForCommand`). */
+  get commandsWait(): boolean {
+    return this.awaitedByCommands.length > 0;
+  }
+
+  /**
+   * Waits, bounded by READ_MODEL_WAIT_MS, until every read model not written inline has passed a
+   * command's position; returns the names of those still behind at the bound.
+   */
+  async waitForCommand(position: Position): Promise<string[]> {
+    const options = { timeoutMs: this.waitMs, intervalMs: 5, maxIntervalMs: 50 };
+    const reached = await Promise.all(
+      this.awaitedByCommands.map((readModel) => waitUntilCaughtUp(this.store, this.checkpoints, readModel, position, options)),
+    );
+    return this.awaitedByCommands.filter((_, i) => !reached[i]).map((readModel) => readModel.name);
   }
 
   private readonly store: EventStore;
@@ -44,6 +67,8 @@ export class ReadModelWaiter {
   }
 
   async waitFor(consumer: string, target: Position): Promise<void> {
+    // Written in the append's transaction: a position a client holds is committed, hence reflected.
+    if (this.store.inlineProjections?.includes(consumer)) return;
     const deadline = Date.now() + this.waitMs;
     let delay = 5;
     for (;;) {

@@ -1,4 +1,4 @@
-import { RecordedEvent } from '../event-store.port';
+import { ExpectedRevision, NewEvent, RecordedEvent } from '../event-store.port';
 
 export interface EventRow {
   commit: string;
@@ -16,6 +16,8 @@ export interface AppendRow {
   last_revision: string | null;
   commit: string | null;
   last_position: string | null;
+  /** Global position of each appended event, in stream order (what inline projections record). */
+  positions: string[] | null;
 }
 
 /*
@@ -49,7 +51,8 @@ WITH cur AS (
 SELECT (SELECT rev FROM cur)::text AS current_revision,
        (SELECT max(stream_revision) FROM ins)::text AS last_revision,
        (SELECT transaction_id FROM ins LIMIT 1)::text AS commit,
-       (SELECT max(global_position) FROM ins)::text AS last_position`;
+       (SELECT max(global_position) FROM ins)::text AS last_position,
+       (SELECT array_agg(global_position ORDER BY stream_revision) FROM ins)::text[] AS positions`;
 
 export const SELECT_COLUMNS = `transaction_id::text AS commit, global_position, stream_name, stream_revision,
   event_id, event_type, data, metadata`;
@@ -63,5 +66,22 @@ export function toRecordedEvent(row: EventRow): RecordedEvent {
     streamName: row.stream_name,
     revision: Number(row.stream_revision),
     position: { commit: BigInt(row.commit), prepare: BigInt(row.global_position) },
+  };
+}
+
+// Named: each connection parses and plans the statement once, then only binds and executes it.
+export function appendQuery(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision) {
+  return {
+    name: 'es_append',
+    text: APPEND_SQL,
+    values: [
+      streamName,
+      events.map((e) => e.id),
+      events.map((e) => e.type),
+      events.map((e) => JSON.stringify(e.data)),
+      events.map((e) => JSON.stringify(e.metadata)),
+      typeof expected === 'number' ? 'exact' : expected,
+      typeof expected === 'number' ? expected : null,
+    ],
   };
 }

@@ -20,7 +20,9 @@ import { isConnectionError } from './connection-errors';
 import { countEvents } from './postgres-event-count';
 import { PostgresNotificationListener } from './postgres-notification-listener';
 import { PostgresSubscription } from './postgres-subscription';
-import { APPEND_SQL, AppendRow, EventRow, SELECT_COLUMNS, toRecordedEvent } from './postgres-event-store.sql';
+import { InlineProjector } from './inline-projector';
+import { appendInline } from './inline-append';
+import { AppendRow, EventRow, SELECT_COLUMNS, appendQuery, toRecordedEvent } from './postgres-event-store.sql';
 
 const EVENTS_CHANNEL = 'es_events';
 const UNIQUE_VIOLATION = '23505';
@@ -45,12 +47,17 @@ export class PostgresEventStore implements EventStore {
        * stays in-process. Not ended by `close()`: its owner ends it.
        */
       subscriptionPool?: Pool;
+      /** Read models written in each append's transaction (see `InlineProjector`). */
+      inline?: InlineProjector;
     } = {},
   ) {
     this.listener = new PostgresNotificationListener(pool, EVENTS_CHANNEL);
     const readPool = options.subscriptionPool ?? pool;
     this.subscriptionReader = { readAll: (o) => this.readAllOn(readPool, o) };
+    this.inlineProjections = options.inline?.names ?? [];
   }
+
+  readonly inlineProjections: readonly string[];
 
   async append(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     if (events.length === 0) throw new Error('append needs at least one event');
@@ -69,6 +76,11 @@ export class PostgresEventStore implements EventStore {
         const actual = Number(row.current_revision);
         throw new WrongExpectedRevision(streamName, expected, actual === -1 ? 'no_stream' : actual);
       } catch (error) {
+        // A read-model row two appends both created, or a deadlock between inline writers: the whole
+        // transaction rolled back, so the append is simply tried again.
+        if ((isUniqueViolation(error) && errorTable(error) !== 'es_events') || isDeadlock(error)) {
+          if (attempt < 10) continue;
+        }
         if (!isUniqueViolation(error)) throw this.translate(error);
         const replay = await this.findPreviousAppend(streamName, events, expected);
         if (replay) return replay;
@@ -107,21 +119,9 @@ export class PostgresEventStore implements EventStore {
   }
 
   private async tryAppend(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendRow> {
-    // Named: each connection parses and plans the statement once, then only binds and executes it.
-    const result = await this.pool.query<AppendRow>({
-      name: 'es_append',
-      text: APPEND_SQL,
-      values: [
-        streamName,
-        events.map((e) => e.id),
-        events.map((e) => e.type),
-        events.map((e) => JSON.stringify(e.data)),
-        events.map((e) => JSON.stringify(e.metadata)),
-        typeof expected === 'number' ? 'exact' : expected,
-        typeof expected === 'number' ? expected : null,
-      ],
-    });
-    return result.rows[0];
+    const plan = this.options.inline?.plan(streamName, events);
+    if (!plan) return (await this.pool.query<AppendRow>(appendQuery(streamName, events, expected))).rows[0];
+    return appendInline(this.pool, plan, streamName, events, expected);
   }
 
   /**
@@ -205,7 +205,7 @@ export class PostgresEventStore implements EventStore {
 
   private async readAllOn(pool: Pool, options: ReadAllOptions): Promise<RecordedEvent[]> {
     const params: unknown[] = [];
-    const conditions = ['transaction_id < pg_snapshot_xmin(pg_current_snapshot())'];
+    const conditions = options.beyondOpenTransactions ? ['true'] : ['transaction_id < pg_snapshot_xmin(pg_current_snapshot())'];
     if (options.fromPosition) {
       params.push(options.fromPosition.commit.toString(), options.fromPosition.prepare.toString());
       conditions.push(`(transaction_id, global_position) > ($${params.length - 1}::xid8, $${params.length}::bigint)`);
@@ -267,6 +267,14 @@ export class PostgresEventStore implements EventStore {
   private translate(error: unknown): unknown {
     return isConnectionError(error) ? new EventStoreUnavailable(error) : error;
   }
+}
+
+function errorTable(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null ? (error as { table?: string }).table : undefined;
+}
+
+function isDeadlock(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: string }).code === '40P01';
 }
 
 function isUniqueViolation(error: unknown): boolean {

@@ -1,0 +1,82 @@
+import { Pool, PoolClient, QueryResult, escapeLiteral } from 'pg';
+import { ExpectedRevision, NewEvent, RecordedEvent } from '../event-store.port';
+import { InlinePlan } from './inline-projector';
+import { APPEND_SQL, AppendRow } from './postgres-event-store.sql';
+
+/**
+ * Two round trips: BEGIN, the read models' shared locks (before the transaction has an id), the
+ * append (a statement prepared once per connection) and the read of the rows it touches, locked in
+ * key order; then their writes with COMMIT. Concurrent appends feeding one row queue on it rather
+ * than deadlock or lose an update.
+ */
+export async function appendInline(pool: Pool, plan: InlinePlan, streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendRow> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await prepare(client, plan);
+    const results = resultList(await client.query(['BEGIN', plan.locks, executeAppend(streamName, events, expected), ...plan.reads].join(';\n')));
+    const row = results[2].rows[0] as AppendRow;
+    if (row.commit === null || row.last_revision === null || !row.positions) {
+      await client.query('ROLLBACK');
+      return row;
+    }
+    const rowsPerRead = results.slice(3).map((r) => r.rows.map((x: { row: Record<string, unknown> }) => x.row));
+    const writes = plan.writes(rowsPerRead, recordedEvents(streamName, events, row));
+    await client.query([...writes, 'COMMIT'].join(';\n'));
+    return row;
+  } catch (error) {
+    await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+    });
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** The append prepared in SQL (per connection), so an inline append can send it with other statements. */
+const INLINE_APPEND = 'es_append_inline';
+/** What each connection has prepared (a connection lives as long as its pooled client). */
+const preparedOn = new WeakMap<PoolClient, Set<string>>();
+
+/** Prepares, in one round trip, whatever this plan EXECUTEs that the connection has not prepared yet. */
+async function prepare(client: PoolClient, plan: InlinePlan): Promise<void> {
+  let done = preparedOn.get(client);
+  if (!done) preparedOn.set(client, (done = new Set()));
+  const missing: string[] = [];
+  if (!done.has(INLINE_APPEND)) missing.push(`PREPARE ${INLINE_APPEND} (text, uuid[], text[], text[], text[], text, bigint) AS ${APPEND_SQL}`);
+  for (const statement of plan.prepared) {
+    if (!done.has(statement.name) && !missing.some((m) => m.startsWith(`PREPARE ${statement.name} `))) missing.push(`PREPARE ${statement.name} (jsonb) AS ${statement.sql}`);
+  }
+  if (missing.length === 0) return;
+  await client.query(missing.join(';\n'));
+  done.add(INLINE_APPEND);
+  for (const statement of plan.prepared) done.add(statement.name);
+}
+
+function executeAppend(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): string {
+  const array = (values: string[], type: string) => `ARRAY[${values.map(escapeLiteral).join(', ')}]::${type}[]`;
+  const args = [
+    escapeLiteral(streamName),
+    array(events.map((e) => e.id), 'uuid'),
+    array(events.map((e) => e.type), 'text'),
+    array(events.map((e) => JSON.stringify(e.data)), 'text'),
+    array(events.map((e) => JSON.stringify(e.metadata)), 'text'),
+    escapeLiteral(typeof expected === 'number' ? 'exact' : expected),
+    typeof expected === 'number' && Number.isInteger(expected) ? String(expected) : 'NULL',
+  ];
+  return `EXECUTE ${INLINE_APPEND}(${args.join(', ')})`;
+}
+
+/** A simple query's results: one per statement. */
+function resultList(result: QueryResult | QueryResult[]): QueryResult[] {
+  return Array.isArray(result) ? result : [result];
+}
+
+/** The events as the log now holds them: contiguous revisions, one transaction, their own positions. */
+function recordedEvents(streamName: string, events: readonly NewEvent[], row: AppendRow): RecordedEvent[] {
+  const first = Number(row.last_revision) - events.length + 1;
+  const commit = BigInt(row.commit as string);
+  const positions = row.positions as string[];
+  return events.map((e, i) => ({ ...e, streamName, revision: first + i, position: { commit, prepare: BigInt(positions[i]) } }));
+}

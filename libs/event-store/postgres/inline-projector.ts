@@ -1,0 +1,25 @@
+import { NewEvent, RecordedEvent } from '../event-store.port';
+
+/**
+ * Read models a PostgreSQL append writes in its own transaction, as Marten's and Emmett's inline
+ * projections do: once the append commits, every read of those tables reflects it, on any replica.
+ * Implemented by the projection engine (`InlineProjections`); the store only runs its statements.
+ */
+export interface InlineProjector {
+  /** Consumer names of the read models written inline. */
+  readonly names: readonly string[];
+  /** What an append of these events must do inline, or undefined when they feed no such read model. */
+  plan(streamName: string, events: readonly NewEvent[]): InlinePlan | undefined;
+}
+
+/** Parameterless statements, so that the store can send several in one round trip. */
+export interface InlinePlan {
+  /** Statements the others EXECUTE (one jsonb parameter each), prepared once per connection. */
+  prepared: ReadonlyArray<{ name: string; sql: string }>;
+  /** Takes the shared locks of the read models the events feed, in a fixed order (before the append). */
+  locks: string;
+  /** One per read model: reads and locks the rows the events touch (after the append). */
+  reads: string[];
+  /** The writes that bring those rows (one list per read) up to the appended events. */
+  writes(rowsPerRead: ReadonlyArray<ReadonlyArray<Record<string, unknown>>>, events: readonly RecordedEvent[]): string[];
+}
