@@ -26,7 +26,8 @@ export class ListInstalledProvidersQuery extends Query<{ items: InstalledProvide
   constructor(
     readonly tenant: string,
     readonly filters: { lifecycleState?: string; health?: string },
-    readonly page: { limit: number; offset: number },
+    /** `limit` null: every installation from `offset` on (LIMIT NULL is no limit). */
+    readonly page: { limit: number | null; offset: number },
   ) {
     super();
   }

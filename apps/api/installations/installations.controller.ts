@@ -14,7 +14,8 @@ import { RequireScope } from '../auth/auth.decorators';
 import { CurrentPrincipal, Principal } from '../auth/principal';
 import { setCommandHeaders } from '../platform/command-response';
 import { ErrorBody } from '../platform/error-body';
-import { asOfParam, enumParam, pageOf, providerFromPath } from '../platform/path-params';
+import { asOfParam, enumParam, providerFromPath } from '../platform/path-params';
+import { LIST_HEADERS, listWindowOf, setListHeaders } from '../platform/pagination';
 import { ReadModelWaiter } from '../platform/read-model-waiter';
 import { commandContext } from '../platform/request-context';
 import {
@@ -71,20 +72,20 @@ export class InstallationsController {
 
   @Get('installed')
   @RequireScope('read')
-  @ApiOperation({ summary: "The organisation's installations", description: 'A JSON array; the total is in X-Total-Count.' })
+  @ApiOperation({ summary: "The organisation's installations", description: 'A JSON array of every matching installation unless `limit` is given; the total is in X-Total-Count, further pages in Link.' })
   @ApiQuery({ name: 'lifecycle_state', required: false, enum: LIFECYCLE_STATES })
   @ApiQuery({ name: 'health', required: false, enum: HEALTH_STATES })
-  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } })
+  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 100 }, description: 'Absent: every installation' })
   @ApiQuery({ name: 'offset', required: false, schema: { type: 'integer', minimum: 0, default: 0 } })
   @ApiQuery({ name: 'min_position', required: false, description: 'Wait (≤ 5 s) until the read model has reached this X-Position' })
-  @ApiOkResponse({ type: [InstalledProviderResponse], headers: { 'X-Total-Count': { description: 'Number of matching installations' } } })
+  @ApiOkResponse({ type: [InstalledProviderResponse], headers: LIST_HEADERS })
   async list(@Query() query: Record<string, unknown>, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
     const lifecycle_state = enumParam(query.lifecycle_state, 'lifecycle_state', LIFECYCLE_STATES);
     const health = enumParam(query.health, 'health', HEALTH_STATES);
-    const page = pageOf(query);
+    const window = listWindowOf(query);
     await this.readModel.waitIfAsked(request, 'installed-providers', 'catalog'); // upgrade_available comes from the catalog
-    const { items, total } = await this.queries.execute(new ListInstalledProvidersQuery(principal.organizationId, { lifecycleState: lifecycle_state, health }, page));
-    response.setHeader('X-Total-Count', String(total));
+    const { items, total } = await this.queries.execute(new ListInstalledProvidersQuery(principal.organizationId, { lifecycleState: lifecycle_state, health }, window));
+    setListHeaders(request, response, window, total);
     return items;
   }
 
