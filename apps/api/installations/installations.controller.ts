@@ -1,6 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
+import { configuredDeployer } from '../../../libs/installations/deployment-name';
+import { INFRASTRUCTURE } from '../platform/tokens';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { ChangeVersionCommand } from '../../../libs/installations/change-version.handler';
 import { InstallProviderCommand } from '../../../libs/installations/install-provider.handler';
@@ -35,6 +38,8 @@ const COMMAND_HEADERS = {
   'X-Position': { description: 'Global log position of the last appended event (commit:prepare)' },
 };
 const IDEMPOTENCY = { name: 'Idempotency-Key', required: false, description: '1–200 characters; a retry with the same key and body appends nothing' };
+const CASCADE =
+  'Accepted (query or body) for the SDK, which sends it; it has no further effect here: nothing else depends on an installation, so uninstalling already removes everything it has.';
 const IF_MATCH = { name: 'If-Match', required: false, description: 'Quoted stream revision; 412 when the installation has moved on' };
 
 @ApiTags('installations')
@@ -46,6 +51,7 @@ export class InstallationsController {
     private readonly commands: CommandBus,
     private readonly queries: QueryBus,
     private readonly readModel: ReadModelWaiter,
+    @Inject(INFRASTRUCTURE) private readonly infrastructure: Pick<Infrastructure, 'config'>,
   ) {}
 
   @Post('install')
@@ -149,6 +155,8 @@ export class InstallationsController {
   @RequireScope('install')
   @HttpCode(202)
   @ApiOperation({ summary: 'Uninstall (DELETING); the installer removes the deployment' })
+  @ApiQuery({ name: 'cascade', required: false, schema: { type: 'boolean' }, description: CASCADE })
+  @ApiBody({ required: false, schema: { type: 'object', additionalProperties: true, properties: { cascade: { type: 'boolean', description: CASCADE } } } })
   @ApiHeader(IDEMPOTENCY)
   @ApiHeader(IF_MATCH)
   @ApiResponse({ status: 202, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
@@ -177,7 +185,7 @@ export class InstallationsController {
   async deploy(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: DeployProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<DeploymentResultResponse> {
     const result = await this.commands.execute(new RedeployInstallationCommand(target(principal, prefix, name), body.version ?? null, commandContext(request, principal)));
     setCommandHeaders(response, result.outcome);
-    return deploymentFromResult(result);
+    return deploymentFromResult(result, configuredDeployer(this.infrastructure.config));
   }
 }
 
