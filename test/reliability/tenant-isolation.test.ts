@@ -194,7 +194,7 @@ describe('tenant isolation', () => {
     const versions = await ok(t.request('GET', `/providers/acme/postgres/versions?min_position=${pos}`, { key: beta }));
     expect(versions.body.map((v: { version: string; status: string }) => `${v.version}:${v.status}`)).toEqual(['2.0.0:published', '1.1.0:published', '1.0.0:published']);
     const catalog = await ok(t.request('GET', `/providers/acme/postgres?min_position=${pos}`, { key: beta }));
-    expect(catalog.body).toMatchObject({ display_name: null, latest_version: '2.0.0', install_count: 1 });
+    expect(catalog.body).toMatchObject({ display_name: 'postgres', description: '', latest_version: '2.0.0', install_count: 1 });
     await rejected(() => t.request('GET', '/providers/acme/new', { key: beta }), 404, 'provider_not_found');
   });
 
