@@ -129,7 +129,10 @@ export class GetDeploymentHandler implements IQueryHandler<GetDeploymentQuery, D
     }>(`SELECT * FROM ${OBSERVATIONS} WHERE installation_id = $1`, [row.installation_id]);
     const observed = rows[0]?.generation === row.generation ? rows[0] : undefined;
     const deployer = configuredDeployer(this.infrastructure.config);
-    if (!observed && row.lifecycle_state === 'pending' && row.current_version === null) {
+    // Nothing observed and nothing asked since the install: a redeploy (or any other new generation)
+    // is an attempt, and its answer promised what this shows.
+    const untouchedSinceInstall = row.updated_at.getTime() === row.installed_at.getTime();
+    if (!rows[0] && untouchedSinceInstall && row.lifecycle_state === 'pending' && row.current_version === null) {
       throw notFound('not_deployed', `${canonicalOf(provider)} has not been deployed yet.`);
     }
     const implied = { pending: 'pending', processing: 'progressing', ready: 'available', failed: 'failed', deleting: 'progressing' }[row.lifecycle_state];

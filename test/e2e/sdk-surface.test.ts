@@ -264,6 +264,19 @@ describe('SDK surface', () => {
     });
   });
 
+  describe('deploy answer without an installer running', () => {
+    it('GET …/deployment shows the generation POST …/deploy answered (not 404 not_deployed), under the same name and image', async () => {
+      const before = await t.request('GET', '/providers/installed/acme/p03/deployment', { key: beta });
+      expect(before.body.code).toBe('not_deployed');
+      const deploy = await expectStatus(t.request('POST', '/providers/installed/acme/p03/deploy', { key: beta, body: {} }));
+      expect(deploy.body).toMatchObject({ status: 'pending', available_replicas: 0, ready_replicas: 0, version: '1.0.0' });
+      expect(deploy.body.deployment_name).toBe(`local-${deploy.body.deployment_name.slice(6, 42)}-g${deploy.body.generation}`);
+      expect(deploy.body.image).toMatch(/^local-process:sample-runtime@/);
+      const got = await expectStatus(t.request('GET', `/providers/installed/acme/p03/deployment?${at(deploy)}`, { key: beta }));
+      for (const field of ['deployment_name', 'generation', 'version', 'image', 'status']) expect([field, got.body[field]]).toEqual([field, deploy.body[field]]);
+    });
+  });
+
   describe('uninstall cascade', () => {
     it('is accepted as a query parameter and in the body, with the ordinary uninstall as its effect', async () => {
       const byQuery = await expectStatus(t.request('DELETE', '/providers/installed/acme/p00?cascade=true', { key: beta }), 202);
@@ -311,7 +324,7 @@ describe('POST …/deploy answers with what GET …/deployment shows (local-proc
     await expectStatus(t.request('POST', '/provider-versions', { key, body: { name: 'acme/db', version: '1.0.0', wheel_url: wheel('acme/db', '1.0.0') } }), 201);
     await expectStatus(t.request('POST', '/providers/install', { key, body: { provider_name: 'acme/db' } }), 201);
     const deployment = () => t.request('GET', '/providers/installed/acme/db/deployment', { key });
-    await waitFor('generation 1 available', async () => (await deployment()).body.status === 'available');
+    await waitFor('ready at generation 1', async () => (await t.request('GET', '/providers/installed/acme/db', { key })).body.lifecycle_state === 'ready');
 
     const deploy = await expectStatus(t.request('POST', '/providers/installed/acme/db/deploy', { key, body: {} }));
     expect(deploy.body).toMatchObject({ status: 'pending', generation: 2, version: '1.0.0', available_replicas: 0, ready_replicas: 0 });
