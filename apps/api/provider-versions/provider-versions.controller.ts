@@ -69,7 +69,7 @@ export class ProviderVersionsController {
     const status = enumParam(query.status, 'status', ['building', 'published', 'failed', 'yanked'] as const);
     const window = listWindowOf(query);
     const asOf = asOfParam(query.as_of);
-    if (!asOf) await this.readModel.waitIfAsked(request, 'provider-versions');
+    if (!asOf) await this.readModel.waitIfAsked(request, 'provider-versions', 'catalog'); // visibility comes from the catalog
     const { items, total } = await this.queries.execute(new ListVersionsQuery(provider, status, window, principal, asOf));
     setListHeaders(request, response, window, total);
     return items;
@@ -93,7 +93,7 @@ export class ProviderVersionsController {
   ) {
     const provider = providerFromPath(prefix, name);
     const asOf = asOfParam(rawAsOf);
-    if (!asOf) await this.readModel.waitIfAsked(request, 'provider-versions');
+    if (!asOf) await this.readModel.waitIfAsked(request, 'provider-versions', 'catalog'); // visibility comes from the catalog
     const { body, streamRevision } = await this.queries.execute(new GetVersionQuery(provider, version, principal, asOf));
     if (streamRevision !== null) response.setHeader('ETag', `"${streamRevision}"`);
     return body;
