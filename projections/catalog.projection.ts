@@ -1,7 +1,7 @@
 import { parseInstallationStream } from '../libs/installations/installation-identity';
 import { ProviderEvent } from '../libs/providers/provider.events';
 import { latestVersion } from '../libs/providers/version-selection';
-import { VersionState } from '../libs/providers/provider.decider';
+import { EMPTY_CATALOG, VersionState } from '../libs/providers/provider.decider';
 import { RecordedEvent } from '../libs/event-store/event-store.port';
 import { JsonRow, RowProjection } from '../libs/projection-engine/row-projection';
 
@@ -19,6 +19,7 @@ export const catalogProjection: RowProjection = {
       prefix: 'text',
       name: 'text',
       owner_org: 'text',
+      scope: 'text',
       display_name: 'text',
       description: 'text',
       icon_url: 'text',
@@ -58,6 +59,7 @@ export const catalogProjection: RowProjection = {
           prefix: e.data.prefix,
           name: e.data.name,
           owner_org: e.data.publisher_org,
+          scope: 'public',
           display_name: null,
           description: null,
           icon_url: null,
@@ -95,7 +97,7 @@ function withLatest(row: JsonRow): JsonRow {
     prefix: row.prefix as string,
     name: row.name as string,
     ownerOrg: row.owner_org as string,
-    catalog: { display_name: null, description: null, icon_url: null, readme: null, tags: [] },
+    catalog: EMPTY_CATALOG,
     versions,
     createdAt: row.created_at as string,
     updatedAt: row.updated_at as string,

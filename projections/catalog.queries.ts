@@ -7,11 +7,20 @@ import { ProviderId, canonicalOf } from '../libs/providers/provider-identity';
 import { ProviderResponse } from '../apps/api/catalog/catalog.dto';
 import { CatalogRow, providerFromRow } from '../apps/api/catalog/catalog-provider.mapping';
 import { catalogProjection } from './catalog.projection';
+import { Publisher } from '../libs/providers/provider.commands';
+import { ProviderScope } from '../libs/providers/provider.events';
 
 const CATALOG = catalogProjection.table.name;
-/** $1: an ILIKE pattern or null; $2: a JSON array of tags or null. */
+/** The SQL of `isVisibleTo` (libs/providers/provider.decider.ts) on a catalog row `p`, reader in $3/$4. */
+const VISIBLE_TO_READER = `(p.scope = 'public' OR p.owner_org = $3 OR $4::boolean)`;
+/**
+ * $1: an ILIKE pattern or null; $2: a JSON array of tags or null; $3: the reader's organisation;
+ * $4: whether the reader is a platform admin; $5: the scope asked for, or null for any the reader may see.
+ */
 const SEARCH = `WHERE ($1::text IS NULL OR p.prefix || '/' || p.name ILIKE $1 OR p.display_name ILIKE $1 OR p.description ILIKE $1)
-    AND ($2::jsonb IS NULL OR p.tags @> $2::jsonb)`;
+    AND ($2::jsonb IS NULL OR p.tags @> $2::jsonb)
+    AND ${VISIBLE_TO_READER}
+    AND ($5::text IS NULL OR ($5 = 'public' AND p.scope = 'public') OR ($5 = 'tenant' AND p.scope = 'tenant' AND p.owner_org = $3))`;
 
 export interface CatalogPage {
   items: ProviderResponse[];
@@ -27,13 +36,20 @@ export class SearchCatalogQuery extends Query<CatalogPage> {
     /** A provider must carry all of them. */
     readonly tags: string[],
     readonly page: { limit: number; offset: number },
+    /** Private providers are listed only to their own organisation (and platform admins). */
+    readonly reader: Publisher,
+    readonly scope?: ProviderScope,
   ) {
     super();
   }
 }
 
+/** A private provider another organisation asks for is reported missing, as if it did not exist. */
 export class GetCatalogEntryQuery extends Query<ProviderResponse> {
-  constructor(readonly provider: ProviderId) {
+  constructor(
+    readonly provider: ProviderId,
+    readonly reader: Publisher,
+  ) {
     super();
   }
 }
@@ -43,25 +59,26 @@ export class GetCatalogEntryQuery extends Query<ProviderResponse> {
 export class SearchCatalogHandler implements IQueryHandler<SearchCatalogQuery, CatalogPage> {
   constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Pick<Infrastructure, 'pool'>) {}
 
-  async execute({ text, tags, page }: SearchCatalogQuery): Promise<CatalogPage> {
+  async execute({ text, tags, page, reader, scope }: SearchCatalogQuery): Promise<CatalogPage> {
     const like = text ? `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+    const filters = [like, tags.length > 0 ? JSON.stringify(tags) : null, reader.organizationId, reader.platformAdmin, scope ?? null];
     const { rows } = await this.infrastructure.pool.query<CatalogRow & { total: number }>(
       `SELECT p.*, count(*) OVER ()::int AS total FROM ${CATALOG} p
 ${SEARCH}
         ORDER BY p.install_count DESC, p.prefix, p.name
-        LIMIT $3 OFFSET $4`,
-      [like, tags.length > 0 ? JSON.stringify(tags) : null, page.limit, page.offset],
+        LIMIT $6 OFFSET $7`,
+      [...filters, page.limit, page.offset],
     );
-    const total = rows[0]?.total ?? (await this.count(like, tags));
+    const total = rows[0]?.total ?? (await this.count(filters));
     return { items: rows.map(providerFromRow), total, limit: page.limit, offset: page.offset };
   }
 
   /** Only for a page past the end, where the window function has no row to ride on. */
-  private async count(like: string | null, tags: string[]): Promise<number> {
+  private async count(filters: unknown[]): Promise<number> {
     const { rows } = await this.infrastructure.pool.query<{ total: number }>(
       `SELECT count(*)::int AS total FROM ${CATALOG} p
 ${SEARCH}`,
-      [like, tags.length > 0 ? JSON.stringify(tags) : null],
+      filters,
     );
     return rows[0].total;
   }
@@ -71,8 +88,11 @@ ${SEARCH}`,
 export class GetCatalogEntryHandler implements IQueryHandler<GetCatalogEntryQuery, ProviderResponse> {
   constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Pick<Infrastructure, 'pool'>) {}
 
-  async execute({ provider }: GetCatalogEntryQuery): Promise<ProviderResponse> {
-    const { rows } = await this.infrastructure.pool.query<CatalogRow>(`SELECT * FROM ${CATALOG} WHERE prefix = $1 AND name = $2`, [provider.prefix, provider.name]);
+  async execute({ provider, reader }: GetCatalogEntryQuery): Promise<ProviderResponse> {
+    const { rows } = await this.infrastructure.pool.query<CatalogRow>(
+      `SELECT * FROM ${CATALOG} p WHERE p.prefix = $1 AND p.name = $2 AND ${VISIBLE_TO_READER}`,
+      [provider.prefix, provider.name, reader.organizationId, reader.platformAdmin],
+    );
     if (!rows[0]) throw notFound('provider_not_found', `Provider ${canonicalOf(provider)} does not exist.`);
     return providerFromRow(rows[0]);
   }

@@ -11,12 +11,15 @@ import { providerDecider } from '../libs/providers/provider.decider';
 import { ProviderId, canonicalOf, providerStream } from '../libs/providers/provider-identity';
 import { latestVersion } from '../libs/providers/version-selection';
 import { DeploymentResultResponse, InstalledProviderResponse } from '../apps/api/installations/installation.dto';
-import { InstalledRow, deploymentName, installedFromRow, installedFromState } from '../apps/api/installations/installed-provider.mapping';
+import { InstalledRow, installedFromRow, installedFromState } from '../apps/api/installations/installed-provider.mapping';
 import { catalogProjection } from './catalog.projection';
+import { providerVersionsProjection } from './provider-versions.projection';
+import { ConfiguredDeployer, configuredDeployer, deploymentImageOf, deploymentNameOf } from '../libs/installations/deployment-name';
 import { installedProvidersProjection } from './installed-providers.projection';
 
 const INSTALLED = installedProvidersProjection.table.name;
 const CATALOG = catalogProjection.table.name;
+const VERSIONS = providerVersionsProjection.table.name;
 /** Written by the installer's deployers, not by a projection. */
 const OBSERVATIONS = 'deployment_observations';
 
@@ -26,7 +29,8 @@ export class ListInstalledProvidersQuery extends Query<{ items: InstalledProvide
   constructor(
     readonly tenant: string,
     readonly filters: { lifecycleState?: string; health?: string },
-    readonly page: { limit: number; offset: number },
+    /** `limit` null: every installation from `offset` on (LIMIT NULL is no limit). */
+    readonly page: { limit: number | null; offset: number },
   ) {
     super();
   }
@@ -109,7 +113,7 @@ export class GetInstalledProviderHandler implements IQueryHandler<GetInstalledPr
 /** Rollout status of the current generation: the deployer's observation when it is about that generation. */
 @QueryHandler(GetDeploymentQuery)
 export class GetDeploymentHandler implements IQueryHandler<GetDeploymentQuery, DeploymentResultResponse> {
-  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Reads) {}
+  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Reads & Pick<Infrastructure, 'config'>) {}
 
   async execute({ tenant, provider }: GetDeploymentQuery): Promise<DeploymentResultResponse> {
     const row = await installedRow(this.infrastructure, tenant, provider);
@@ -124,24 +128,37 @@ export class GetDeploymentHandler implements IQueryHandler<GetDeploymentQuery, D
       observed_at: Date;
     }>(`SELECT * FROM ${OBSERVATIONS} WHERE installation_id = $1`, [row.installation_id]);
     const observed = rows[0]?.generation === row.generation ? rows[0] : undefined;
-    if (!observed && row.lifecycle_state === 'pending' && row.current_version === null) {
+    const deployer = configuredDeployer(this.infrastructure.config);
+    // Nothing observed and nothing asked since the install: a redeploy (or any other new generation)
+    // is an attempt, and its answer promised what this shows.
+    const untouchedSinceInstall = row.updated_at.getTime() === row.installed_at.getTime();
+    if (!rows[0] && untouchedSinceInstall && row.lifecycle_state === 'pending' && row.current_version === null) {
       throw notFound('not_deployed', `${canonicalOf(provider)} has not been deployed yet.`);
     }
     const implied = { pending: 'pending', processing: 'progressing', ready: 'available', failed: 'failed', deleting: 'progressing' }[row.lifecycle_state];
     const running = row.lifecycle_state === 'ready' ? 1 : 0;
     return {
-      deployment_name: observed?.deployment_name ?? deploymentName(tenant, row),
+      // Until the deployer has seen the generation, the name and image it will give it (as the deploy answered).
+      deployment_name: observed?.deployment_name ?? deploymentNameOf(deployer.kind, { installationId: row.installation_id, tenant, ...provider }, row.generation),
       // A failed deploy stays failed even while the deployer still sees the new generation's process.
       status: row.lifecycle_state === 'failed' ? 'failed' : (observed?.status ?? implied),
       available_replicas: observed?.available_replicas ?? running,
       ready_replicas: observed?.ready_replicas ?? running,
       version: row.installed_version,
-      image: observed?.image ?? null,
+      image: observed?.image ?? (await this.expectedImage(row, deployer)),
       updated_at: (observed && observed.observed_at > row.updated_at ? observed.observed_at : row.updated_at).toISOString(),
       message: row.last_deploy_message ?? observed?.message ?? row.health_message,
       generation: row.generation,
       healthy: row.health === 'healthy',
     };
+  }
+
+  private async expectedImage(row: InstalledRow, deployer: ConfiguredDeployer): Promise<string | null> {
+    const { rows } = await this.infrastructure.pool.query<{ runtime_version: string; runtime_image: string | null }>(
+      `SELECT runtime_version, runtime_image FROM ${VERSIONS} WHERE prefix = $1 AND name = $2 AND version = $3`,
+      [row.prefix, row.name, row.installed_version],
+    );
+    return rows[0] ? deploymentImageOf(deployer.kind, { runtimeVersion: rows[0].runtime_version, runtimeImage: rows[0].runtime_image }, deployer.images) : null;
   }
 }
 

@@ -21,6 +21,7 @@ export const providerVersionsProjection: RowProjection = {
       entrypoint: 'jsonb',
       schemas: 'jsonb',
       changelog: 'text',
+      runtime_image: 'text',
       status: 'text',
       published_at: 'timestamptz',
       yanked_reason: 'text',
@@ -28,7 +29,7 @@ export const providerVersionsProjection: RowProjection = {
       created_at: 'timestamptz',
       updated_at: 'timestamptz',
     },
-    nullable: ['wheel_url', 'wheel_sha256', 'package_name', 'entrypoint', 'schemas', 'changelog', 'published_at', 'yanked_reason'],
+    nullable: ['wheel_url', 'wheel_sha256', 'package_name', 'entrypoint', 'schemas', 'changelog', 'runtime_image', 'published_at', 'yanked_reason'],
   },
   keyOf(event: RecordedEvent) {
     const e = event as unknown as ProviderEvent;
@@ -52,6 +53,7 @@ export const providerVersionsProjection: RowProjection = {
           entrypoint: d.entrypoint,
           schemas: d.schemas,
           changelog: d.changelog,
+          runtime_image: d.runtime_image ?? null,
           status: d.status,
           published_at: d.published_at,
           yanked_reason: null,

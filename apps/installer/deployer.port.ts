@@ -11,6 +11,8 @@ export interface DesiredDeployment {
   version: string;
   /** The runtime the version was published for: picks the runtime image. */
   runtimeVersion: string;
+  /** The version's own OCI image (`runtime_image` at publish): the Kubernetes deployer runs it when set. */
+  runtimeImage?: string | null;
   wheelUrl: string;
   wheelSha256: string | null;
   packageName: string | null;

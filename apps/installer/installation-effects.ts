@@ -114,6 +114,7 @@ export class InstallationEffects {
       generation,
       version: state.installedVersion,
       runtimeVersion: version.runtime_version,
+      runtimeImage: version.runtime_image ?? null,
       wheelUrl: version.wheel_url,
       wheelSha256: version.wheel_sha256,
       packageName: version.package_name,

@@ -4,7 +4,9 @@ import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
 import { CommandContext } from '../application/command-runner';
 import { INFRASTRUCTURE } from '../application/infrastructure-token';
 import { Infrastructure } from '../infrastructure/infrastructure';
-import { ProviderState } from '../providers/provider.decider';
+import { notFound } from '../domain/domain-error';
+import { ProviderState, isInstallableBy } from '../providers/provider.decider';
+import { canonicalOf } from '../providers/provider-identity';
 import { selectInstallableVersion } from '../providers/version-selection';
 import { InstallProvider } from './installation.commands';
 import { ResourceTier, UpgradePolicy } from './installation.events';
@@ -29,18 +31,24 @@ export class InstallProviderHandler implements ICommandHandler<InstallProviderCo
   constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure) {}
 
   execute({ target, version, resourceTier, upgradePolicy, config, context }: InstallProviderCommand): Promise<InstallationResult> {
-    const commandFor = (provider: ProviderState): InstallProvider => ({
-      type: 'InstallProvider',
-      installationId: randomUUID(),
-      tenant: target.tenant,
-      prefix: target.provider.prefix,
-      name: target.provider.name,
-      version: selectInstallableVersion(provider, target.provider, version).version,
-      resourceTier,
-      upgradePolicy,
-      config,
-      now: context.now,
-    });
+    const commandFor = (provider: ProviderState): InstallProvider => {
+      // Another organisation's private provider is reported as missing: its existence does not leak.
+      if (provider.status === 'listed' && !isInstallableBy(provider, target.tenant)) {
+        throw notFound('provider_not_found', `Provider ${canonicalOf(target.provider)} does not exist in the store.`);
+      }
+      return {
+        type: 'InstallProvider',
+        installationId: randomUUID(),
+        tenant: target.tenant,
+        prefix: target.provider.prefix,
+        name: target.provider.name,
+        version: selectInstallableVersion(provider, target.provider, version).version,
+        resourceTier,
+        upgradePolicy,
+        config,
+        now: context.now,
+      };
+    };
     return runTenantInstallationCommand(this.infrastructure, target, context, commandFor, false);
   }
 }

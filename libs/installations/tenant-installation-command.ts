@@ -1,7 +1,7 @@
 import { CommandContext, CommandOutcome, runCommand } from '../application/command-runner';
 import { stateOf } from '../application/stream-state';
 import { Infrastructure } from '../infrastructure/infrastructure';
-import { ProviderState, providerDecider } from '../providers/provider.decider';
+import { ProviderState, VersionState, providerDecider } from '../providers/provider.decider';
 import { ProviderId, providerStream } from '../providers/provider-identity';
 import { latestVersion } from '../providers/version-selection';
 import { InstallationCommand } from './installation.commands';
@@ -20,6 +20,8 @@ export interface InstallationResult {
   installation: PresentInstallation;
   /** The provider's latest installable version, for `upgrade_available`. */
   latestVersion: string | null;
+  /** The installed version as the provider's stream holds it: its runtime, for a deploy's answer. */
+  version?: VersionState;
 }
 
 /** Builds the domain command from the provider's state and the installation's (present unless installing). */
@@ -47,5 +49,6 @@ export async function runTenantInstallationCommand(
   const command = commandFor(providerState, installation);
   const outcome = await runCommand(infrastructure.eventStore, installationDecider, streamName, command, context, installationEvents);
   if (outcome.state.status !== 'present') throw notInstalled(target.provider);
-  return { outcome, installation: outcome.state, latestVersion: latestVersion(providerState)?.version ?? null };
+  const version = providerState.status === 'unknown' ? undefined : providerState.versions[outcome.state.installedVersion];
+  return { outcome, installation: outcome.state, latestVersion: latestVersion(providerState)?.version ?? null, version };
 }

@@ -21,6 +21,8 @@ export type PublishVersion = {
   configSchema: Record<string, unknown> | null;
   outputsSchema: Record<string, unknown> | null;
   changelog: string | null;
+  /** A validated OCI image reference, or absent/null for the configured runtime image. */
+  runtimeImage?: string | null;
   metadata: CatalogMetadata | null;
   now: string;
 };

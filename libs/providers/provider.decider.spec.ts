@@ -9,7 +9,7 @@ import {
   UpdateMetadata,
   YankVersion,
 } from './provider.commands';
-import { KnownProvider, ProviderState, mayPublishUnder, providerDecider } from './provider.decider';
+import { KnownProvider, ProviderState, isInstallableBy, isVisibleTo, mayPublishUnder, providerDecider } from './provider.decider';
 import {
   CatalogMetadata,
   ProviderDeleted,
@@ -233,7 +233,7 @@ describe('provider decider', () => {
       expect(state.ownerOrg).toBe('acme');
       expect(state.createdAt).toBe(T1);
       expect(state.updatedAt).toBe(T1);
-      expect(state.catalog).toEqual({ display_name: 'Acme DB', description: null, icon_url: null, readme: null, tags: ['db'] });
+      expect(state.catalog).toEqual({ scope: 'public', display_name: 'Acme DB', description: null, icon_url: null, readme: null, tags: ['db'] });
       expect(Object.keys(state.versions)).toEqual(['1.0.0']);
       expect(state.versions['1.0.0']).toMatchObject({
         version: '1.0.0',
@@ -519,6 +519,7 @@ describe('provider decider', () => {
           .thenState(),
       );
       expect(state.catalog).toEqual({
+        scope: 'public',
         display_name: 'Acme DB',
         description: 'Postgres on demand',
         icon_url: 'https://x.example/i.png',
@@ -668,6 +669,77 @@ describe('provider decider', () => {
     ])('%s → %s', (_label, expected, publisher, prefix) => {
       expect(mayPublishUnder(publisher, prefix)).toBe(expected);
     });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('private providers (metadata.scope)', () => {
+  const PRIVATE: ProviderEvent[] = [published('1.0.0', T1), metadataUpdated({ scope: 'tenant' }, T1)];
+
+  it('a first publish with scope tenant records the scope with the metadata', () => {
+    const command = publishCmd({ metadata: { scope: 'tenant', display_name: 'Acme DB' } });
+    given(providerDecider)
+      .when(command)
+      .then([publishedFrom(command), metadataUpdated({ scope: 'tenant', display_name: 'Acme DB' }, T1)]);
+  });
+
+  it('a provider published without a scope is public', () => {
+    expect(known(fold(providerDecider, LISTED)).catalog.scope).toBe('public');
+  });
+
+  it('a public scope on a new provider changes nothing (public is the default)', () => {
+    const command = publishCmd({ metadata: { scope: 'public' } });
+    given(providerDecider).when(command).then([publishedFrom(command)]);
+  });
+
+  it('PATCH makes a public provider private, and back', () => {
+    given(providerDecider, LISTED).when(updateCmd({ scope: 'tenant' })).then([metadataUpdated({ scope: 'tenant' }, T3)]);
+    given(providerDecider, PRIVATE).when(updateCmd({ scope: 'public' })).then([metadataUpdated({ scope: 'public' }, T3)]);
+  });
+
+  it('PATCH with the scope the provider already has appends nothing', () => {
+    given(providerDecider, PRIVATE).when(updateCmd({ scope: 'tenant' })).thenNothingHappens();
+  });
+
+  it('another organisation cannot change the scope (prefix_not_owned, whether or not it exists)', () => {
+    given(providerDecider, PRIVATE).when(updateCmd({ scope: 'public' }, { publisher: OTHER })).thenFails('prefix_not_owned');
+  });
+
+  it('other metadata changes keep the scope', () => {
+    const state = known(given(providerDecider, PRIVATE).when(updateCmd({ display_name: 'Renamed' })).thenState());
+    expect(state.catalog).toMatchObject({ scope: 'tenant', display_name: 'Renamed' });
+  });
+
+  it('a private provider is visible to its organisation and platform admins only', () => {
+    const state = known(fold(providerDecider, PRIVATE));
+    expect([isVisibleTo(state, ACME), isVisibleTo(state, ADMIN), isVisibleTo(state, OTHER)]).toEqual([true, true, false]);
+  });
+
+  it('a private provider is installable by its organisation alone', () => {
+    const state = known(fold(providerDecider, PRIVATE));
+    expect([isInstallableBy(state, 'acme'), isInstallableBy(state, 'ops'), isInstallableBy(state, 'globex')]).toEqual([true, false, false]);
+  });
+
+  it('a public provider is visible to and installable by everyone', () => {
+    const state = known(fold(providerDecider, LISTED));
+    expect([isVisibleTo(state, OTHER), isInstallableBy(state, 'globex')]).toEqual([true, true]);
+  });
+});
+
+describe('runtime_image at publish', () => {
+  it('is recorded on the version when given', () => {
+    const command = publishCmd({ runtimeImage: 'ghcr.io/acme/runtime:1.2.3' });
+    given(providerDecider)
+      .when(command)
+      .then([{ ...publishedFrom(command), data: { ...publishedFrom(command).data, runtime_image: 'ghcr.io/acme/runtime:1.2.3' } }]);
+    const state = known(given(providerDecider).when(command).thenState());
+    expect(state.versions['1.0.0'].runtime_image).toBe('ghcr.io/acme/runtime:1.2.3');
+  });
+
+  it('is left out of the event when not given (the event keeps its old shape)', () => {
+    const [event] = providerDecider.decide(publishCmd({ runtimeImage: null }), providerDecider.initialState);
+    expect(event.data).not.toHaveProperty('runtime_image');
   });
 });
 

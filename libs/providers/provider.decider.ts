@@ -1,7 +1,7 @@
 import { Decider, assertNever } from '../domain/decider';
 import { conflict, forbidden, notFound } from '../domain/domain-error';
 import { DeleteProvider, ProviderCommand, PublishVersion, Publisher, UpdateMetadata, YankVersion } from './provider.commands';
-import { CatalogMetadata, ProviderEvent, ProviderVersionPublishedData, VersionStatus } from './provider.events';
+import { CatalogMetadata, ProviderEvent, ProviderScope, ProviderVersionPublishedData, VersionStatus } from './provider.events';
 import { PLATFORM_PREFIX, ProviderId, canonicalOf } from './provider-identity';
 
 export interface VersionState extends Omit<ProviderVersionPublishedData, 'prefix' | 'name' | 'at'> {
@@ -11,6 +11,7 @@ export interface VersionState extends Omit<ProviderVersionPublishedData, 'prefix
 }
 
 export interface CatalogEntry {
+  scope: ProviderScope;
   display_name: string | null;
   description: string | null;
   icon_url: string | null;
@@ -33,10 +34,24 @@ export type ProviderState =
 
 export type KnownProvider = Exclude<ProviderState, { status: 'unknown' }>;
 
-const EMPTY_CATALOG: CatalogEntry = { display_name: null, description: null, icon_url: null, readme: null, tags: [] };
+export const EMPTY_CATALOG: CatalogEntry = { scope: 'public', display_name: null, description: null, icon_url: null, readme: null, tags: [] };
 
 export function mayPublishUnder(publisher: Publisher, prefix: string): boolean {
   return prefix === PLATFORM_PREFIX ? publisher.platformAdmin : publisher.organizationId === prefix;
+}
+
+/**
+ * Who may see a provider (list it, read it, its versions and its history): everyone when it is
+ * public; only its own organisation, and platform admins, when it is private. Anyone else is told
+ * it does not exist.
+ */
+export function isVisibleTo(provider: KnownProvider, reader: Publisher): boolean {
+  return provider.catalog.scope === 'public' || provider.ownerOrg === reader.organizationId || reader.platformAdmin;
+}
+
+/** A private provider is installed by its own organisation alone (not even a platform admin's). */
+export function isInstallableBy(provider: KnownProvider, tenant: string): boolean {
+  return provider.catalog.scope === 'public' || provider.ownerOrg === tenant;
 }
 
 /** Only the owning organisation (or, under `platform/`, a platform admin) may act on a provider. */
@@ -52,6 +67,7 @@ export function assertPublisher(publisher: Publisher, provider: ProviderId): voi
 
 function catalogChanges(current: CatalogEntry, requested: CatalogMetadata): CatalogMetadata {
   const changes: CatalogMetadata = {};
+  if (requested.scope !== undefined && requested.scope !== current.scope) changes.scope = requested.scope;
   for (const key of ['display_name', 'description', 'icon_url', 'readme'] as const) {
     const value = requested[key];
     if (value !== undefined && value !== current[key]) changes[key] = value;
@@ -90,6 +106,8 @@ function publish(command: PublishVersion, state: ProviderState): ProviderEvent[]
         config_schema: command.configSchema,
         outputs_schema: command.outputsSchema,
         changelog: command.changelog,
+        // Only when given: events without it keep the shape they always had.
+        ...(command.runtimeImage ? { runtime_image: command.runtimeImage } : {}),
         status: 'published',
         published_at: command.now,
         at: command.now,
@@ -174,6 +192,7 @@ function evolveProvider(state: ProviderState, event: ProviderEvent): ProviderSta
       if (state.status === 'unknown') return state;
       const { changes } = event.data;
       const catalog: CatalogEntry = {
+        scope: changes.scope ?? state.catalog.scope,
         display_name: changes.display_name !== undefined ? changes.display_name : state.catalog.display_name,
         description: changes.description !== undefined ? changes.description : state.catalog.description,
         icon_url: changes.icon_url !== undefined ? changes.icon_url : state.catalog.icon_url,

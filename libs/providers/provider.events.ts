@@ -6,7 +6,13 @@ export interface ResourceSchema {
   schema: Record<string, unknown>;
 }
 
+/** `tenant`: private to the owning organisation (listed, read and installed by it alone). */
+export type ProviderScope = 'public' | 'tenant';
+export const PROVIDER_SCOPES: readonly ProviderScope[] = ['public', 'tenant'];
+
 export interface CatalogMetadata {
+  /** Absent in events written before providers could be private: those are public. */
+  scope?: ProviderScope;
   display_name?: string | null;
   description?: string | null;
   icon_url?: string | null;
@@ -28,6 +34,8 @@ export interface ProviderVersionPublishedData {
   config_schema: Record<string, unknown> | null;
   outputs_schema: Record<string, unknown> | null;
   changelog: string | null;
+  /** OCI image the Kubernetes deployer runs instead of the configured runtime image; absent when none was given. */
+  runtime_image?: string;
   status: VersionStatus;
   published_at: string | null;
   at: string;

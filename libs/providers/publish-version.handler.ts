@@ -5,6 +5,7 @@ import { INFRASTRUCTURE } from '../application/infrastructure-token';
 import { DomainError } from '../domain/domain-error';
 import { Infrastructure } from '../infrastructure/infrastructure';
 import { canonicalWheelUrl } from '../wheels/wheel-url';
+import { isOciImageReference } from './oci-image-reference';
 import { WheelFetcher } from '../wheels/wheel-fetcher';
 import { PublishVersion, Publisher } from './provider.commands';
 import { assertPublisher, providerDecider } from './provider.decider';
@@ -40,6 +41,11 @@ export class PublishVersionHandler implements ICommandHandler<PublishVersionComm
     if (!wheelUrl) {
       throw new DomainError('invalid', 'invalid_wheel_url', 'wheel_url must be an https URL whose path ends in .whl.', [
         { field: 'wheel_url', constraint: 'httpsWheelUrl', message: 'must be https and end in .whl', value_type: 'string' },
+      ]);
+    }
+    if (version.runtimeImage && !isOciImageReference(version.runtimeImage)) {
+      throw new DomainError('invalid', 'invalid_runtime_image', 'runtime_image must be an OCI image reference such as ghcr.io/acme/runtime:1.2.3 (registry/repository[:tag][@sha256:digest]).', [
+        { field: 'runtime_image', constraint: 'ociImageReference', message: 'must be [registry[:port]/]repository[:tag][@sha256:<64 hex>]', value_type: 'string' },
       ]);
     }
     if (version.wheelSha256) await this.verify(wheelUrl, version.wheelSha256);

@@ -20,6 +20,7 @@ const PROVIDER_VERSION_FIELDS = [
   'package_name',
   'prefix',
   'published_at',
+  'runtime_image',
   'runtime_version',
   'schemas',
   'source_hash',
@@ -137,6 +138,7 @@ describe('publishing', () => {
           { resource_type: 'role', schema: { type: 'object' } },
         ]),
         changelog: 'First release',
+        runtime_image: null,
         status: 'published',
         published_at: expect.stringMatching(RFC3339_UTC),
         error_message: null,
@@ -420,7 +422,12 @@ describe('publishing', () => {
       expect(versions.status).toBe(200);
       expect(versionsOf(versions)).toEqual(['2.0.0-rc.1', '1.1.0', '1.0.0']);
 
-      await rejected(() => t.request('PATCH', '/providers/acme/postgres', { key: acme, body: { owner: 'beta' } }), 422, 'validation_failed');
+      // An unknown field is ignored, as the platform's models do: it changes nothing and appends nothing.
+      const countBeforeUnknown = await t.eventCount();
+      const unknownField = await t.request('PATCH', '/providers/acme/postgres', { key: acme, body: { owner: 'beta' } });
+      expect(unknownField.status).toBe(200);
+      expect(unknownField.body.author.organization_id).toBe('acme');
+      expect(await t.eventCount()).toBe(countBeforeUnknown);
       await rejected(() => t.request('PATCH', '/providers/acme/postgres', { key: acme, body: { tags: ['Not A Tag'] } }), 422, 'validation_failed');
       await rejected(() => t.request('PATCH', '/providers/acme/postgres', { key: acme, body: { icon_url: 'http://cdn.example.com/pg.svg' } }), 422, 'validation_failed');
       await rejected(() => t.request('PATCH', '/providers/acme/postgres', { key: acme, body: { display_name: '' } }), 422, 'validation_failed');
@@ -479,13 +486,12 @@ describe('publishing', () => {
       ['package_name over 200', { package_name: 'p'.repeat(201) }, 'package_name'],
       ['entrypoint a string', { entrypoint: 'python -m x' }, 'entrypoint'],
       ['entrypoint of numbers', { entrypoint: [1, 2] }, 'entrypoint'],
-      ['metadata unknown field', { metadata: { display_name: 'V', colour: 'red' } }, 'metadata.colour'],
       ['metadata a string', { metadata: 'Valid' }, 'metadata'],
       ['metadata an array', { metadata: [{ display_name: 'Valid' }] }, 'metadata'],
       ['metadata bad tag', { metadata: { tags: ['Not OK'] } }, 'metadata.tags'],
       ['metadata empty display_name', { metadata: { display_name: '' } }, 'metadata.display_name'],
       ['metadata http icon', { metadata: { icon_url: 'http://cdn.example.com/x.png' } }, 'metadata.icon_url'],
-      ['extra top-level field', { visibility: 'private' }, 'visibility'],
+      ['metadata scope unknown', { metadata: { scope: 'everyone' } }, 'metadata.scope'],
       ['schemas an array', { schemas: [{ type: 'object' }] }, 'schemas'],
       ['schemas a string', { schemas: 'none' }, 'schemas'],
       ['resource_schemas a number', { resource_schemas: 3 }, 'resource_schemas'],
@@ -506,10 +512,11 @@ describe('publishing', () => {
     it('lists every bad field at once, with the JSON type of each value', async () => {
       const res = await rejected(() => publish({ name: 5, version: 'x', wheel_url: 'http://a/b.whl', extra: true }), 422, 'validation_failed');
       const byField = new Map<string, string>((res.body.details as Array<{ field: string; value_type: string }>).map((d) => [d.field, d.value_type]));
-      expect([...byField.keys()]).toEqual(expect.arrayContaining(['name', 'version', 'wheel_url', 'extra']));
+      expect([...byField.keys()]).toEqual(expect.arrayContaining(['name', 'version', 'wheel_url']));
       expect(byField.get('name')).toBe('number');
       expect(byField.get('version')).toBe('string');
-      expect(byField.get('extra')).toBe('boolean');
+      // Unknown fields are ignored, not refused.
+      expect(byField.has('extra')).toBe(false);
     });
 
     it('rejects a name that is not org/name', async () => {

@@ -194,7 +194,7 @@ describe('tenant isolation', () => {
     const versions = await ok(t.request('GET', `/providers/acme/postgres/versions?min_position=${pos}`, { key: beta }));
     expect(versions.body.map((v: { version: string; status: string }) => `${v.version}:${v.status}`)).toEqual(['2.0.0:published', '1.1.0:published', '1.0.0:published']);
     const catalog = await ok(t.request('GET', `/providers/acme/postgres?min_position=${pos}`, { key: beta }));
-    expect(catalog.body).toMatchObject({ display_name: null, latest_version: '2.0.0', install_count: 1 });
+    expect(catalog.body).toMatchObject({ display_name: 'postgres', description: '', latest_version: '2.0.0', install_count: 1 });
     await rejected(() => t.request('GET', '/providers/acme/new', { key: beta }), 404, 'provider_not_found');
   });
 
@@ -235,7 +235,10 @@ describe('tenant isolation', () => {
     expect((await ok(t.request('GET', `${PG}/history`, { key: acme }))).body).toEqual(acmeHistory.body);
     const deployment = await ok(t.request('GET', `${PG}/deployment`, { key: acme }));
     expect(deployment.body).toMatchObject({ status: 'available', version: '1.0.0' });
-    await rejected(() => t.request('GET', `${PG}/deployment`, { key: beta }), 404, 'not_deployed');
+    // B's own deployment: the generation its upgrade and reconfiguration asked for, nothing of A's.
+    const bDeployment = await ok(t.request('GET', `${PG}/deployment`, { key: beta }));
+    expect(bDeployment.body).toMatchObject({ status: 'pending', version: '2.0.0', available_replicas: 0 });
+    expect(bDeployment.body.deployment_name).not.toBe(deployment.body.deployment_name);
 
     const catalog = await ok(t.request('GET', `/providers/acme/postgres?min_position=${pos}`, { key: beta }));
     expect(catalog.body.install_count).toBe(2);

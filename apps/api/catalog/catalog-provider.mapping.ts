@@ -1,4 +1,5 @@
 import { KnownProvider } from '../../../libs/providers/provider.decider';
+import { ProviderScope } from '../../../libs/providers/provider.events';
 import { PLATFORM_PREFIX, canonicalOf } from '../../../libs/providers/provider-identity';
 import { latestVersion } from '../../../libs/providers/version-selection';
 import { ProviderResponse } from './catalog.dto';
@@ -8,6 +9,7 @@ export interface CatalogRow {
   prefix: string;
   name: string;
   owner_org: string;
+  scope: ProviderScope;
   display_name: string | null;
   description: string | null;
   icon_url: string | null;
@@ -24,15 +26,23 @@ function author(prefix: string, ownerOrg: string): ProviderResponse['author'] {
   return { kind: prefix === PLATFORM_PREFIX ? 'platform' : 'customer', organization_id: ownerOrg, display_name: ownerOrg };
 }
 
+/**
+ * The SDK's Provider model requires both as strings: until metadata sets them, the display name is
+ * the provider's short name and the description is empty.
+ */
+function displayName(name: string, displayName: string | null): string {
+  return displayName ?? name;
+}
+
 export function providerFromRow(row: CatalogRow): ProviderResponse {
   return {
     prefix: row.prefix,
     name: row.name,
     canonical: canonicalOf(row),
-    display_name: row.display_name,
-    description: row.description,
+    display_name: displayName(row.name, row.display_name),
+    description: row.description ?? '',
     author: author(row.prefix, row.owner_org),
-    scope: 'public',
+    scope: row.scope,
     icon_url: row.icon_url,
     readme: row.readme,
     tags: row.tags,
@@ -49,10 +59,10 @@ export function providerFromState(state: KnownProvider, installCount: number): P
     prefix: state.prefix,
     name: state.name,
     canonical: canonicalOf(state),
-    display_name: state.catalog.display_name,
-    description: state.catalog.description,
+    display_name: displayName(state.name, state.catalog.display_name),
+    description: state.catalog.description ?? '',
     author: author(state.prefix, state.ownerOrg),
-    scope: 'public',
+    scope: state.catalog.scope,
     icon_url: state.catalog.icon_url,
     readme: state.catalog.readme,
     tags: state.catalog.tags,

@@ -6,7 +6,9 @@ import { RequireScope } from '../auth/auth.decorators';
 import { CurrentPrincipal, Principal } from '../auth/principal';
 import { setCommandHeaders } from '../platform/command-response';
 import { ErrorBody } from '../platform/error-body';
-import { pageOf, providerFromPath } from '../platform/path-params';
+import { enumParam, listParam, pageOf, providerFromPath } from '../platform/path-params';
+import { PROVIDER_SCOPES } from '../../../libs/providers/provider.events';
+import { LIST_HEADERS, setListHeaders } from '../platform/pagination';
 import { ReadModelWaiter } from '../platform/read-model-waiter';
 import { commandContext } from '../platform/request-context';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
@@ -15,6 +17,7 @@ import { UpdateProviderMetadataCommand } from '../../../libs/providers/update-pr
 import { GetCatalogEntryQuery, SearchCatalogQuery } from '../../../projections/catalog.queries';
 import { ProviderPage, ProviderResponse, UpdateProviderDto } from './catalog.dto';
 import { providerFromState } from './catalog-provider.mapping';
+import { catalogMetadataOf } from '../provider-versions/publish-version.dto';
 
 @ApiTags('catalog')
 @ApiBearerAuth()
@@ -29,22 +32,32 @@ export class CatalogController {
 
   @Get()
   @RequireScope('read')
-  @ApiOperation({ summary: 'Search the catalog' })
+  @ApiOperation({ summary: 'Search the catalog', description: 'A page of the providers the caller may see (public ones, and its own private ones); further pages in Link.' })
   @ApiQuery({ name: 'q', required: false, description: 'Text in the name, display name or description (≤ 200 chars)' })
-  @ApiQuery({ name: 'tags', required: false, description: 'Comma-separated; a provider must carry all of them' })
+  @ApiQuery({
+    name: 'tags',
+    required: false,
+    style: 'form',
+    explode: true,
+    schema: { type: 'array', items: { type: 'string' }, maxItems: 20 },
+    description: 'Repeated (tags=a&tags=b) or comma-joined (tags=a,b); a provider must carry all of them',
+  })
+  @ApiQuery({ name: 'scope', required: false, enum: PROVIDER_SCOPES, description: '`public`: public providers only; `tenant`: the caller’s own private providers' })
   @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } })
   @ApiQuery({ name: 'offset', required: false, schema: { type: 'integer', minimum: 0, default: 0 } })
-  @ApiOkResponse({ type: ProviderPage })
-  async list(@Query() query: Record<string, unknown>, @Req() request: Request) {
+  @ApiOkResponse({ type: ProviderPage, headers: LIST_HEADERS })
+  async list(@Query() query: Record<string, unknown>, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
     const q = typeof query.q === 'string' ? query.q : undefined;
     if (query.q !== undefined && (typeof query.q !== 'string' || query.q.length > 200)) {
       throw new DomainError('invalid', 'validation_failed', 'q must be a string of at most 200 characters.');
     }
-    const tags = typeof query.tags === 'string' ? query.tags.split(',').map((t) => t.trim()).filter(Boolean) : [];
-    if (query.tags !== undefined && typeof query.tags !== 'string') throw new DomainError('invalid', 'validation_failed', 'tags must be one comma-separated list.');
+    const tags = listParam(query.tags, 'tags', 20);
+    const scope = enumParam(query.scope, 'scope', PROVIDER_SCOPES);
     const page = pageOf(query);
     await this.readModel.waitIfAsked(request, 'catalog');
-    return this.queries.execute(new SearchCatalogQuery(q, tags.slice(0, 20), page));
+    const result = await this.queries.execute(new SearchCatalogQuery(q, tags, page, principal, scope));
+    setListHeaders(request, response, page, result.total);
+    return result;
   }
 
   @Get(':prefix/:name')
@@ -52,10 +65,10 @@ export class CatalogController {
   @ApiOperation({ summary: 'Get a catalog entry' })
   @ApiOkResponse({ type: ProviderResponse })
   @ApiResponse({ status: 404, type: ErrorBody })
-  async get(@Param('prefix') prefix: string, @Param('name') name: string, @Req() request: Request) {
+  async get(@Param('prefix') prefix: string, @Param('name') name: string, @CurrentPrincipal() principal: Principal, @Req() request: Request) {
     const provider = providerFromPath(prefix, name);
     await this.readModel.waitIfAsked(request, 'catalog');
-    return this.queries.execute(new GetCatalogEntryQuery(provider));
+    return this.queries.execute(new GetCatalogEntryQuery(provider, principal));
   }
 
   @Patch(':prefix/:name')
@@ -73,7 +86,7 @@ export class CatalogController {
     @Res({ passthrough: true }) response: Response,
   ) {
     const provider = providerFromPath(prefix, name);
-    const { outcome, provider: state, installCount } = await this.commands.execute(new UpdateProviderMetadataCommand(provider, { ...body }, principal, commandContext(request, principal)));
+    const { outcome, provider: state, installCount } = await this.commands.execute(new UpdateProviderMetadataCommand(provider, catalogMetadataOf(body), principal, commandContext(request, principal)));
     setCommandHeaders(response, outcome);
     return providerFromState(state, installCount);
   }

@@ -15,15 +15,15 @@ export class ProviderAuthor {
   @ApiProperty() display_name!: string;
 }
 
-/** A catalog entry. `scope` is `public` for every listed provider: the store has no private listings. */
+/** A catalog entry, as the SDK's Provider model reads it (every field present). */
 export class ProviderResponse {
   @ApiProperty() prefix!: string;
   @ApiProperty() name!: string;
   @ApiProperty() canonical!: string;
-  @ApiProperty({ type: String, nullable: true }) display_name!: string | null;
-  @ApiProperty({ type: String, nullable: true }) description!: string | null;
+  @ApiProperty({ description: "Defaults to the provider's short name until metadata sets it" }) display_name!: string;
+  @ApiProperty({ description: 'Defaults to "" until metadata sets it' }) description!: string;
   @ApiProperty({ type: ProviderAuthor }) author!: ProviderAuthor;
-  @ApiProperty({ enum: ['public', 'tenant'] }) scope!: 'public' | 'tenant';
+  @ApiProperty({ enum: ['public', 'tenant'], description: '`tenant`: private to the publishing organisation (others get 404)' }) scope!: 'public' | 'tenant';
   @ApiProperty({ type: String, nullable: true }) icon_url!: string | null;
   @ApiProperty({ type: String, nullable: true }) readme!: string | null;
   @ApiProperty({ type: [String] }) tags!: string[];

@@ -1,6 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
+import { configuredDeployer } from '../../../libs/installations/deployment-name';
+import { INFRASTRUCTURE } from '../platform/tokens';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { ChangeVersionCommand } from '../../../libs/installations/change-version.handler';
 import { InstallProviderCommand } from '../../../libs/installations/install-provider.handler';
@@ -14,7 +17,8 @@ import { RequireScope } from '../auth/auth.decorators';
 import { CurrentPrincipal, Principal } from '../auth/principal';
 import { setCommandHeaders } from '../platform/command-response';
 import { ErrorBody } from '../platform/error-body';
-import { asOfParam, enumParam, pageOf, providerFromPath } from '../platform/path-params';
+import { asOfParam, enumParam, providerFromPath } from '../platform/path-params';
+import { LIST_HEADERS, listWindowOf, setListHeaders } from '../platform/pagination';
 import { ReadModelWaiter } from '../platform/read-model-waiter';
 import { commandContext } from '../platform/request-context';
 import {
@@ -34,6 +38,8 @@ const COMMAND_HEADERS = {
   'X-Position': { description: 'Global log position of the last appended event (commit:prepare)' },
 };
 const IDEMPOTENCY = { name: 'Idempotency-Key', required: false, description: '1–200 characters; a retry with the same key and body appends nothing' };
+const CASCADE =
+  'Accepted (query or body) for the SDK, which sends it; it has no further effect here: nothing else depends on an installation, so uninstalling already removes everything it has.';
 const IF_MATCH = { name: 'If-Match', required: false, description: 'Quoted stream revision; 412 when the installation has moved on' };
 
 @ApiTags('installations')
@@ -45,6 +51,7 @@ export class InstallationsController {
     private readonly commands: CommandBus,
     private readonly queries: QueryBus,
     private readonly readModel: ReadModelWaiter,
+    @Inject(INFRASTRUCTURE) private readonly infrastructure: Pick<Infrastructure, 'config'>,
   ) {}
 
   @Post('install')
@@ -71,20 +78,20 @@ export class InstallationsController {
 
   @Get('installed')
   @RequireScope('read')
-  @ApiOperation({ summary: "The organisation's installations", description: 'A JSON array; the total is in X-Total-Count.' })
+  @ApiOperation({ summary: "The organisation's installations", description: 'A JSON array of every matching installation unless `limit` is given; the total is in X-Total-Count, further pages in Link.' })
   @ApiQuery({ name: 'lifecycle_state', required: false, enum: LIFECYCLE_STATES })
   @ApiQuery({ name: 'health', required: false, enum: HEALTH_STATES })
-  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } })
+  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 100 }, description: 'Absent: every installation' })
   @ApiQuery({ name: 'offset', required: false, schema: { type: 'integer', minimum: 0, default: 0 } })
   @ApiQuery({ name: 'min_position', required: false, description: 'Wait (≤ 5 s) until the read model has reached this X-Position' })
-  @ApiOkResponse({ type: [InstalledProviderResponse], headers: { 'X-Total-Count': { description: 'Number of matching installations' } } })
+  @ApiOkResponse({ type: [InstalledProviderResponse], headers: LIST_HEADERS })
   async list(@Query() query: Record<string, unknown>, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
     const lifecycle_state = enumParam(query.lifecycle_state, 'lifecycle_state', LIFECYCLE_STATES);
     const health = enumParam(query.health, 'health', HEALTH_STATES);
-    const page = pageOf(query);
+    const window = listWindowOf(query);
     await this.readModel.waitIfAsked(request, 'installed-providers', 'catalog'); // upgrade_available comes from the catalog
-    const { items, total } = await this.queries.execute(new ListInstalledProvidersQuery(principal.organizationId, { lifecycleState: lifecycle_state, health }, page));
-    response.setHeader('X-Total-Count', String(total));
+    const { items, total } = await this.queries.execute(new ListInstalledProvidersQuery(principal.organizationId, { lifecycleState: lifecycle_state, health }, window));
+    setListHeaders(request, response, window, total);
     return items;
   }
 
@@ -148,6 +155,8 @@ export class InstallationsController {
   @RequireScope('install')
   @HttpCode(202)
   @ApiOperation({ summary: 'Uninstall (DELETING); the installer removes the deployment' })
+  @ApiQuery({ name: 'cascade', required: false, schema: { type: 'boolean' }, description: CASCADE })
+  @ApiBody({ required: false, schema: { type: 'object', additionalProperties: true, properties: { cascade: { type: 'boolean', description: CASCADE } } } })
   @ApiHeader(IDEMPOTENCY)
   @ApiHeader(IF_MATCH)
   @ApiResponse({ status: 202, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
@@ -176,7 +185,7 @@ export class InstallationsController {
   async deploy(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: DeployProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<DeploymentResultResponse> {
     const result = await this.commands.execute(new RedeployInstallationCommand(target(principal, prefix, name), body.version ?? null, commandContext(request, principal)));
     setCommandHeaders(response, result.outcome);
-    return deploymentFromResult(result);
+    return deploymentFromResult(result, configuredDeployer(this.infrastructure.config));
   }
 }
 

@@ -3,6 +3,7 @@ import { PresentInstallation } from '../../../libs/installations/installation.de
 import { Health, LifecycleState, ResourceTier, UpgradePolicy } from '../../../libs/installations/installation.events';
 import { InstallationResult } from '../../../libs/installations/tenant-installation-command';
 import { canonicalOf } from '../../../libs/providers/provider-identity';
+import { ConfiguredDeployer, deploymentImageOf, deploymentNameOf } from '../../../libs/installations/deployment-name';
 import { DeploymentResultResponse, InstalledProviderResponse } from './installation.dto';
 
 /** An installed_providers row as node-postgres returns it. */
@@ -28,11 +29,6 @@ export interface InstalledRow {
 
 function upgradeAvailable(installedVersion: string, latest: string | null | undefined): string | null {
   return latest && semver.gt(latest, installedVersion) ? latest : null;
-}
-
-/** The deployment's name as the installer gives it. */
-export function deploymentName(tenant: string, provider: { prefix: string; name: string }): string {
-  return `ps-${tenant}-${provider.prefix}-${provider.name}`;
 }
 
 export function installedFromState(state: PresentInstallation, latest: string | null | undefined): InstalledProviderResponse {
@@ -77,16 +73,20 @@ export function installedFromRow(row: InstalledRow, latest: string | null | unde
   };
 }
 
-/** A redeploy's answer: the new generation, pending, nothing running for it yet. */
-export function deploymentFromResult(result: InstallationResult): DeploymentResultResponse {
+/**
+ * A redeploy's answer: the new generation, pending, nothing running for it yet, under the name and
+ * image the configured deployer will report for it in `GET …/deployment`.
+ */
+export function deploymentFromResult(result: InstallationResult, deployer: ConfiguredDeployer): DeploymentResultResponse {
   const state = result.installation;
+  const runtime = result.version ? { runtimeVersion: result.version.runtime_version, runtimeImage: result.version.runtime_image } : undefined;
   return {
-    deployment_name: deploymentName(state.tenant, state),
+    deployment_name: deploymentNameOf(deployer.kind, state, state.generation),
     status: 'pending',
     available_replicas: 0,
     ready_replicas: 0,
     version: state.installedVersion,
-    image: null,
+    image: runtime ? deploymentImageOf(deployer.kind, runtime, deployer.images) : null,
     updated_at: new Date(state.updatedAt).toISOString(),
     message: null,
     generation: state.generation,

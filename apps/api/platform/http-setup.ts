@@ -4,6 +4,7 @@ import express, { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { AppConfig } from '../../../libs/config/app-config';
 import { errorBody } from './error-body';
+import { documentIgnoredRequestFields } from './openapi-extras';
 import { RequestValidationError, flattenValidationErrors, jsonTypeOf } from './request-errors';
 import { rejectUnstorableText } from './storable-text';
 import { trustProxySetting } from './trust-proxy';
@@ -58,8 +59,10 @@ export function configureHttp(app: INestApplication, config: AppConfig): void {
   app.use(rejectUnstorableText);
   app.useGlobalPipes(
     new ValidationPipe({
+      // Unknown fields are dropped, not refused: the platform's models ignore them, and an SDK that
+      // adds a field must keep working against this server.
       whitelist: true,
-      forbidNonWhitelisted: true,
+      forbidNonWhitelisted: false,
       transform: true,
       validateCustomDecorators: false,
       exceptionFactory: (errors) => new RequestValidationError(flattenValidationErrors(errors)),
@@ -80,6 +83,7 @@ export function configureHttp(app: INestApplication, config: AppConfig): void {
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API key created with `npm run cli -- keys create`' })
       .build(),
   );
+  documentIgnoredRequestFields(document);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi.json', yamlDocumentUrl: 'openapi.yaml' });
 }
 

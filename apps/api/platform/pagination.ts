@@ -41,3 +41,9 @@ function link(request: Request, limit: number, offset: number, rel: 'next' | 'pr
   url.searchParams.set('offset', String(offset));
   return `<${url.pathname}${url.search}>; rel="${rel}"`;
 }
+
+/** The OpenAPI description of the headers `setListHeaders` sets. */
+export const LIST_HEADERS = {
+  'X-Total-Count': { description: 'Number of matching items, whatever the window' },
+  Link: { description: 'RFC 8288 relations `next` and `prev` (the same query, another limit/offset) when items lie outside the window' },
+};

@@ -44,6 +44,26 @@ export function enumParam<T extends string>(raw: unknown, field: string, allowed
   return text as T;
 }
 
+/**
+ * A list-valued query parameter in either form clients send: repeated (`tags=a&tags=b`, what httpx
+ * sends for a list) or comma-joined (`tags=a,b`), or both at once. Empty items are dropped.
+ */
+export function listParam(raw: unknown, field: string, maxItems: number): string[] {
+  if (raw === undefined) return [];
+  const parts: unknown[] = Array.isArray(raw) ? raw : [raw];
+  if (!parts.every((part): part is string => typeof part === 'string')) {
+    throw new DomainError('invalid', 'validation_failed', `${field} must be given as ${field}=a&${field}=b or ${field}=a,b.`, [
+      { field, constraint: 'isList', message: `${field} must be repeated or comma-separated text`, value_type: typeof raw },
+    ]);
+  }
+  const items = [...new Set(parts.flatMap((part) => part.split(',')).map((item) => item.trim()).filter(Boolean))];
+  if (items.length > maxItems) {
+    throw new DomainError('invalid', 'validation_failed', `${field} may name at most ${maxItems} values.`, [
+      { field, constraint: 'arrayMaxSize', message: `${field} may name at most ${maxItems} values`, value_type: 'array' },
+    ]);
+  }
+  return items;
+}
 
 /** `as_of` for time travel: an RFC 3339 timestamp, or undefined when absent. */
 export function asOfParam(raw: unknown): Date | undefined {

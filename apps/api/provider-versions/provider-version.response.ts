@@ -25,6 +25,8 @@ export class ProviderVersionResponse {
   @ApiProperty({ type: [ResourceSchemaResponse], nullable: true, description: 'One element per resource type: { resource_type, schema }' })
   schemas!: ResourceSchemaResponse[] | null;
   @ApiProperty({ type: String, nullable: true }) changelog!: string | null;
+  @ApiProperty({ type: String, nullable: true, description: 'OCI image the Kubernetes deployer runs for this version; null: the configured runtime image at runtime_version' })
+  runtime_image!: string | null;
   @ApiProperty({ enum: ['building', 'published', 'failed', 'yanked'] }) status!: string;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) published_at!: string | null;
   @ApiProperty({ type: String, nullable: true }) error_message!: string | null;
@@ -47,6 +49,7 @@ export function versionFromState(id: ProviderId, v: VersionState): ProviderVersi
     build_id: null,
     schemas: v.schemas,
     changelog: v.changelog,
+    runtime_image: v.runtime_image ?? null,
     status: v.status,
     published_at: v.published_at ? iso(v.published_at) : null,
     error_message: null,
@@ -65,6 +68,7 @@ export interface ProviderVersionRecord {
   entrypoint: string[] | null;
   schemas: ResourceSchemaResponse[] | null;
   changelog: string | null;
+  runtime_image: string | null;
   status: VersionState['status'];
   published_at: Date | null;
   revision: string;
@@ -89,6 +93,7 @@ export function versionFromRow(row: ProviderVersionRecord): ProviderVersionRespo
     build_id: null,
     schemas: row.schemas,
     changelog: row.changelog,
+    runtime_image: row.runtime_image,
     status: row.status,
     published_at: row.published_at ? row.published_at.toISOString() : null,
     error_message: null,

@@ -9,7 +9,8 @@ import { RequireScope } from '../auth/auth.decorators';
 import { CurrentPrincipal, Principal } from '../auth/principal';
 import { setCommandHeaders } from '../platform/command-response';
 import { ErrorBody } from '../platform/error-body';
-import { asOfParam, enumParam, pageOf, providerFromPath } from '../platform/path-params';
+import { asOfParam, enumParam, providerFromPath } from '../platform/path-params';
+import { LIST_HEADERS, listWindowOf, setListHeaders } from '../platform/pagination';
 import { ReadModelWaiter } from '../platform/read-model-waiter';
 import { commandContext } from '../platform/request-context';
 import { ProviderVersionResponse, versionFromState } from './provider-version.response';
@@ -49,21 +50,28 @@ export class ProviderVersionsController {
 
   @Get('providers/:prefix/:name/versions')
   @RequireScope('read')
-  @ApiOperation({ summary: 'List versions, newest semver first', description: 'A JSON array; the total is in X-Total-Count.' })
+  @ApiOperation({ summary: 'List versions, newest semver first', description: 'A JSON array of every matching version unless `limit` is given; the total is in X-Total-Count, further pages in Link.' })
   @ApiQuery({ name: 'status', required: false, enum: ['building', 'published', 'failed', 'yanked'] })
-  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } })
+  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 100 }, description: 'Absent: every version' })
   @ApiQuery({ name: 'offset', required: false, schema: { type: 'integer', minimum: 0, default: 0 } })
   @ApiQuery({ name: 'min_position', required: false, description: 'Wait until the read model has reached this position' })
   @ApiQuery({ name: 'as_of', required: false, description: 'RFC 3339 timestamp: the versions as they were then, folded from history' })
-  @ApiOkResponse({ type: [ProviderVersionResponse], headers: { 'X-Total-Count': { description: 'Number of matching versions' } } })
-  async list(@Param('prefix') prefix: string, @Param('name') name: string, @Query() query: Record<string, unknown>, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+  @ApiOkResponse({ type: [ProviderVersionResponse], headers: LIST_HEADERS })
+  async list(
+    @Param('prefix') prefix: string,
+    @Param('name') name: string,
+    @Query() query: Record<string, unknown>,
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+  ) {
     const provider = providerFromPath(prefix, name);
     const status = enumParam(query.status, 'status', ['building', 'published', 'failed', 'yanked'] as const);
-    const page = pageOf(query);
+    const window = listWindowOf(query);
     const asOf = asOfParam(query.as_of);
-    if (!asOf) await this.readModel.waitIfAsked(request, 'provider-versions');
-    const { items, total } = await this.queries.execute(new ListVersionsQuery(provider, status, page, asOf));
-    response.setHeader('X-Total-Count', String(total));
+    if (!asOf) await this.readModel.waitIfAsked(request, 'provider-versions', 'catalog'); // visibility comes from the catalog
+    const { items, total } = await this.queries.execute(new ListVersionsQuery(provider, status, window, principal, asOf));
+    setListHeaders(request, response, window, total);
     return items;
   }
 
@@ -74,11 +82,19 @@ export class ProviderVersionsController {
   @ApiQuery({ name: 'as_of', required: false, description: 'RFC 3339 timestamp: the version as it was then (e.g. before a yank)' })
   @ApiOkResponse({ type: ProviderVersionResponse })
   @ApiResponse({ status: 404, type: ErrorBody })
-  async get(@Param('prefix') prefix: string, @Param('name') name: string, @Param('version') version: string, @Query('as_of') rawAsOf: unknown, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+  async get(
+    @Param('prefix') prefix: string,
+    @Param('name') name: string,
+    @Param('version') version: string,
+    @Query('as_of') rawAsOf: unknown,
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+  ) {
     const provider = providerFromPath(prefix, name);
     const asOf = asOfParam(rawAsOf);
-    if (!asOf) await this.readModel.waitIfAsked(request, 'provider-versions');
-    const { body, streamRevision } = await this.queries.execute(new GetVersionQuery(provider, version, asOf));
+    if (!asOf) await this.readModel.waitIfAsked(request, 'provider-versions', 'catalog'); // visibility comes from the catalog
+    const { body, streamRevision } = await this.queries.execute(new GetVersionQuery(provider, version, principal, asOf));
     if (streamRevision !== null) response.setHeader('ETag', `"${streamRevision}"`);
     return body;
   }

@@ -3,6 +3,7 @@ import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   IsArray,
+  IsIn,
   IsOptional,
   IsString,
   Length,
@@ -12,10 +13,16 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { resolveProviderName } from '../../../libs/providers/provider-identity';
+import { CatalogMetadata, PROVIDER_SCOPES, ProviderScope } from '../../../libs/providers/provider.events';
+import { MAX_IMAGE_REFERENCE_LENGTH } from '../../../libs/providers/oci-image-reference';
 import { VersionToPublish } from '../../../libs/providers/publish-version.handler';
 import { IsHttpsWheelUrl, IsJsonObject, IsSemVer } from '../platform/validators';
 
 export class ProviderVersionMetadataDto {
+  @ApiPropertyOptional({ enum: PROVIDER_SCOPES, nullable: true, description: '`tenant`: private to the publishing organisation (listed, read and installed by it alone; others get 404). Absent: unchanged (new providers are public).' })
+  @IsOptional() @IsIn(PROVIDER_SCOPES)
+  scope?: ProviderScope | null;
+
   @ApiPropertyOptional({ type: String, nullable: true, minLength: 1, maxLength: 200 })
   @IsOptional() @IsString() @Length(1, 200)
   display_name?: string | null;
@@ -89,6 +96,16 @@ export class PublishVersionDto {
   @IsOptional() @IsString() @MaxLength(100_000)
   changelog?: string | null;
 
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    maxLength: MAX_IMAGE_REFERENCE_LENGTH,
+    description: 'OCI image reference ([registry[:port]/]repository[:tag][@sha256:digest]) the Kubernetes deployer runs instead of the configured runtime image; anything else → 422 invalid_runtime_image',
+    example: 'ghcr.io/acme/runtime:1.2.3',
+  })
+  @IsOptional() @IsString()
+  runtime_image?: string | null;
+
   @ApiPropertyOptional({ type: [String], nullable: true, maxItems: 64, description: 'Override of the runtime entrypoint command' })
   @IsOptional() @IsArray() @ArrayMaxSize(64) @IsString({ each: true }) @MaxLength(4096, { each: true })
   entrypoint?: string[] | null;
@@ -113,6 +130,13 @@ export function versionToPublish(body: PublishVersionDto): VersionToPublish {
     configSchema: body.config_schema ?? null,
     outputsSchema: body.outputs_schema ?? null,
     changelog: body.changelog ?? null,
-    metadata: body.metadata ? { ...body.metadata } : null,
+    runtimeImage: body.runtime_image ?? null,
+    metadata: body.metadata ? catalogMetadataOf(body.metadata) : null,
   };
+}
+
+/** The metadata fields that were sent; a null scope means "unchanged", like an absent one. */
+export function catalogMetadataOf(body: ProviderVersionMetadataDto & { readme?: string | null }): CatalogMetadata {
+  const { scope, ...rest } = body;
+  return { ...rest, ...(scope ? { scope } : {}) };
 }

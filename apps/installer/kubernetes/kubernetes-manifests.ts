@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { V1Deployment, V1EnvVar, V1Secret, V1Service } from '@kubernetes/client-node';
 import { ResourceTier } from '../../../libs/installations/installation.events';
 import { isReservedConfigKey } from '../../../libs/installations/reserved-config-keys';
+import { deploymentImageOf, dnsLabel, kubernetesGenerationName, readableOf } from '../../../libs/installations/deployment-name';
 import { DEFAULT_RUNTIME_SETTINGS, DesiredDeployment, REGISTRATION_TOKEN_ENV, RuntimeSettings, runtimeEnvironment } from '../deployer.port';
 
 export const LABELS = {
@@ -19,37 +20,14 @@ export const RUNTIME_PORT = 8080;
 
 const MAX_NAME = 63;
 
+export { dnsLabel };
+
 /** Requests equal limits: a tier is a guarantee, not a burst allowance. */
 export const TIER_RESOURCES: Readonly<Record<ResourceTier, { cpu: string; memory: string }>> = {
   free: { cpu: '100m', memory: '128Mi' },
   standard: { cpu: '500m', memory: '512Mi' },
   performance: { cpu: '2', memory: '2Gi' },
 };
-
-const HASH_LENGTH = 12;
-
-function hashOf(parts: ReadonlyArray<string | number>): string {
-  // JSON keeps the parts apart: ["acme-x","y","z"] and ["acme","x-y","z"] hash differently.
-  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, HASH_LENGTH);
-}
-
-function clean(text: string): string {
-  return text.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/-{2,}/g, '-').replace(/^-+|-+$/g, '');
-}
-
-/**
- * A DNS-1123 label of at most 63 characters: `ps-`, a readable head (as much of `readable` as fits),
- * then a hash of `identity` and `suffix`. The hash, not the head, makes the name unique: joining
- * tenant, prefix and name with dashes alone would give tenant `acme-x` installing `y/z` and tenant
- * `acme` installing `x-y/z` the same objects.
- */
-export function dnsLabel(readable: string, identity: ReadonlyArray<string | number> = [readable], suffix = ''): string {
-  const tail = `-${hashOf(identity)}${suffix}`;
-  const head = clean(`ps-${readable}`)
-    .slice(0, MAX_NAME - tail.length)
-    .replace(/-+$/, '');
-  return `${head}${tail}`;
-}
 
 /** Label values allow dots and underscores too, but also at most 63 characters. */
 function labelValue(text: string): string {
@@ -60,13 +38,9 @@ function labelValue(text: string): string {
 
 type Identity = Pick<DesiredDeployment, 'tenant' | 'prefix' | 'name'>;
 
-function readableOf(d: Identity): string {
-  return `${d.tenant}-${d.prefix}-${d.name}`;
-}
-
 /** One Deployment (and one Secret of the same name) per generation, so generations run side by side. */
 export function generationName(d: Identity & Pick<DesiredDeployment, 'generation'>): string {
-  return dnsLabel(readableOf(d), [d.tenant, d.prefix, d.name, d.generation], `-g${d.generation}`);
+  return kubernetesGenerationName(d);
 }
 
 /** One Service per installation, in front of whichever generations are running. */
@@ -137,7 +111,7 @@ export function deploymentManifest(d: DesiredDeployment, namespace: string, runt
           containers: [
             {
               name: 'runtime',
-              image: `${runtimeImage}:${d.runtimeVersion}`,
+              image: deploymentImageOf('kubernetes', d, { kubernetesRuntimeImage: runtimeImage, localRuntimeCommand: false }),
               imagePullPolicy: 'IfNotPresent',
               ports: [{ name: 'http', containerPort: RUNTIME_PORT }],
               env,

@@ -1,3 +1,4 @@
+import { deploymentImageOf, localGenerationName } from '../../../libs/installations/deployment-name';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -113,7 +114,7 @@ export class LocalProcessDeployer implements Deployer {
     if (!newest) return undefined;
     const up = !newest.exited;
     return {
-      deployment_name: `local-${installationId}-g${newest.generation}`,
+      deployment_name: localGenerationName(installationId, newest.generation),
       generation: newest.generation,
       status: up ? 'available' : 'failed',
       available_replicas: up ? 1 : 0,
@@ -191,7 +192,7 @@ export class LocalProcessDeployer implements Deployer {
       env,
       cwd,
       identity,
-      image: `local-process:${custom ? 'runtime-command' : 'sample-runtime'}@${desired.runtimeVersion}`,
+      image: deploymentImageOf('local-process', desired, { kubernetesRuntimeImage: '', localRuntimeCommand: custom }),
       tier: desired.resourceTier,
     };
   }
