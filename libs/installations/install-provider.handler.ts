@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
 import { CommandContext } from '../application/command-runner';
+import { DomainError } from '../domain/domain-error';
 import { INFRASTRUCTURE } from '../application/infrastructure-token';
 import { Infrastructure } from '../infrastructure/infrastructure';
 import { ProviderState } from '../providers/provider.decider';
@@ -9,6 +10,8 @@ import { selectInstallableVersion } from '../providers/version-selection';
 import { InstallProvider } from './installation.commands';
 import { ResourceTier, UpgradePolicy } from './installation.events';
 import { InstallationResult, TenantInstallation, runTenantInstallationCommand } from './tenant-installation-command';
+import { installationSecretsOf } from '../secrets/installation-secrets';
+import { TenantConfig } from './tenant-config';
 
 export class InstallProviderCommand extends Command<InstallationResult> {
   constructor(
@@ -19,6 +22,8 @@ export class InstallProviderCommand extends Command<InstallationResult> {
     readonly upgradePolicy: UpgradePolicy,
     readonly config: Record<string, string>,
     readonly context: CommandContext,
+    /** Always secret: sealed before it enters the log. */
+    readonly secretConfig: Record<string, string> = {},
   ) {
     super();
   }
@@ -28,19 +33,33 @@ export class InstallProviderCommand extends Command<InstallationResult> {
 export class InstallProviderHandler implements ICommandHandler<InstallProviderCommand, InstallationResult> {
   constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure) {}
 
-  execute({ target, version, resourceTier, upgradePolicy, config, context }: InstallProviderCommand): Promise<InstallationResult> {
-    const commandFor = (provider: ProviderState): InstallProvider => ({
-      type: 'InstallProvider',
-      installationId: randomUUID(),
-      tenant: target.tenant,
-      prefix: target.provider.prefix,
-      name: target.provider.name,
-      version: selectInstallableVersion(provider, target.provider, version).version,
-      resourceTier,
-      upgradePolicy,
-      config,
-      now: context.now,
-    });
-    return runTenantInstallationCommand(this.infrastructure, target, context, commandFor, false);
+  async execute({ target, version, resourceTier, upgradePolicy, config, secretConfig, context }: InstallProviderCommand): Promise<InstallationResult> {
+    const secrets = await installationSecretsOf(this.infrastructure);
+    const installationId = randomUUID();
+    const commandFor = async (provider: ProviderState): Promise<InstallProvider> => {
+      const selected = selectInstallableVersion(provider, target.provider, version);
+      const stored = await new TenantConfig(secrets).forInstall(installationId, target.provider, selected, { config, secretConfig });
+      return {
+        type: 'InstallProvider',
+        installationId,
+        tenant: target.tenant,
+        prefix: target.provider.prefix,
+        name: target.provider.name,
+        version: selected.version,
+        resourceTier,
+        upgradePolicy,
+        config: stored.config,
+        secretKeys: stored.secretKeys,
+        now: context.now,
+      };
+    };
+    try {
+      return await runTenantInstallationCommand(this.infrastructure, target, context, commandFor, false);
+    } catch (error) {
+      // Refused: the id was new, so a data key made for it seals nothing in the log. (After another
+      // error the append may have happened, and the key must stay.)
+      if (error instanceof DomainError) await secrets.shred(installationId);
+      throw error;
+    }
   }
 }

@@ -10,6 +10,7 @@ import { PublishVersion, Publisher } from './provider.commands';
 import { assertPublisher, providerDecider } from './provider.decider';
 import { providerStream } from './provider-identity';
 import { VersionOutcome, versionOutcome } from './version-selection';
+import { assertValidConfigSchema } from '../installations/config-schema';
 
 /** What a publisher sends; the platform adds the runtime version and the time. */
 export type VersionToPublish = Omit<PublishVersion, 'type' | 'publisher' | 'runtimeVersion' | 'now'>;
@@ -42,6 +43,7 @@ export class PublishVersionHandler implements ICommandHandler<PublishVersionComm
         { field: 'wheel_url', constraint: 'httpsWheelUrl', message: 'must be https and end in .whl', value_type: 'string' },
       ]);
     }
+    assertValidConfigSchema(version.configSchema);
     if (version.wheelSha256) await this.verify(wheelUrl, version.wheelSha256);
     const outcome = await runCommand(
       this.infrastructure.eventStore,

@@ -157,3 +157,18 @@ export class InstallationSecrets {
     return rows[0];
   }
 }
+
+const loaded = new WeakMap<Pool, Promise<InstallationSecrets>>();
+
+/**
+ * The process's keyring, loaded once per database pool (the API's handlers, the installer and the CLI
+ * each ask for it where they need it). A failed load is not kept, so the next call tries again.
+ */
+export function installationSecretsOf(infrastructure: { pool: Pool; config: { secrets: SecretSettings } }): Promise<InstallationSecrets> {
+  const known = loaded.get(infrastructure.pool);
+  if (known) return known;
+  const loading = InstallationSecrets.load(infrastructure.pool, infrastructure.config.secrets);
+  loaded.set(infrastructure.pool, loading);
+  loading.catch(() => loaded.delete(infrastructure.pool));
+  return loading;
+}
