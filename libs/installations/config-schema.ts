@@ -1,6 +1,6 @@
 import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
+import type { RegExpEngine } from 'ajv/dist/types';
 import addFormats from 'ajv-formats';
-import { RE2 } from 're2-wasm';
 import { DomainError } from '../domain/domain-error';
 
 /** Deeper schemas are refused at publish: a config is a flat map, nothing needs more. */
@@ -15,10 +15,28 @@ export interface ConfigViolation {
   message: string;
 }
 
-/** RE2 needs the `u` flag; `code` is what standalone validation code would import (unused here). */
-const re2Engine = Object.assign((pattern: string, flags: string) => new RE2(pattern, flags.includes('u') ? flags : `${flags}u`), {
-  code: 'require("re2-wasm").RE2',
-});
+/**
+ * RE2 (re2-wasm) when installed: linear-time matching. RE2 needs the `u` flag; `code` is what
+ * standalone validation code would import (unused here).
+ */
+function loadRe2(): RegExpEngine | undefined {
+  try {
+    // Optional at run time: without it, schemas with regular expressions are refused (below).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { RE2 } = require('re2-wasm') as typeof import('re2-wasm');
+    return Object.assign((pattern: string, flags: string) => new RE2(pattern, flags.includes('u') ? flags : `${flags}u`), { code: 'require("re2-wasm").RE2' });
+  } catch {
+    return undefined;
+  }
+}
+const re2Engine = loadRe2();
+
+/** Whether the schema holds a regular expression (`pattern`, `patternProperties`) anywhere. */
+function hasRegExp(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (!Array.isArray(value) && ('pattern' in value || 'patternProperties' in value)) return true;
+  return Object.values(value).some(hasRegExp);
+}
 
 /**
  * One validator per schema, from an Ajv instance of its own, so one publisher's `$id`s can neither
@@ -28,6 +46,8 @@ const re2Engine = Object.assign((pattern: string, flags: string) => new RE2(patt
  * coerced (`"5"` satisfies `type: integer`) on a copy.
  */
 function compile(schema: Readonly<Record<string, unknown>>): ValidateFunction {
+  // A backtracking engine could be made to run for ever by one hostile pattern: no RE2, no patterns.
+  if (!re2Engine && hasRegExp(schema)) throw new Error('pattern and patternProperties need the RE2 engine (package re2-wasm), which is not installed');
   const ajv = new Ajv({
     allErrors: true,
     strict: true,
@@ -36,7 +56,7 @@ function compile(schema: Readonly<Record<string, unknown>>): ValidateFunction {
     strictRequired: false,
     logger: false,
     coerceTypes: true,
-    code: { regExp: re2Engine },
+    ...(re2Engine ? { code: { regExp: re2Engine } } : {}),
   });
   addFormats(ajv);
   // `format: password` marks a secret (libs/secrets); it constrains nothing.
