@@ -67,10 +67,6 @@ export class InstallationSecrets {
     return new InstallationSecrets(pool, await resolveMasterKeys(pool, settings));
   }
 
-  get usesGeneratedKey(): boolean {
-    return this.keys.generated;
-  }
-
   /** Seals each value under the installation's data key, made on first use. */
   async seal(installationId: string, values: Readonly<Record<string, string>>): Promise<Record<string, string>> {
     const entries = Object.entries(values);
@@ -90,11 +86,6 @@ export class InstallationSecrets {
   /** Destroys the installation's data key: its sealed values can never be opened again. */
   async shred(installationId: string): Promise<boolean> {
     const { rowCount } = await this.pool.query('DELETE FROM installation_data_keys WHERE installation_id = $1', [installationId]);
-    return (rowCount ?? 0) > 0;
-  }
-
-  async hasDataKey(installationId: string): Promise<boolean> {
-    const { rowCount } = await this.pool.query('SELECT 1 FROM installation_data_keys WHERE installation_id = $1', [installationId]);
     return (rowCount ?? 0) > 0;
   }
 
