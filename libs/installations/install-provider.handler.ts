@@ -54,7 +54,9 @@ export class InstallProviderHandler implements ICommandHandler<InstallProviderCo
       };
     };
     try {
-      return await runTenantInstallationCommand(this.infrastructure, target, context, commandFor, false);
+      // The body may hold secrets: its hash enters the log keyed, never plain.
+      const keyed = { ...context, requestHash: secrets.keyedRequestHash(context.requestHash) };
+      return await runTenantInstallationCommand(this.infrastructure, target, keyed, commandFor, false);
     } catch (error) {
       // Refused: the id was new, so a data key made for it seals nothing in the log. (After another
       // error the append may have happened, and the key must stay.)

@@ -26,9 +26,12 @@ export class ReconfigureInstallationHandler implements ICommandHandler<Reconfigu
   constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure) {}
 
   async execute({ target, changes, context }: ReconfigureInstallationCommand): Promise<InstallationResult> {
-    const tenantConfig = new TenantConfig(await installationSecretsOf(this.infrastructure));
+    const secrets = await installationSecretsOf(this.infrastructure);
+    const tenantConfig = new TenantConfig(secrets);
     const { config, secretConfig, ...rest } = changes;
-    return runTenantInstallationCommand(this.infrastructure, target, context, async (provider, installation): Promise<Reconfigure> => {
+    // The body may hold secrets: its hash enters the log keyed, never plain.
+    const keyed = { ...context, requestHash: secrets.keyedRequestHash(context.requestHash) };
+    return runTenantInstallationCommand(this.infrastructure, target, keyed, async (provider, installation): Promise<Reconfigure> => {
       if (installation.status !== 'present') return { type: 'Reconfigure', ...rest, config, now: context.now };
       // Checked against the installed version's schema; a version gone from the provider checks nothing.
       const version = provider.status === 'unknown' ? undefined : provider.versions[installation.installedVersion];

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { Pool } from 'pg';
 import { ConfigError } from '../config/app-config';
 import { SecretUnreadable, keyIdOf, newDataKey, openConfigValue, sealConfigValue, unwrapDataKey, wrapDataKey } from './envelope';
@@ -65,6 +66,17 @@ export class InstallationSecrets {
 
   static async load(pool: Pool, settings: SecretSettings): Promise<InstallationSecrets> {
     return new InstallationSecrets(pool, await resolveMasterKeys(pool, settings));
+  }
+
+  /**
+   * A request's body hash (kept in event metadata for Idempotency-Key retries) keyed by the master
+   * key: a body holding a secret must not leave a plain digest in the log that a guess could be
+   * checked against, after shredding or ever.
+   */
+  keyedRequestHash(requestHash: string | null | undefined): string | null {
+    if (!requestHash) return null;
+    const key = createHmac('sha256', this.keys.current).update('provider-store request hash').digest();
+    return createHmac('sha256', key).update(requestHash).digest('hex');
   }
 
   /** Seals each value under the installation's data key, made on first use. */

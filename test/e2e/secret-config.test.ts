@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -49,10 +49,10 @@ describe('secret config and config_schema (node dist/apps/main.js at LOG_LEVEL=d
     let output = '';
     try {
       const key = await createKeyIn(db.pool, 'acme', ['publish', 'install', 'read']);
-      const call = async (method: string, p: string, body?: unknown) => {
+      const call = async (method: string, p: string, body?: unknown, extraHeaders: Record<string, string> = {}) => {
         const res = await fetch(`${app.baseUrl}${p}`, {
           method,
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...extraHeaders },
           body: body === undefined ? undefined : JSON.stringify(body),
         });
         const text = await res.text();
@@ -83,13 +83,22 @@ describe('secret config and config_schema (node dist/apps/main.js at LOG_LEVEL=d
       expect(await installationEvents()).toBe('0');
 
       // Secrets: API_TOKEN (writeOnly) and DB_PASSWORD (format: password) by the schema, EXTRA_SECRET by secret_config.
-      const installed = await call('POST', '/providers/install', {
+      const installBody = {
         provider_name: 'acme/db',
         config: { REGION: 'eu', API_TOKEN: apiToken, DB_PASSWORD: dbPassword, POOL_SIZE: '4' },
         secret_config: { EXTRA_SECRET: extraSecret },
-      });
+      };
+      const installed = await call('POST', '/providers/install', installBody, { 'idempotency-key': 'install-once' });
       expect(installed.status).toBe(201);
       expect(installed.body!.config).toEqual({ REGION: 'eu', API_TOKEN: '***', DB_PASSWORD: '***', POOL_SIZE: '4', EXTRA_SECRET: '***' });
+      // A retry replays; the body's hash in the log is keyed, so no guess at a secret can be checked against it.
+      const retried = await call('POST', '/providers/install', installBody, { 'idempotency-key': 'install-once' });
+      expect(retried.body).toEqual(installed.body);
+      const plainHash = createHash('sha256').update(`POST /providers/install\n${JSON.stringify(installBody)}`).digest('hex');
+      const { rows: hashes } = await db.pool.query<{ h: string }>(`SELECT metadata->>'request_hash' AS h FROM es_events WHERE event_type = 'InstallRequested'`);
+      expect(hashes).toHaveLength(1);
+      expect(hashes[0].h).toMatch(/^[0-9a-f]{64}$/);
+      expect(hashes[0].h).not.toBe(plainHash);
 
       const deadline = Date.now() + 40_000;
       let one: Record<string, unknown> | undefined;
