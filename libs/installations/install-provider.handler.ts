@@ -56,7 +56,10 @@ export class InstallProviderHandler implements ICommandHandler<InstallProviderCo
     try {
       // The body may hold secrets: its hash enters the log keyed, never plain.
       const keyed = { ...context, requestHash: secrets.keyedRequestHash(context.requestHash) };
-      return await runTenantInstallationCommand(this.infrastructure, target, keyed, commandFor, false);
+      const result = await runTenantInstallationCommand(this.infrastructure, target, keyed, commandFor, false);
+      // A replayed retry answers with the first attempt's installation: the key made for this id seals nothing.
+      if (result.installation.installationId !== installationId) await secrets.shred(installationId);
+      return result;
     } catch (error) {
       // Refused: the id was new, so a data key made for it seals nothing in the log. (After another
       // error the append may have happened, and the key must stay.)
