@@ -196,3 +196,21 @@ async function sealedValuesOf(pool: import('pg').Pool, installationId: string): 
   expect(keys.every((k) => config[k].startsWith('sealed:v1:'))).toBe(true);
   return Object.fromEntries(keys.map((k) => [k, config[k]]));
 }
+
+describe('no master key in production', () => {
+  it('the API refuses to start with NODE_ENV=production and no SECRETS_MASTER_KEY, saying what to set', async () => {
+    const db = await createTestDatabase('nokey');
+    try {
+      const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'production', DATABASE_URL: db.url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' };
+      const exit = await run(process.execPath, [path.resolve(__dirname, '../../dist/apps/api/main.js')], { env, timeout: 30_000 }).then(
+        () => ({ code: 0, stderr: '' }),
+        (error: { code?: number; stderr?: string }) => ({ code: error.code ?? -1, stderr: error.stderr ?? '' }),
+      );
+      expect(exit.code).not.toBe(0);
+      expect(exit.stderr).toContain('SECRETS_MASTER_KEY is not set and NODE_ENV=production: refusing to start');
+      expect((await db.pool.query('SELECT 1 FROM secrets_generated_master_key')).rowCount).toBe(0);
+    } finally {
+      await db.drop();
+    }
+  }, 60_000);
+});
