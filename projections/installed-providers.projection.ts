@@ -3,6 +3,7 @@ import { INSTALLATION_EVENT_TYPES, InstallationEvent } from '../libs/installatio
 import { installationDecider, InstallationState } from '../libs/installations/installation.decider';
 import { RecordedEvent } from '../libs/event-store/event-store.port';
 import { JsonRow, RowProjection } from '../libs/projection-engine/row-projection';
+import { maskedConfig } from '../libs/secrets/secret-config';
 
 /**
  * One row per installation per tenant, folded with the aggregate's own `evolve`, so the list can
@@ -57,7 +58,8 @@ export const installedProvidersProjection: RowProjection = {
       current_version: next.currentVersion,
       upgrade_policy: next.upgradePolicy,
       resource_tier: next.resourceTier,
-      config: next.config,
+      // Sealed secret values never reach the read model: their keys show the mask.
+      config: maskedConfig(next.config, next.secretConfigKeys ?? []),
       lifecycle_state: next.lifecycle,
       health: next.health,
       health_message: next.healthMessage,
@@ -68,6 +70,7 @@ export const installedProvidersProjection: RowProjection = {
       updated_at: next.updatedAt,
       // Not columns: carried between events of one batch so the fold stays exact.
       deployed_generation: next.deployedGeneration,
+      secret_config_keys: [...(next.secretConfigKeys ?? [])],
     };
   },
 };
@@ -85,6 +88,7 @@ function stateOf(row: JsonRow | null): InstallationState {
     upgradePolicy: row.upgrade_policy as 'auto' | 'manual',
     resourceTier: row.resource_tier as 'free' | 'standard' | 'performance',
     config: row.config as Record<string, string>,
+    secretConfigKeys: Array.isArray(row.secret_config_keys) ? row.secret_config_keys.filter((k): k is string => typeof k === 'string') : [],
     lifecycle: row.lifecycle_state as InstallationState extends { lifecycle: infer L } ? L : never,
     health: row.health as 'healthy' | 'degraded',
     healthMessage: (row.health_message as string | null) ?? null,

@@ -4,6 +4,7 @@ import { tenantInstallationsPrefix } from '../../libs/installations/installation
 import { TOKEN_PATTERN } from '../../libs/providers/provider-identity';
 import { EventFilter, EventStore, RecordedEvent } from '../../libs/event-store/event-store.port';
 import { Position, encodePosition } from '../../libs/event-store/position';
+import { redactedEventData } from '../../libs/secrets/secret-config';
 import { CliState, UsageError, out, splitList, withInfrastructure } from './io';
 
 const PAGE = 1000;
@@ -86,6 +87,12 @@ export async function* auditEvents(store: EventStore, query: AuditQuery): AsyncG
   }
 }
 
+/** What the audit trail shows of an event's data: sealed secrets masked, token hashes left out. */
+function auditData(event: RecordedEvent): unknown {
+  const data: unknown = event.data;
+  return typeof data === 'object' && data !== null && !Array.isArray(data) ? redactedEventData(event.type, { ...data }) : data;
+}
+
 export function auditJson(event: RecordedEvent): Record<string, unknown> {
   return {
     position: encodePosition(event.position),
@@ -95,12 +102,12 @@ export function auditJson(event: RecordedEvent): Record<string, unknown> {
     occurred_at: event.metadata.occurred_at,
     actor: event.metadata.actor,
     correlation_id: event.metadata.correlation_id,
-    data: event.data,
+    data: auditData(event),
   };
 }
 
 export function auditLine(event: RecordedEvent): string {
-  return `${event.metadata.occurred_at} pos=${encodePosition(event.position)} ${event.streamName}#${event.revision} ${event.type} by ${event.metadata.actor}  ${JSON.stringify(event.data)}`;
+  return `${event.metadata.occurred_at} pos=${encodePosition(event.position)} ${event.streamName}#${event.revision} ${event.type} by ${event.metadata.actor}  ${JSON.stringify(auditData(event))}`;
 }
 
 export function registerAudit(program: Command, _state: CliState): void {

@@ -7,6 +7,7 @@ import { CliState, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, err } from './
 import { registerKeys } from './keys';
 import { registerOrganizations } from './organizations';
 import { registerProjections } from './projections';
+import { registerSecrets } from './secrets';
 
 /** The command tree. Actions record their exit code in `state`; errors are mapped by `runCli`. */
 export function buildProgram(state: CliState): Command {
@@ -31,6 +32,7 @@ Exit codes: 0 ok, 1 a difference or a failure, 2 a usage error.`,
   registerOrganizations(program);
   registerAudit(program, state);
   registerProjections(program, state);
+  registerSecrets(program, state);
   return program;
 }
 

@@ -18,6 +18,8 @@ export interface DesiredDeployment {
   packageName: string | null;
   entrypoint: string[] | null;
   config: Readonly<Record<string, string>>;
+  /** Keys of `config` still sealed; the SecretRevealingDeployer opens them just before `apply`. */
+  secretConfigKeys?: readonly string[];
   resourceTier: ResourceTier;
   /** Secret: goes to the runtime only (env or a Kubernetes Secret), never to a log line. */
   registrationToken: string;

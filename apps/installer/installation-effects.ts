@@ -120,6 +120,7 @@ export class InstallationEffects {
       packageName: version.package_name,
       entrypoint: version.entrypoint,
       config: state.config,
+      secretConfigKeys: state.secretConfigKeys ?? [],
       resourceTier: state.resourceTier,
       registrationToken: this.tokens.tokenFor(state.installationId, generation),
       storeUrl: this.storeUrl,

@@ -6,6 +6,8 @@ import { Deployer } from './deployer.port';
 import { InstallerConsumer } from './installer.consumer';
 import { LocalProcessDeployer } from './local-process/local-process.deployer';
 import { RegistrationTokens } from '../../libs/installations/registration-token';
+import { installationSecretsOf } from '../../libs/secrets/installation-secrets';
+import { SecretRevealingDeployer } from './secret-revealing.deployer';
 
 export interface RunningInstaller {
   deployer: Deployer;
@@ -64,7 +66,8 @@ export async function startInstaller(
     store: eventStore,
     pool,
     checkpoints,
-    deployer,
+    // Sealed config is opened only here, just before the deployer hands it to the runtime.
+    deployer: new SecretRevealingDeployer(deployer, await installationSecretsOf({ pool, config })),
     tokens,
     logger: installerLogger,
     storeUrl: overrides.storeUrl ?? storeUrlOf(config),

@@ -3,6 +3,7 @@ import { InstallationEffects, causeOf } from './installation-effects';
 import { Recorded } from './installer-events';
 import { Reaction, SpentAttempts, attemptsText } from './reaction';
 import { RegistrationDeadlines } from './registration-deadlines';
+import { shredsSecrets } from './secret-revealing.deployer';
 
 /** UninstallRequested → everything of the installation removed from the deployer, then Uninstalled. */
 export class UninstallRequestedReaction implements Reaction<Recorded<UninstallRequested>> {
@@ -20,6 +21,9 @@ export class UninstallRequestedReaction implements Reaction<Recorded<UninstallRe
     if (state.status !== 'present' || state.lifecycle !== 'deleting' || state.generation !== generation) return;
     await this.effects.deployer.remove(state.installationId);
     await this.effects.observations.forget(state.installationId);
+    // Nothing of the installation runs any more and nothing will deploy it again: its secrets are
+    // destroyed now, before Uninstalled, so a crash in between repeats this step rather than skip it.
+    if (shredsSecrets(this.effects.deployer)) await this.effects.deployer.shredSecrets(state.installationId);
     await this.effects.send(stream, { type: 'CompleteUninstall', generation, now: this.effects.now() }, `uninstalled:${state.installationId}:${generation}`, causeOf(event));
     this.effects.logger.info({ stream, installationId: state.installationId }, 'installation removed');
   }

@@ -2,6 +2,7 @@ import { DomainError } from '../domain/domain-error';
 import { upcast } from '../domain/upcasters';
 import { EventStore } from '../event-store/event-store.port';
 import { encodePosition } from '../event-store/position';
+import { redactedEventData } from '../secrets/secret-config';
 
 export interface HistoryEntry {
   position: string;
@@ -29,7 +30,10 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** The audit trail: a stream's events as stored (upcast to today's shape), oldest first, paged. */
+/**
+ * The audit trail: a stream's events as stored (upcast to today's shape), oldest first, paged; sealed
+ * secret values masked and token hashes left out.
+ */
 export async function historyPage(store: EventStore, streamName: string, page: PageRequest, missing: () => DomainError): Promise<HistoryPageResult> {
   const { limit, offset } = page;
   const head = await store.readStream(streamName, { direction: 'backwards', maxCount: 1 });
@@ -44,7 +48,7 @@ export async function historyPage(store: EventStore, streamName: string, page: P
       occurred_at: e.metadata.occurred_at,
       actor: e.metadata.actor,
       correlation_id: e.metadata.correlation_id,
-      data: isRecord(e.data) ? e.data : {},
+      data: isRecord(e.data) ? redactedEventData(e.type, e.data) : {},
     })),
     total,
     limit,

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { SecretSettings, secretSettingsFrom } from '../secrets/secret-settings';
 
 /**
  * Every setting the system reads, parsed once from the environment and validated at start-up. A bad
@@ -66,6 +67,8 @@ export interface AppConfig {
     gcGraceMs: number;
     gcIntervalMs: number;
   };
+  /** Master keys of the installations' secret config (libs/secrets). */
+  secrets: SecretSettings;
 }
 
 export class ConfigError extends Error {
@@ -189,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       gcGraceMs: int('ARTIFACT_GC_GRACE_MS', 3_600_000, 0, 604_800_000),
       gcIntervalMs: int('ARTIFACT_GC_INTERVAL_MS', 3_600_000, 1_000, 86_400_000),
     },
+    secrets: secretSettingsFrom(env, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

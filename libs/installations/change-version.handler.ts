@@ -6,6 +6,8 @@ import { Infrastructure } from '../infrastructure/infrastructure';
 import { selectInstallableVersion } from '../providers/version-selection';
 import { Direction } from './installation.events';
 import { InstallationResult, TenantInstallation, runTenantInstallationCommand } from './tenant-installation-command';
+import { installationSecretsOf } from '../secrets/installation-secrets';
+import { TenantConfig } from './tenant-config';
 
 /** Upgrade (`up`) or downgrade (`down`): one command, as in the decider; the direction picks the rule. */
 export class ChangeVersionCommand extends Command<InstallationResult> {
@@ -24,13 +26,15 @@ export class ChangeVersionCommand extends Command<InstallationResult> {
 export class ChangeVersionHandler implements ICommandHandler<ChangeVersionCommand, InstallationResult> {
   constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure) {}
 
-  execute({ target, direction, version, context }: ChangeVersionCommand): Promise<InstallationResult> {
-    return runTenantInstallationCommand(this.infrastructure, target, context, (provider) => ({
-      type: 'ChangeVersion',
-      direction,
-      targetVersion: selectInstallableVersion(provider, target.provider, version).version,
-      reason: 'manual',
-      now: context.now,
-    }));
+  async execute({ target, direction, version, context }: ChangeVersionCommand): Promise<InstallationResult> {
+    const tenantConfig = new TenantConfig(await installationSecretsOf(this.infrastructure));
+    return runTenantInstallationCommand(this.infrastructure, target, context, async (provider, installation) => {
+      const selected = selectInstallableVersion(provider, target.provider, version);
+      // The decider's own refusals (same version, wrong direction, deleting) come first: they need no config.
+      if (installation.status === 'present' && installation.lifecycle !== 'deleting' && selected.version !== installation.installedVersion) {
+        await tenantConfig.checkVersionChange(installation, target.provider, selected);
+      }
+      return { type: 'ChangeVersion', direction, targetVersion: selected.version, reason: 'manual', now: context.now };
+    });
   }
 }

@@ -13,7 +13,10 @@ export type InstallProvider = Timed & {
   version: string;
   resourceTier: ResourceTier;
   upgradePolicy: UpgradePolicy;
+  /** Secret values already sealed: the handler encrypts before the command is built. */
   config: Record<string, string>;
+  /** Keys of `config` whose values are sealed. */
+  secretKeys?: string[];
 };
 /** Upgrade and downgrade share one command; `direction` says which rule the target must meet. */
 export type ChangeVersion = Timed & { type: 'ChangeVersion'; direction: Direction; targetVersion: string; reason: 'manual' | 'auto' };
@@ -21,6 +24,8 @@ export type Redeploy = Timed & { type: 'Redeploy'; version: string };
 export type Reconfigure = Timed & {
   type: 'Reconfigure';
   config?: Record<string, string>;
+  /** With `config`: its keys whose values are sealed. */
+  secretKeys?: string[];
   resourceTier?: ResourceTier;
   upgradePolicy?: UpgradePolicy;
 };

@@ -18,6 +18,7 @@ import { Health, InstallationEvent, LifecycleState, ResourceTier, UpgradePolicy 
 import { canonicalOf } from '../providers/provider-identity';
 import { notInstalled } from './not-installed';
 import { reservedKeysIn } from './reserved-config-keys';
+import { configDiffers, secretKeysField } from './secret-config-keys';
 
 export interface Installation {
   installationId: string;
@@ -31,6 +32,8 @@ export interface Installation {
   upgradePolicy: UpgradePolicy;
   resourceTier: ResourceTier;
   config: Readonly<Record<string, string>>;
+  /** Keys of `config` whose values are sealed (libs/secrets); absent: none. */
+  secretConfigKeys?: readonly string[];
   lifecycle: LifecycleState;
   health: Health;
   healthMessage: string | null;
@@ -97,6 +100,7 @@ function install(command: InstallProvider, state: InstallationState): Installati
         upgrade_policy: command.upgradePolicy,
         config: command.config,
         generation: state.lastGeneration + 1,
+        ...secretKeysField(command.secretKeys),
         at: command.now,
       },
     },
@@ -129,9 +133,10 @@ function reconfigure(command: Reconfigure, state: InstallationState): Installati
   requireTenantConfig(command.config);
   const present = requireChangeable(state, 'reconfigure');
   const config = command.config ?? present.config;
+  const secretKeys = command.config ? (command.secretKeys ?? []) : (present.secretConfigKeys ?? []);
   const resourceTier = command.resourceTier ?? present.resourceTier;
   const upgradePolicy = command.upgradePolicy ?? present.upgradePolicy;
-  const configChanged = JSON.stringify(sortKeys(config)) !== JSON.stringify(sortKeys(present.config));
+  const configChanged = configDiffers(config, secretKeys, present);
   const redeploy = configChanged || resourceTier !== present.resourceTier;
   if (!redeploy && upgradePolicy === present.upgradePolicy) return [];
   return [
@@ -142,14 +147,11 @@ function reconfigure(command: Reconfigure, state: InstallationState): Installati
         resource_tier: resourceTier,
         upgrade_policy: upgradePolicy,
         generation: redeploy ? present.generation + 1 : null,
+        ...secretKeysField(secretKeys),
         at: command.now,
       },
     },
   ];
-}
-
-function sortKeys(record: Readonly<Record<string, string>>): Array<[string, string]> {
-  return Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 function redeploy(command: Redeploy, state: InstallationState): InstallationEvent[] {
@@ -245,6 +247,7 @@ function evolve(state: InstallationState, event: InstallationEvent): Installatio
       upgradePolicy: d.upgrade_policy,
       resourceTier: d.resource_tier,
       config: d.config,
+      secretConfigKeys: d.secret_keys,
       lifecycle: 'pending',
       health: 'healthy',
       healthMessage: null,
@@ -264,7 +267,7 @@ function evolve(state: InstallationState, event: InstallationEvent): Installatio
     case 'RedeployRequested':
       return { ...state, installedVersion: event.data.version, generation: event.data.generation, lifecycle: 'pending', lastDeployMessage: null, updatedAt: at };
     case 'InstallationReconfigured': {
-      const next = { ...state, config: event.data.config, resourceTier: event.data.resource_tier, upgradePolicy: event.data.upgrade_policy, updatedAt: at };
+      const next = { ...state, config: event.data.config, secretConfigKeys: event.data.secret_keys, resourceTier: event.data.resource_tier, upgradePolicy: event.data.upgrade_policy, updatedAt: at };
       return event.data.generation === null ? next : { ...next, generation: event.data.generation, lifecycle: 'pending', lastDeployMessage: null };
     }
     case 'DeployStarted':

@@ -25,6 +25,8 @@ export type InstallRequested = {
     upgrade_policy: UpgradePolicy;
     config: Record<string, string>;
     generation: number;
+    /** Config keys whose values are sealed (libs/secrets); absent: none. */
+    secret_keys?: string[];
   };
 };
 export type UpgradeRequested = {
@@ -40,6 +42,8 @@ export type InstallationReconfigured = {
     upgrade_policy: UpgradePolicy;
     /** Set when config or tier changed: a new generation must be deployed. */
     generation: number | null;
+    /** Config keys whose values are sealed (libs/secrets); absent: none. */
+    secret_keys?: string[];
   };
 };
 export type DeployStarted = { type: 'DeployStarted'; data: Stamped & { generation: number; version: string; token_hash: string } };

@@ -24,8 +24,11 @@ export interface InstallationResult {
   version?: VersionState;
 }
 
-/** Builds the domain command from the provider's state and the installation's (present unless installing). */
-export type CommandFor = (provider: ProviderState, installation: InstallationState) => InstallationCommand;
+/**
+ * Builds the domain command from the provider's state and the installation's (present unless
+ * installing). May be async: config is validated and its secrets sealed before the command exists.
+ */
+export type CommandFor = (provider: ProviderState, installation: InstallationState) => InstallationCommand | Promise<InstallationCommand>;
 
 /**
  * The tenant's installation commands share this path: the provider's and the installation's streams
@@ -46,7 +49,7 @@ export async function runTenantInstallationCommand(
   const providerState = stateOf(providerDecider, providerEvents).state;
   const installation = stateOf(installationDecider, installationEvents).state;
   if (needsInstallation && installation.status !== 'present') throw notInstalled(target.provider);
-  const command = commandFor(providerState, installation);
+  const command = await commandFor(providerState, installation);
   const outcome = await runCommand(infrastructure.eventStore, installationDecider, streamName, command, context, installationEvents);
   if (outcome.state.status !== 'present') throw notInstalled(target.provider);
   const version = providerState.status === 'unknown' ? undefined : providerState.versions[outcome.state.installedVersion];

@@ -11,6 +11,7 @@ import { PublishVersion, Publisher } from './provider.commands';
 import { assertPublisher, providerDecider } from './provider.decider';
 import { providerStream } from './provider-identity';
 import { VersionOutcome, versionOutcome } from './version-selection';
+import { assertValidConfigSchema } from '../installations/config-schema';
 
 /** What a publisher sends; the platform adds the runtime version and the time. */
 export type VersionToPublish = Omit<PublishVersion, 'type' | 'publisher' | 'runtimeVersion' | 'now'>;
@@ -48,6 +49,7 @@ export class PublishVersionHandler implements ICommandHandler<PublishVersionComm
         { field: 'runtime_image', constraint: 'ociImageReference', message: 'must be [registry[:port]/]repository[:tag][@sha256:<64 hex>]', value_type: 'string' },
       ]);
     }
+    assertValidConfigSchema(version.configSchema);
     if (version.wheelSha256) await this.verify(wheelUrl, version.wheelSha256);
     const outcome = await runCommand(
       this.infrastructure.eventStore,

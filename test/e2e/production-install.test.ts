@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { ChildProcess, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -119,7 +120,7 @@ describe('production install: npm ci --omit=dev, then the API', () => {
 
       const port = await freePort();
       let log = '';
-      const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production', DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
+      const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production', DATABASE_URL: db.url, SECRETS_MASTER_KEY: randomBytes(32).toString('base64'), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
       delete env.EVENTSTORE_URL;
       // NODE_PATH would let the copy find the project's full node_modules: the copy must stand alone.
       delete env.NODE_PATH;

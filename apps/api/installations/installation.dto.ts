@@ -7,7 +7,18 @@ const CONFIG_DOC = {
   type: 'object',
   additionalProperties: { type: 'string' },
   maxProperties: 200,
-  description: 'Injected as environment variables: keys match ^[A-Za-z_][A-Za-z0-9_]*$, values are strings, at most 200 keys',
+  description:
+    'Injected as environment variables: keys match ^[A-Za-z_][A-Za-z0-9_]*$, values are strings, at most 200 keys (with secret_config). ' +
+    'Checked against the version\'s config_schema (422 config_invalid); keys the schema marks writeOnly or format: password are secret.',
+} as const;
+
+const SECRET_CONFIG_DOC = {
+  type: 'object',
+  additionalProperties: { type: 'string', writeOnly: true },
+  maxProperties: 200,
+  description:
+    'Config that is secret whatever the schema says: merged over config, encrypted before it is stored, delivered only to the runtime, ' +
+    'never returned (responses show the key in config with the value "***"), destroyed at uninstall. On PATCH, a secret key sent in config as "***" keeps its value.',
 } as const;
 
 export class InstallProviderDto {
@@ -30,6 +41,10 @@ export class InstallProviderDto {
   @ApiPropertyOptional(CONFIG_DOC)
   @IsOptional() @IsEnvMap(200)
   config?: Record<string, string>;
+
+  @ApiPropertyOptional(SECRET_CONFIG_DOC)
+  @IsOptional() @IsEnvMap(200)
+  secret_config?: Record<string, string>;
 }
 
 export class UpgradeProviderDto {
@@ -55,6 +70,10 @@ export class UpdateInstallationDto {
   @IsOptional() @IsEnvMap(200)
   config?: Record<string, string>;
 
+  @ApiPropertyOptional(SECRET_CONFIG_DOC)
+  @IsOptional() @IsEnvMap(200)
+  secret_config?: Record<string, string>;
+
   @ApiPropertyOptional({ enum: RESOURCE_TIERS })
   @IsOptional() @IsIn(RESOURCE_TIERS)
   resource_tier?: ResourceTier;
@@ -73,7 +92,7 @@ export class InstalledProviderResponse {
   @ApiProperty({ type: String, nullable: true, description: 'Version currently deployed (null if never deployed)' }) current_version!: string | null;
   @ApiProperty({ enum: UPGRADE_POLICIES }) upgrade_policy!: UpgradePolicy;
   @ApiProperty({ enum: RESOURCE_TIERS }) resource_tier!: ResourceTier;
-  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) config!: Record<string, string>;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, description: 'Secret keys are present with the value "***"' }) config!: Record<string, string>;
   @ApiProperty({ format: 'date-time' }) installed_at!: string;
   @ApiProperty({ format: 'date-time' }) created_at!: string;
   @ApiProperty({ format: 'date-time' }) updated_at!: string;

@@ -62,7 +62,7 @@ export class InstallationsController {
   @ApiResponse({ status: 201, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
   @ApiResponse({ status: 404, type: ErrorBody, description: 'provider_not_found, version_not_found' })
   @ApiResponse({ status: 409, type: ErrorBody, description: 'already_installed, concurrent_modification, idempotency_key_reused' })
-  @ApiResponse({ status: 422, type: ErrorBody, description: 'validation_failed, reserved_config_key, version_yanked, invalid_provider_name' })
+  @ApiResponse({ status: 422, type: ErrorBody, description: 'validation_failed, reserved_config_key, config_invalid, version_yanked, invalid_provider_name' })
   async install(@Body() body: InstallProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
     const target = { tenant: principal.organizationId, provider: parseCanonical(body.provider_name) };
     const command = new InstallProviderCommand(
@@ -72,6 +72,7 @@ export class InstallationsController {
       body.upgrade_policy ?? 'manual',
       body.config ?? {},
       commandContext(request, principal),
+      body.secret_config ?? {},
     );
     return respond(response, await this.commands.execute(command));
   }
@@ -119,9 +120,9 @@ export class InstallationsController {
   @ApiResponse({ status: 200, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
   @ApiResponse({ status: 409, type: ErrorBody, description: 'installation_deleting, concurrent_modification' })
   @ApiResponse({ status: 412, type: ErrorBody, description: 'revision_mismatch' })
-  @ApiResponse({ status: 422, type: ErrorBody, description: 'validation_failed, reserved_config_key' })
+  @ApiResponse({ status: 422, type: ErrorBody, description: 'validation_failed, reserved_config_key, config_invalid' })
   async reconfigure(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: UpdateInstallationDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
-    const changes = { config: body.config, resourceTier: body.resource_tier, upgradePolicy: body.upgrade_policy };
+    const changes = { config: body.config, secretConfig: body.secret_config, resourceTier: body.resource_tier, upgradePolicy: body.upgrade_policy };
     return respond(response, await this.commands.execute(new ReconfigureInstallationCommand(target(principal, prefix, name), changes, commandContext(request, principal))));
   }
 
@@ -133,7 +134,7 @@ export class InstallationsController {
   @ApiHeader(IF_MATCH)
   @ApiResponse({ status: 200, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
   @ApiResponse({ status: 409, type: ErrorBody, description: 'already_at_version, installation_deleting, concurrent_modification' })
-  @ApiResponse({ status: 422, type: ErrorBody, description: 'not_an_upgrade, version_yanked' })
+  @ApiResponse({ status: 422, type: ErrorBody, description: 'not_an_upgrade, version_yanked, config_invalid (the current config violates the target config_schema; the message names the keys)' })
   async upgrade(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: UpgradeProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
     return respond(response, await this.commands.execute(new ChangeVersionCommand(target(principal, prefix, name), 'up', body.version ?? null, commandContext(request, principal))));
   }
@@ -146,7 +147,7 @@ export class InstallationsController {
   @ApiHeader(IF_MATCH)
   @ApiResponse({ status: 200, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
   @ApiResponse({ status: 409, type: ErrorBody, description: 'already_at_version, installation_deleting, concurrent_modification' })
-  @ApiResponse({ status: 422, type: ErrorBody, description: 'not_a_downgrade, version_yanked' })
+  @ApiResponse({ status: 422, type: ErrorBody, description: 'not_a_downgrade, version_yanked, config_invalid (the current config violates the target config_schema; the message names the keys)' })
   async downgrade(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: DowngradeProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
     return respond(response, await this.commands.execute(new ChangeVersionCommand(target(principal, prefix, name), 'down', body.target_version, commandContext(request, principal))));
   }

@@ -4,6 +4,7 @@ import { Health, LifecycleState, ResourceTier, UpgradePolicy } from '../../../li
 import { InstallationResult } from '../../../libs/installations/tenant-installation-command';
 import { canonicalOf } from '../../../libs/providers/provider-identity';
 import { ConfiguredDeployer, deploymentImageOf, deploymentNameOf } from '../../../libs/installations/deployment-name';
+import { maskedConfig } from '../../../libs/secrets/secret-config';
 import { DeploymentResultResponse, InstalledProviderResponse } from './installation.dto';
 
 /** An installed_providers row as node-postgres returns it. */
@@ -41,7 +42,7 @@ export function installedFromState(state: PresentInstallation, latest: string | 
     current_version: state.currentVersion,
     upgrade_policy: state.upgradePolicy,
     resource_tier: state.resourceTier,
-    config: { ...state.config },
+    config: maskedConfig(state.config, state.secretConfigKeys ?? []),
     installed_at: installedAt,
     created_at: installedAt,
     updated_at: new Date(state.updatedAt).toISOString(),
@@ -62,7 +63,8 @@ export function installedFromRow(row: InstalledRow, latest: string | null | unde
     current_version: row.current_version,
     upgrade_policy: row.upgrade_policy,
     resource_tier: row.resource_tier,
-    config: row.config,
+    // The read model holds secret values masked (installed-providers projection).
+    config: { ...row.config },
     installed_at: installedAt,
     created_at: installedAt,
     updated_at: row.updated_at.toISOString(),
