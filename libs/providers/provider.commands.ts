@@ -49,4 +49,18 @@ export type DeleteProvider = {
   now: string;
 };
 
-export type ProviderCommand = PublishVersion | YankVersion | UpdateMetadata | DeleteProvider;
+/** A version whose wheel was uploaded and stored: it starts `building` until validation decides. */
+export type PublishUploadedVersion = Omit<PublishVersion, 'type'> & { type: 'PublishUploadedVersion' };
+
+/** Validation's verdict on an uploaded wheel. */
+export type BuildResult = { ok: true; packageName: string | null } | { ok: false; errorMessage: string };
+
+export type CompleteBuild = {
+  type: 'CompleteBuild';
+  provider: ProviderId;
+  version: string;
+  result: BuildResult;
+  now: string;
+};
+
+export type ProviderCommand = PublishVersion | YankVersion | UpdateMetadata | DeleteProvider | PublishUploadedVersion | CompleteBuild;
