@@ -28,6 +28,8 @@ function upload(version = '1.0.0', publisher: Publisher = ACME): PublishUploaded
     outputsSchema: null,
     changelog: null,
     metadata: null,
+    wheelFilename: 'acme_pkg-1.0.0-py3-none-any.whl',
+    wheelSize: 1234,
     now: T1,
   };
 }
@@ -42,6 +44,13 @@ describe('the build lifecycle of an uploaded version', () => {
   it('an upload is born building, with no published_at', () => {
     const state: ProviderState = given(providerDecider).when(upload()).thenState();
     expect(state.status === 'listed' && state.versions['1.0.0']).toMatchObject({ status: 'building', published_at: null, wheel_sha256: SHA });
+  });
+
+  it('an upload records what validation reads: the filename, digest and size', () => {
+    const events = given(providerDecider).when(upload()).thenState();
+    expect(events.status).toBe('listed');
+    expect(uploaded().map((e) => e.type)).toEqual(['ProviderVersionPublished', 'ProviderVersionUploaded']);
+    expect(uploaded()[1].data).toEqual({ prefix: 'acme', name: 'pkg', version: '1.0.0', wheel_filename: 'acme_pkg-1.0.0-py3-none-any.whl', wheel_sha256: SHA, wheel_size: 1234, at: T1 });
   });
 
   it('an upload of an existing version fails with version_exists', () => {

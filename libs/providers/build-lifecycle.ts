@@ -11,9 +11,16 @@ export function publishUploaded(
   state: ProviderState,
   publish: (command: PublishVersion, state: ProviderState) => ProviderEvent[],
 ): ProviderEvent[] {
-  return publish({ ...command, type: 'PublishVersion' }, state).map((event) =>
-    event.type === 'ProviderVersionPublished' ? { ...event, data: { ...event.data, status: 'building', published_at: null } } : event,
+  const { wheelFilename, wheelSize, ...version } = command;
+  const events = publish({ ...version, type: 'PublishVersion' }, state).map((event) =>
+    event.type === 'ProviderVersionPublished' ? { ...event, data: { ...event.data, status: 'building' as VersionStatus, published_at: null } } : event,
   );
+  const { prefix, name } = command.provider;
+  const uploaded: ProviderEvent = {
+    type: 'ProviderVersionUploaded',
+    data: { prefix, name, version: command.version, wheel_filename: wheelFilename, wheel_sha256: command.wheelSha256, wheel_size: wheelSize, at: command.now },
+  };
+  return [...events, uploaded];
 }
 
 /**

@@ -50,7 +50,12 @@ export type DeleteProvider = {
 };
 
 /** A version whose wheel was uploaded and stored: it starts `building` until validation decides. */
-export type PublishUploadedVersion = Omit<PublishVersion, 'type'> & { type: 'PublishUploadedVersion' };
+export type PublishUploadedVersion = Omit<PublishVersion, 'type' | 'wheelSha256'> & {
+  type: 'PublishUploadedVersion';
+  wheelSha256: string;
+  wheelFilename: string;
+  wheelSize: number;
+};
 
 /** Validation's verdict on an uploaded wheel. */
 export type BuildResult = { ok: true; packageName: string | null } | { ok: false; errorMessage: string };

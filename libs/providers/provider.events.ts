@@ -44,6 +44,11 @@ export type ProviderMetadataUpdated = {
 };
 export type ProviderDeleted = { type: 'ProviderDeleted'; data: { prefix: string; name: string; at: string } };
 
+/** A wheel was uploaded and stored for a version (which is `building`): what validation reads. */
+export type ProviderVersionUploaded = {
+  type: 'ProviderVersionUploaded';
+  data: { prefix: string; name: string; version: string; wheel_filename: string; wheel_sha256: string; wheel_size: number; at: string };
+};
 /** An uploaded wheel passed validation: the version is `published` from here on. */
 export type ProviderVersionBuildSucceeded = {
   type: 'ProviderVersionBuildSucceeded';
@@ -61,4 +66,5 @@ export type ProviderEvent =
   | ProviderMetadataUpdated
   | ProviderDeleted
   | ProviderVersionBuildSucceeded
-  | ProviderVersionBuildFailed;
+  | ProviderVersionBuildFailed
+  | ProviderVersionUploaded;
