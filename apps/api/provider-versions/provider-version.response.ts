@@ -49,7 +49,7 @@ export function versionFromState(id: ProviderId, v: VersionState): ProviderVersi
     changelog: v.changelog,
     status: v.status,
     published_at: v.published_at ? iso(v.published_at) : null,
-    error_message: null,
+    error_message: v.error_message ?? null,
   };
 }
 
@@ -67,6 +67,8 @@ export interface ProviderVersionRecord {
   changelog: string | null;
   status: VersionState['status'];
   published_at: Date | null;
+  /** Absent from rows written before uploads were validated. */
+  error_message?: string | null;
   revision: string;
   created_at: Date;
   updated_at: Date;
@@ -91,7 +93,7 @@ export function versionFromRow(row: ProviderVersionRecord): ProviderVersionRespo
     changelog: row.changelog,
     status: row.status,
     published_at: row.published_at ? row.published_at.toISOString() : null,
-    error_message: null,
+    error_message: row.error_message ?? null,
   };
 }
 
