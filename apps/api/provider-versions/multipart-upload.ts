@@ -64,9 +64,16 @@ export function readMultipartUpload<Fields, Result>(request: Request, options: M
         fail(badRequest('wheel_filename_missing', `The "${options.fileField}" file must carry a filename.`));
         return void file.resume();
       }
-      // A consumer that stops reading (a refusal, a size cap) leaves the rest to be drained.
-      result = options.acceptFile(fields, { filename, content: file }).finally(() => file.resume());
-      result.catch(fail);
+      result = options.acceptFile(fields, { filename, content: file });
+      // A consumer that stops reading (a refusal, a size cap) may have destroyed the file's stream,
+      // which stalls the parser: the rest of the request is drained past it, then refused.
+      result.catch((error: unknown) => {
+        fail(error);
+        request.unpipe(parser);
+        if (request.readableEnded) return reject(failure);
+        request.once('end', () => reject(failure));
+        request.resume();
+      });
     });
     parser.on('filesLimit', () => fail(badRequest('too_many_files', `Send exactly one "${options.fileField}" file.`)));
     parser.on('error', (error: Error) => {
