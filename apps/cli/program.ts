@@ -6,6 +6,7 @@ import { registerAudit } from './audit';
 import { CliState, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, err } from './io';
 import { registerKeys } from './keys';
 import { registerProjections } from './projections';
+import { registerPublish } from './publish';
 
 /** The command tree. Actions record their exit code in `state`; errors are mapped by `runCli`. */
 export function buildProgram(state: CliState): Command {
@@ -29,6 +30,7 @@ Exit codes: 0 ok, 1 a difference or a failure, 2 a usage error.`,
   registerKeys(program, state);
   registerAudit(program, state);
   registerProjections(program, state);
+  registerPublish(program, state);
   return program;
 }
 

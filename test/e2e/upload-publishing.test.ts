@@ -1,4 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { runCli } from '../../apps/cli/program';
 import { RunningInstaller, startInstaller } from '../../apps/installer/installer';
 import { TestApp, TestResponse, startTestApp } from '../support/test-app';
 import { buildWheel, wheelFilename } from '../support/wheel-builder';
@@ -115,6 +119,32 @@ describe('publishing by upload', () => {
     const json = await t.request('POST', '/providers/publish', { key, body: metadataOf('3.0.0') });
     expect([json.status, json.body.code]).toEqual([422, 'multipart_required']);
     expect(await artifactCount()).toBe(before);
+  });
+
+  it('publishes with the CLI: upload, wait, exit 0 once published; exit 1 with the reason when failed', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cli-publish-'));
+    try {
+      const good = path.join(dir, wheelFilename('acme-tool', '0.1.0'));
+      writeFileSync(good, buildWheel({ distribution: 'acme-tool', version: '0.1.0' }));
+      const schemas = path.join(dir, 'schemas.json');
+      writeFileSync(schemas, JSON.stringify({ widget: { type: 'object' } }));
+      const stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+      const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+      try {
+        expect(await runCli(['publish', good, '--name', 'acme/tool', '--schemas', schemas, '--url', t.baseUrl, '--key', key])).toBe(0);
+        const bad = path.join(dir, wheelFilename('acme-tool', '0.2.0'));
+        writeFileSync(bad, buildWheel({ distribution: 'acme-tool', version: '0.2.0', metadataVersion: '0.1.9' }));
+        expect(await runCli(['publish', bad, '--name', 'acme/tool', '--url', t.baseUrl, '--key', key])).toBe(1);
+        expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toMatch(/is failed: .*Version 0\.1\.9/);
+      } finally {
+        stdout.mockRestore();
+        stderr.mockRestore();
+      }
+      const published = await t.request('GET', '/providers/acme/tool/versions/0.1.0', { key });
+      expect(published.body).toMatchObject({ status: 'published', schemas: [{ resource_type: 'widget', schema: { type: 'object' } }] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('installs the published version: the runtime downloads and verifies the wheel, and reports it', async () => {
