@@ -21,6 +21,14 @@ interface PublishOptions {
 
 const POLL_MS = 500;
 
+/** The fields of a ProviderVersion or an error body the command reads. */
+interface ApiAnswer {
+  code?: string;
+  message?: string;
+  status?: string;
+  error_message?: string | null;
+}
+
 /** `publish <wheel>`: uploads a wheel as the platform's SDK does and waits for it to be published. */
 export function registerPublish(program: Command, state: CliState): void {
   program
@@ -59,11 +67,11 @@ async function publish(wheelPath: string, options: PublishOptions): Promise<numb
     headers: { authorization: `Bearer ${key}`, 'content-type': multipart.contentType },
     body: Readable.toWeb(multipart.body) as ReadableStream<Uint8Array>,
     duplex: 'half',
-  } as RequestInit & { duplex: 'half' });
+  });
   bar.stop();
-  const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+  const body = (await response.json().catch(() => ({}))) as ApiAnswer;
   if (response.status !== 201) {
-    err(`error: upload refused (${response.status} ${String(body.code ?? '')}): ${String(body.message ?? '')}\n`);
+    err(`error: upload refused (${response.status} ${body.code ?? ''}): ${body.message ?? ''}\n`);
     return EXIT_FAILURE;
   }
   if (!options.wait) {
@@ -73,7 +81,7 @@ async function publish(wheelPath: string, options: PublishOptions): Promise<numb
   const final = await waitForBuild(`${base}/providers/${options.name}/versions/${encodeURIComponent(version)}`, key, Number(options.timeout) * 1000);
   await out(`${JSON.stringify(final)}\n`);
   if (final.status === 'published') return 0;
-  err(`error: ${options.name} ${version} is ${String(final.status)}: ${String(final.error_message ?? 'validation did not finish in time')}\n`);
+  err(`error: ${options.name} ${version} is ${final.status ?? 'unknown'}: ${final.error_message ?? 'validation did not finish in time'}\n`);
   return EXIT_FAILURE;
 }
 
@@ -95,13 +103,13 @@ function multipartBody(metadata: string, file: string, filename: string, onProgr
   return { contentType: `multipart/form-data; boundary=${boundary}`, body: Readable.from(parts()) };
 }
 
-async function waitForBuild(url: string, key: string, timeoutMs: number): Promise<Record<string, unknown>> {
+async function waitForBuild(url: string, key: string, timeoutMs: number): Promise<ApiAnswer> {
   const started = Date.now();
   const bar = progressBar('validating', Math.max(1, Math.round(timeoutMs / 1000)));
   try {
     for (;;) {
       const response = await fetch(url, { headers: { authorization: `Bearer ${key}` } });
-      const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+      const body = (await response.json().catch(() => ({}))) as ApiAnswer;
       if (response.status === 200 && body.status !== 'building') return body;
       if (Date.now() - started > timeoutMs) return body;
       bar.update(Math.round((Date.now() - started) / 1000));

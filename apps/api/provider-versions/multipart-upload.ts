@@ -39,10 +39,15 @@ export function readMultipartUpload<Fields, Result>(request: Request, options: M
       return;
     }
     let fields: Fields | undefined;
-    let failure: unknown;
+    let failure: Error | undefined;
     let result: Promise<Result> | undefined;
     const fail = (error: unknown) => {
-      failure ??= error;
+      failure ??= error instanceof Error ? error : new Error(String(error));
+    };
+    /** The request's answer: the first failure, else `fallback`. */
+    const refuse = (fallback: unknown) => {
+      fail(fallback);
+      reject(failure ?? new Error('upload refused'));
     };
     parser.on('field', (name, value, info) => {
       if (name !== options.fieldName || failure !== undefined) return;
@@ -68,10 +73,9 @@ export function readMultipartUpload<Fields, Result>(request: Request, options: M
       // A consumer that stops reading (a refusal, a size cap) may have destroyed the file's stream,
       // which stalls the parser: the rest of the request is drained past it, then refused.
       result.catch((error: unknown) => {
-        fail(error);
         request.unpipe(parser);
-        if (request.readableEnded) return reject(failure);
-        request.once('end', () => reject(failure));
+        if (request.readableEnded) return refuse(error);
+        request.once('end', () => refuse(error));
         request.resume();
       });
     });
@@ -79,13 +83,13 @@ export function readMultipartUpload<Fields, Result>(request: Request, options: M
     parser.on('error', (error: Error) => {
       request.unpipe(parser);
       request.resume();
-      reject(failure ?? badRequest('malformed_multipart', `The multipart body cannot be read: ${error.message}.`));
+      refuse(badRequest('malformed_multipart', `The multipart body cannot be read: ${error.message}.`));
     });
     parser.on('close', () => {
       const settled = result ?? Promise.reject(fields === undefined
         ? badRequest('metadata_missing', `The "${options.fieldName}" field is missing.`)
         : badRequest('wheel_missing', `The "${options.fileField}" file is missing.`));
-      settled.then((value) => (failure === undefined ? resolve(value) : reject(failure)), (error: unknown) => reject(failure ?? error));
+      settled.then((value) => (failure === undefined ? resolve(value) : refuse(failure)), refuse);
     });
     request.pipe(parser);
   });
