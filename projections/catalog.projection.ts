@@ -11,7 +11,7 @@ import { JsonRow, RowProjection } from '../libs/projection-engine/row-projection
  */
 export const catalogProjection: RowProjection = {
   name: 'catalog',
-  eventTypes: ['ProviderVersionPublished', 'ProviderVersionYanked', 'ProviderMetadataUpdated', 'ProviderDeleted', 'InstallRequested', 'Uninstalled'],
+  eventTypes: ['ProviderVersionPublished', 'ProviderVersionYanked', 'ProviderMetadataUpdated', 'ProviderDeleted', 'InstallRequested', 'Uninstalled', 'ProviderVersionBuildSucceeded', 'ProviderVersionBuildFailed'],
   table: {
     name: 'catalog_providers',
     key: ['prefix', 'name'],
@@ -82,6 +82,12 @@ export const catalogProjection: RowProjection = {
       }
       case 'ProviderDeleted':
         return null;
+      case 'ProviderVersionBuildSucceeded':
+      case 'ProviderVersionBuildFailed': {
+        if (!row) return row;
+        const status = e.type === 'ProviderVersionBuildSucceeded' ? 'published' : 'failed';
+        return withLatest({ ...row, versions: { ...(row.versions as Record<string, string>), [e.data.version]: status }, revision, updated_at: at });
+      }
       default:
         return row;
     }

@@ -1,11 +1,11 @@
-import { ProviderEvent } from '../libs/providers/provider.events';
+import { ProviderEvent, ProviderVersionBuildFailed, ProviderVersionBuildSucceeded } from '../libs/providers/provider.events';
 import { RecordedEvent } from '../libs/event-store/event-store.port';
 import { JsonRow, RowProjection } from '../libs/projection-engine/row-projection';
 
 /** One row per published version; a yank changes its status, nothing else. */
 export const providerVersionsProjection: RowProjection = {
   name: 'provider-versions',
-  eventTypes: ['ProviderVersionPublished', 'ProviderVersionYanked'],
+  eventTypes: ['ProviderVersionPublished', 'ProviderVersionYanked', 'ProviderVersionBuildSucceeded', 'ProviderVersionBuildFailed'],
   table: {
     name: 'provider_versions',
     key: ['prefix', 'name', 'version'],
@@ -25,15 +25,16 @@ export const providerVersionsProjection: RowProjection = {
       status: 'text',
       published_at: 'timestamptz',
       yanked_reason: 'text',
+      error_message: 'text',
       revision: 'bigint',
       created_at: 'timestamptz',
       updated_at: 'timestamptz',
     },
-    nullable: ['wheel_url', 'wheel_sha256', 'package_name', 'entrypoint', 'schemas', 'changelog', 'runtime_image', 'published_at', 'yanked_reason'],
+    nullable: ['wheel_url', 'wheel_sha256', 'package_name', 'entrypoint', 'schemas', 'changelog', 'runtime_image', 'published_at', 'yanked_reason', 'error_message'],
   },
   keyOf(event: RecordedEvent) {
     const e = event as unknown as ProviderEvent;
-    if (e.type !== 'ProviderVersionPublished' && e.type !== 'ProviderVersionYanked') return undefined;
+    if (e.type !== 'ProviderVersionPublished' && e.type !== 'ProviderVersionYanked' && !isBuildOutcome(e)) return undefined;
     return { prefix: e.data.prefix, name: e.data.name, version: e.data.version };
   },
   evolve(row: JsonRow | null, event: RecordedEvent): JsonRow | null {
@@ -57,6 +58,7 @@ export const providerVersionsProjection: RowProjection = {
           status: d.status,
           published_at: d.published_at,
           yanked_reason: null,
+          error_message: null,
           revision: event.revision,
           created_at: d.at,
           updated_at: d.at,
@@ -64,9 +66,17 @@ export const providerVersionsProjection: RowProjection = {
       }
       case 'ProviderVersionYanked':
         return row ? { ...row, status: 'yanked', yanked_reason: e.data.reason, revision: event.revision, updated_at: e.data.at } : row;
+      case 'ProviderVersionBuildSucceeded':
+        return row ? { ...row, status: 'published', published_at: e.data.at, package_name: row.package_name ?? e.data.package_name, revision: event.revision, updated_at: e.data.at } : row;
+      case 'ProviderVersionBuildFailed':
+        return row ? { ...row, status: 'failed', error_message: e.data.error_message, revision: event.revision, updated_at: e.data.at } : row;
       default:
         return row;
     }
   },
 };
+
+function isBuildOutcome(e: ProviderEvent): e is ProviderVersionBuildSucceeded | ProviderVersionBuildFailed {
+  return e.type === 'ProviderVersionBuildSucceeded' || e.type === 'ProviderVersionBuildFailed';
+}
 

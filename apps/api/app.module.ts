@@ -37,6 +37,8 @@ import { rateLimitOptions } from './platform/rate-limit';
 import { EVENT_STORE, INFRASTRUCTURE, LOGGER, PG_POOL } from './platform/tokens';
 import { ProviderVersionsController } from './provider-versions/provider-versions.controller';
 import { RuntimeController } from './runtime/runtime.controller';
+import { PublishUploadController } from './provider-versions/publish-upload.controller';
+import { PublishUploadHandler } from '../../libs/providers/publish-upload.handler';
 
 const COMMAND_HANDLERS = [
   PublishVersionHandler,
@@ -50,6 +52,7 @@ const COMMAND_HANDLERS = [
   UninstallProviderHandler,
   RecordRegistrationHandler,
   ReportHeartbeatHandler,
+  PublishUploadHandler,
 ];
 const QUERY_HANDLERS = [
   SearchCatalogHandler,
@@ -77,7 +80,7 @@ export class AppModule {
         ThrottlerModule.forRoot(rateLimitOptions(infrastructure)),
       ],
       // Installations come first: `/providers/installed/{p}/{n}` must win over `/providers/{p}/{n}/…`.
-      controllers: [InstallationsController, HistoryController, ProviderVersionsController, CatalogController, RuntimeController, OperationsController, ArtifactsController, OrganizationsController],
+      controllers: [InstallationsController, HistoryController, ProviderVersionsController, CatalogController, RuntimeController, OperationsController, ArtifactsController, OrganizationsController, PublishUploadController],
       providers: [
         { provide: INFRASTRUCTURE, useValue: infrastructure },
         { provide: PG_POOL, useValue: infrastructure.pool },

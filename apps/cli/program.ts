@@ -8,6 +8,7 @@ import { registerKeys } from './keys';
 import { registerOrganizations } from './organizations';
 import { registerProjections } from './projections';
 import { registerSecrets } from './secrets';
+import { registerPublish } from './publish';
 
 /** The command tree. Actions record their exit code in `state`; errors are mapped by `runCli`. */
 export function buildProgram(state: CliState): Command {
@@ -33,6 +34,7 @@ Exit codes: 0 ok, 1 a difference or a failure, 2 a usage error.`,
   registerAudit(program, state);
   registerProjections(program, state);
   registerSecrets(program, state);
+  registerPublish(program, state);
   return program;
 }
 

@@ -11,11 +11,21 @@ import { RegistrationTokens } from '../../libs/installations/registration-token'
 import { providerStream } from '../../libs/providers/provider-identity';
 import { ProviderState, VersionState, providerDecider } from '../../libs/providers/provider.decider';
 import { ProviderEvent } from '../../libs/providers/provider.events';
+import { ARTIFACTS_ROUTE, artifactUrl } from '../../libs/artifacts/artifact-url';
 import { Deployer, DesiredDeployment } from './deployer.port';
 import { DeploymentObservations } from './deployment-observations';
 import { StreamLocks } from './stream-locks';
 
 export const INSTALLER_ACTOR = 'installer';
+
+/**
+ * An uploaded wheel is served by the store the runtime calls back (`/artifacts/{sha256}`): its URL is
+ * rebuilt on the installer's store URL, whatever base the API that took the upload knew itself by.
+ */
+function storedWheelUrl(version: VersionState, storeUrl: string): string | undefined {
+  const sha = version.wheel_sha256;
+  return sha && version.wheel_url.endsWith(`/${ARTIFACTS_ROUTE}/${sha}`) ? artifactUrl(storeUrl, sha) : undefined;
+}
 /**
  * The installer's idempotency scope. Internal scopes contain a `:`, which no tenant organisation id
  * does, so a tenant's Idempotency-Key can never name one of the installer's commands.
@@ -115,7 +125,7 @@ export class InstallationEffects {
       version: state.installedVersion,
       runtimeVersion: version.runtime_version,
       runtimeImage: version.runtime_image ?? null,
-      wheelUrl: version.wheel_url,
+      wheelUrl: storedWheelUrl(version, this.storeUrl) ?? version.wheel_url,
       wheelSha256: version.wheel_sha256,
       packageName: version.package_name,
       entrypoint: version.entrypoint,

@@ -24,6 +24,12 @@ function isVersionPublished(event: RecordedEvent): event is RecordedEvent<'Provi
   return typeof data.prefix === 'string' && typeof data.name === 'string' && typeof data.version === 'string';
 }
 
+/** A version that just became installable: published at once by URL, or an upload whose build passed. */
+function isNowInstallable(event: RecordedEvent): event is RecordedEvent<string, { prefix: string; name: string; version: string }> {
+  if (event.type === 'ProviderVersionBuildSucceeded') return isVersionPublished({ ...event, type: 'ProviderVersionPublished' });
+  return isVersionPublished(event) && (event.data.status ?? 'published') === 'published';
+}
+
 /**
  * ProviderVersionPublished (stable) → UpgradeRequested(up, reason auto) for every installation of
  * that provider whose policy is `auto` and whose installed version is older. Exactly once per
@@ -32,7 +38,8 @@ function isVersionPublished(event: RecordedEvent): event is RecordedEvent<'Provi
  */
 export class AutoUpgradeProcessManager implements LogConsumer {
   readonly name = 'auto-upgrade';
-  readonly filter = { eventTypes: ['ProviderVersionPublished'] };
+  // An uploaded version becomes installable only when its build succeeds.
+  readonly filter = { eventTypes: ['ProviderVersionPublished', 'ProviderVersionBuildSucceeded'] };
   readonly batchSize = 100;
 
   constructor(
@@ -46,7 +53,7 @@ export class AutoUpgradeProcessManager implements LogConsumer {
 
   async handle(events: RecordedEvent[]): Promise<void> {
     for (const event of events) {
-      if (isVersionPublished(event) && semver.prerelease(event.data.version) === null) {
+      if (isNowInstallable(event) && semver.prerelease(event.data.version) === null) {
         const { prefix, name, version } = event.data;
         // Installations are found in the read model, so it must first have seen everything up to here.
         await this.waitForInstalledProviders(event.position);

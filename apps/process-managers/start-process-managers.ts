@@ -2,6 +2,7 @@ import { ConsumerRunner } from '../../libs/event-store/consumers/consumer-runner
 import { Infrastructure } from '../../libs/infrastructure/infrastructure';
 import { AutoUpgradeProcessManager } from './auto-upgrade.process-manager';
 import { HealthWatchdog } from './health-watchdog';
+import { WheelValidationProcessManager } from './wheel-validation.process-manager';
 import { startArtifactCollection } from '../../libs/artifacts/artifact-collector';
 
 export interface Stoppable {
@@ -18,5 +19,7 @@ export function startProcessManagers(infrastructure: Infrastructure): Array<Cons
   autoUpgrade.start();
   const watchdog = new HealthWatchdog(infrastructure);
   watchdog.start();
-  return [autoUpgrade, watchdog, ...startArtifactCollection(infrastructure)];
+  const wheelValidation = new ConsumerRunner(infrastructure.pool, infrastructure.eventStore, new WheelValidationProcessManager(infrastructure, infrastructure.logger), infrastructure.logger);
+  wheelValidation.start();
+  return [autoUpgrade, watchdog, ...startArtifactCollection(infrastructure), wheelValidation];
 }

@@ -32,7 +32,9 @@ export type Reconfigure = Timed & {
 export type Uninstall = Timed & { type: 'Uninstall' };
 export type StartDeploy = Timed & { type: 'StartDeploy'; generation: number; tokenHash: string };
 export type FailDeploy = Timed & { type: 'FailDeploy'; generation: number; message: string };
-export type RecordRegistration = Timed & { type: 'RecordRegistration'; generation: number; version: string; endpoint: string | null };
+export type RecordRegistration = Timed & { type: 'RecordRegistration'; generation: number; version: string; endpoint: string | null; wheel?: RunningWheel };
+/** The wheel a runtime reports it loaded: its METADATA Name and Version. */
+export type RunningWheel = { name: string; version: string };
 export type ReportHealth = Timed & { type: 'ReportHealth'; health: Health; message: string | null };
 export type CompleteUninstall = Timed & { type: 'CompleteUninstall'; generation: number };
 

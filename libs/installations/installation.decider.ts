@@ -192,7 +192,8 @@ function recordRegistration(command: RecordRegistration, state: InstallationStat
   // failed → ready is accepted for the current generation.
   if (state.status !== 'present' || command.generation !== state.generation || state.lifecycle === 'deleting') return [];
   if (state.lifecycle === 'ready' && state.currentVersion === command.version) return [];
-  return [{ type: 'RegistrationReceived', data: { generation: command.generation, version: command.version, endpoint: command.endpoint, at: command.now } }];
+  const wheel = command.wheel ? { wheel_name: command.wheel.name, wheel_version: command.wheel.version } : {};
+  return [{ type: 'RegistrationReceived', data: { generation: command.generation, version: command.version, endpoint: command.endpoint, ...wheel, at: command.now } }];
 }
 
 function reportHealth(command: ReportHealth, state: InstallationState): InstallationEvent[] {

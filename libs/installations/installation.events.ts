@@ -50,7 +50,7 @@ export type DeployStarted = { type: 'DeployStarted'; data: Stamped & { generatio
 export type DeployFailed = { type: 'DeployFailed'; data: Stamped & { generation: number; message: string } };
 export type RegistrationReceived = {
   type: 'RegistrationReceived';
-  data: Stamped & { generation: number; version: string; endpoint: string | null };
+  data: Stamped & { generation: number; version: string; endpoint: string | null; wheel_name?: string; wheel_version?: string };
 };
 export type HealthChanged = { type: 'HealthChanged'; data: Stamped & { health: Health; message: string | null } };
 export type UninstallRequested = { type: 'UninstallRequested'; data: Stamped & { generation: number } };

@@ -51,4 +51,23 @@ export type DeleteProvider = {
   now: string;
 };
 
-export type ProviderCommand = PublishVersion | YankVersion | UpdateMetadata | DeleteProvider;
+/** A version whose wheel was uploaded and stored: it starts `building` until validation decides. */
+export type PublishUploadedVersion = Omit<PublishVersion, 'type' | 'wheelSha256'> & {
+  type: 'PublishUploadedVersion';
+  wheelSha256: string;
+  wheelFilename: string;
+  wheelSize: number;
+};
+
+/** Validation's verdict on an uploaded wheel. */
+export type BuildResult = { ok: true; packageName: string | null } | { ok: false; errorMessage: string };
+
+export type CompleteBuild = {
+  type: 'CompleteBuild';
+  provider: ProviderId;
+  version: string;
+  result: BuildResult;
+  now: string;
+};
+
+export type ProviderCommand = PublishVersion | YankVersion | UpdateMetadata | DeleteProvider | PublishUploadedVersion | CompleteBuild;

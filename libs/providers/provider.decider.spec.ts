@@ -848,9 +848,9 @@ describe('version selection', () => {
       expect(selectInstallableVersion(state, ACME_DB, null).version).toBe('1.0.0');
     });
 
-    it.each<VersionStatus>(['building', 'failed'])('fails with version_not_published for a %s version', (status) => {
+    it.each<VersionStatus>(['building', 'failed'])('fails with version_not_ready for a %s version', (status) => {
       const state = history(published('1.0.0', T1), publishedWithStatus('1.1.0', status));
-      expectDomainError(() => selectInstallableVersion(state, ACME_DB, '1.1.0'), 'version_not_published', 'conflict');
+      expectDomainError(() => selectInstallableVersion(state, ACME_DB, '1.1.0'), 'version_not_ready', 'conflict');
     });
   });
 });

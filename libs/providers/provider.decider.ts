@@ -1,11 +1,14 @@
 import { Decider, assertNever } from '../domain/decider';
 import { conflict, forbidden, notFound } from '../domain/domain-error';
 import { DeleteProvider, ProviderCommand, PublishVersion, Publisher, UpdateMetadata, YankVersion } from './provider.commands';
+import { completeBuild, evolveBuild, publishUploaded } from './build-lifecycle';
 import { CatalogMetadata, ProviderEvent, ProviderScope, ProviderVersionPublishedData, VersionStatus } from './provider.events';
 import { PLATFORM_PREFIX, ProviderId, canonicalOf } from './provider-identity';
 
 export interface VersionState extends Omit<ProviderVersionPublishedData, 'prefix' | 'name' | 'at'> {
   yanked_reason: string | null;
+  /** Set when validation of an uploaded wheel failed: what was wrong with it. */
+  error_message?: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -203,6 +206,9 @@ function evolveProvider(state: ProviderState, event: ProviderEvent): ProviderSta
     }
     case 'ProviderDeleted':
       return state.status === 'unknown' ? state : { ...state, status: 'deleted', updatedAt: event.data.at };
+    case 'ProviderVersionBuildSucceeded':
+    case 'ProviderVersionBuildFailed':
+      return evolveBuild(state, event);
     default:
       return state;
   }
@@ -221,6 +227,10 @@ export const providerDecider: Decider<ProviderCommand, ProviderState, ProviderEv
         return updateMetadata(command, state);
       case 'DeleteProvider':
         return deleteProvider(command, state);
+      case 'PublishUploadedVersion':
+        return publishUploaded(command, state, publish);
+      case 'CompleteBuild':
+        return completeBuild(command, state);
       default:
         return assertNever(command);
     }

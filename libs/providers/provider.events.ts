@@ -52,4 +52,27 @@ export type ProviderMetadataUpdated = {
 };
 export type ProviderDeleted = { type: 'ProviderDeleted'; data: { prefix: string; name: string; at: string } };
 
-export type ProviderEvent = ProviderVersionPublished | ProviderVersionYanked | ProviderMetadataUpdated | ProviderDeleted;
+/** A wheel was uploaded and stored for a version (which is `building`): what validation reads. */
+export type ProviderVersionUploaded = {
+  type: 'ProviderVersionUploaded';
+  data: { prefix: string; name: string; version: string; wheel_filename: string; wheel_sha256: string; wheel_size: number; at: string };
+};
+/** An uploaded wheel passed validation: the version is `published` from here on. */
+export type ProviderVersionBuildSucceeded = {
+  type: 'ProviderVersionBuildSucceeded';
+  data: { prefix: string; name: string; version: string; package_name: string | null; at: string };
+};
+/** An uploaded wheel failed validation: the version is `failed`, `error_message` names the problem. */
+export type ProviderVersionBuildFailed = {
+  type: 'ProviderVersionBuildFailed';
+  data: { prefix: string; name: string; version: string; error_message: string; at: string };
+};
+
+export type ProviderEvent =
+  | ProviderVersionPublished
+  | ProviderVersionYanked
+  | ProviderMetadataUpdated
+  | ProviderDeleted
+  | ProviderVersionBuildSucceeded
+  | ProviderVersionBuildFailed
+  | ProviderVersionUploaded;

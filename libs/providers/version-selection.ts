@@ -32,7 +32,8 @@ export function selectInstallableVersion(state: ProviderState, provider: Provide
     throw invalid('version_yanked', `${canonicalOf(provider)} ${requested} was yanked and cannot be installed; choose another version.`);
   }
   if (version.status !== 'published') {
-    throw conflict('version_not_published', `${canonicalOf(provider)} ${requested} is ${version.status}, not published.`);
+    const why = version.status === 'failed' ? `its wheel failed validation${version.error_message ? `: ${version.error_message}` : ''}` : 'its wheel is still being validated';
+    throw conflict('version_not_ready', `${canonicalOf(provider)} ${requested} is ${version.status} (${why}); only published versions can be installed.`);
   }
   return version;
 }

@@ -52,7 +52,7 @@ export function versionFromState(id: ProviderId, v: VersionState): ProviderVersi
     runtime_image: v.runtime_image ?? null,
     status: v.status,
     published_at: v.published_at ? iso(v.published_at) : null,
-    error_message: null,
+    error_message: v.error_message ?? null,
   };
 }
 
@@ -71,6 +71,8 @@ export interface ProviderVersionRecord {
   runtime_image: string | null;
   status: VersionState['status'];
   published_at: Date | null;
+  /** Absent from rows written before uploads were validated. */
+  error_message?: string | null;
   revision: string;
   created_at: Date;
   updated_at: Date;
@@ -96,7 +98,7 @@ export function versionFromRow(row: ProviderVersionRecord): ProviderVersionRespo
     runtime_image: row.runtime_image,
     status: row.status,
     published_at: row.published_at ? row.published_at.toISOString() : null,
-    error_message: null,
+    error_message: row.error_message ?? null,
   };
 }
 

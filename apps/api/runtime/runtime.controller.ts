@@ -23,7 +23,8 @@ export class RuntimeController {
   @ApiResponse({ status: 401, type: ErrorBody })
   async register(@Body() body: RegistrationDto, @Headers('authorization') authorization?: string): Promise<void> {
     const credentials = { installationId: body.installation_id, generation: body.generation, token: bearer(authorization) };
-    await this.commands.execute(new RecordRegistrationCommand(credentials, body.version, body.endpoint ?? null));
+    const wheel = body.wheel_name !== undefined && body.wheel_version !== undefined ? { name: body.wheel_name, version: body.wheel_version } : undefined;
+    await this.commands.execute(new RecordRegistrationCommand(credentials, body.version, body.endpoint ?? null, wheel));
   }
 
   @Post('heartbeats')

@@ -6,7 +6,11 @@
  * Env: PROVIDER_STORE_URL, PROVIDER_STORE_INSTALLATION_ID, PROVIDER_STORE_GENERATION,
  * PROVIDER_STORE_REGISTRATION_TOKEN, PROVIDER_STORE_VERSION; PROVIDER_STORE_HEARTBEAT_INTERVAL_MS (default
  * 2000), set by the installer (RUNTIME_HEARTBEAT_INTERVAL_MS), never by the tenant's config.
+ * When PROVIDER_WHEEL_URL points at the store's `/artifacts/` (an uploaded wheel), the runtime
+ * downloads it with its token, checks PROVIDER_WHEEL_SHA256 before registering and reports the
+ * wheel's METADATA Name and Version in its registration.
  */
+import { LoadedWheel, WheelDigestMismatch, WheelSource, fetchStoredWheel, isStoredWheel } from './stored-wheel';
 
 interface RuntimeSettings {
   storeUrl: string;
@@ -15,6 +19,7 @@ interface RuntimeSettings {
   token: string;
   version: string;
   heartbeatIntervalMs: number;
+  wheel: WheelSource | undefined;
 }
 
 const REGISTRATION_BACKOFF_START_MS = 200;
@@ -49,6 +54,7 @@ function readSettings(env: NodeJS.ProcessEnv): RuntimeSettings {
     token: env.PROVIDER_STORE_REGISTRATION_TOKEN as string,
     version: env.PROVIDER_STORE_VERSION as string,
     heartbeatIntervalMs: interval,
+    wheel: env.PROVIDER_WHEEL_URL ? { url: env.PROVIDER_WHEEL_URL, sha256: env.PROVIDER_WHEEL_SHA256 ?? '' } : undefined,
   };
 }
 
@@ -76,9 +82,34 @@ async function post(settings: RuntimeSettings, path: string, body: Record<string
   return response.status;
 }
 
-async function register(settings: RuntimeSettings): Promise<boolean> {
+/** The uploaded wheel, downloaded and verified; retried while the store is unreachable, never past a wrong digest. */
+async function loadWheel(settings: RuntimeSettings): Promise<LoadedWheel | undefined> {
+  if (!isStoredWheel(settings.wheel, settings.storeUrl)) return undefined;
   let delay = REGISTRATION_BACKOFF_START_MS;
-  const body = { installation_id: settings.installationId, generation: settings.generation, version: settings.version, endpoint: null };
+  while (!stopping) {
+    try {
+      const wheel = await fetchStoredWheel(settings.wheel, settings, AbortSignal.any([AbortSignal.timeout(REQUEST_TIMEOUT_MS * 6), stopSignal.signal]));
+      write('info', 'wheel downloaded and verified', { wheel_name: wheel.name, wheel_version: wheel.version });
+      return wheel;
+    } catch (error) {
+      if (error instanceof WheelDigestMismatch || stopping) throw error;
+      write('warn', 'wheel download failed; retrying', { error: (error as Error).message, retry_in_ms: delay });
+    }
+    await pause(delay);
+    delay = Math.min(delay * 2, REGISTRATION_BACKOFF_MAX_MS);
+  }
+  return undefined;
+}
+
+async function register(settings: RuntimeSettings, wheel: LoadedWheel | undefined): Promise<boolean> {
+  let delay = REGISTRATION_BACKOFF_START_MS;
+  const body = {
+    installation_id: settings.installationId,
+    generation: settings.generation,
+    version: settings.version,
+    endpoint: null,
+    ...(wheel ? { wheel_name: wheel.name, wheel_version: wheel.version } : {}),
+  };
   while (!stopping) {
     try {
       const status = await post(settings, '/runtime/registrations', body);
@@ -128,7 +159,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   write('info', 'runtime starting', { installation_id: settings.installationId, generation: settings.generation, version: settings.version });
-  if (await register(settings)) await heartbeat(settings);
+  const wheel = await loadWheel(settings);
+  if (stopping) return;
+  if (await register(settings, wheel)) await heartbeat(settings);
 }
 
 main().then(
