@@ -76,7 +76,7 @@ export class AutoUpgradeProcessManager implements LogConsumer {
           this.infrastructure.eventStore,
           installationDecider,
           installationStream(row.tenant, provider),
-          { type: 'ChangeVersion', direction: 'up', targetVersion: version, reason: 'auto', now },
+          { type: 'ChangeVersion', direction: 'up', targetVersion: version, reason: 'auto', targetYanked: false, now },
           {
             actor: 'process-manager:auto-upgrade',
             correlationId: cause.metadata.correlation_id ?? randomUUID(),

@@ -25,12 +25,9 @@ export class ChangeVersionHandler implements ICommandHandler<ChangeVersionComman
   constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure) {}
 
   execute({ target, direction, version, context }: ChangeVersionCommand): Promise<InstallationResult> {
-    return runTenantInstallationCommand(this.infrastructure, target, context, (provider) => ({
-      type: 'ChangeVersion',
-      direction,
-      targetVersion: selectInstallableVersion(provider, target.provider, version).version,
-      reason: 'manual',
-      now: context.now,
-    }));
+    return runTenantInstallationCommand(this.infrastructure, target, context, (provider) => {
+      const selected = selectInstallableVersion(provider, target.provider, version);
+      return { type: 'ChangeVersion', direction, targetVersion: selected.version, reason: 'manual', targetYanked: selected.status === 'yanked', now: context.now };
+    });
   }
 }

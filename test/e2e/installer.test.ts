@@ -215,7 +215,7 @@ const install = () =>
     config: CONFIG,
     now: now(),
   });
-const upgrade = (targetVersion: string) => command(store, { type: 'ChangeVersion', direction: 'up', targetVersion, reason: 'manual', now: now() });
+const upgrade = (targetVersion: string) => command(store, { type: 'ChangeVersion', direction: 'up', targetVersion, reason: 'manual', targetYanked: false, now: now() });
 
 async function events(): Promise<RecordedEvent[]> {
   return store.readStream(STREAM);
