@@ -176,3 +176,11 @@ describe('installation decider: yanked versions', () => {
     given(installationDecider, []).when(cancelYanked('1.1.0')).thenNothingHappens();
   });
 });
+
+describe('installation decider: uninstalling', () => {
+  it('nothing serves once an uninstall is asked for, even if the removal then fails', () => {
+    const deleting: InstallationEvent = { type: 'UninstallRequested', data: { generation: 3, at: T(9) } };
+    const state = present(fold(installationDecider, [...UPGRADED, deleting, failed(3)]));
+    expect(state).toMatchObject({ lifecycle: 'failed', servingGeneration: null });
+  });
+});

@@ -254,7 +254,8 @@ function evolve(state: InstallationState, event: InstallationEvent): Installatio
     case 'HealthChanged':
       return { ...state, health: event.data.health, healthMessage: event.data.message, updatedAt: at };
     case 'UninstallRequested':
-      return { ...state, lifecycle: 'deleting', generation: event.data.generation, updatedAt: at };
+      // Nothing is to serve any more, even if the removal fails: reconciliation must not bring it back.
+      return { ...state, lifecycle: 'deleting', generation: event.data.generation, servingGeneration: null, updatedAt: at };
     case 'Uninstalled':
       return { status: 'absent', lastGeneration: state.generation };
     default:
