@@ -60,6 +60,16 @@ export interface AppConfig {
     gcGraceMs: number;
     gcIntervalMs: number;
   };
+  rollouts: {
+    /** Installations upgraded per auto-upgrade wave. */
+    autoUpgradeWaveSize: number;
+    /** Least time between the start of one wave and the next. */
+    autoUpgradeWaveIntervalMs: number;
+    /** A wave whose share of failed upgrades is above this halts the rest of the rollout. */
+    autoUpgradeMaxFailureRatio: number;
+    /** Every Kubernetes API call is abandoned after this long. */
+    kubernetesRequestTimeoutMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -81,6 +91,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     const value = Number(raw);
     if (!Number.isInteger(value) || value < min || value > max) {
       problems.push(`${name}="${raw}" must be an integer from ${min} to ${max}`);
+      return fallback;
+    }
+    return value;
+  };
+  const ratio = (name: string, fallback: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0 || value > 1) {
+      problems.push(`${name}="${raw}" must be a number from 0 to 1`);
       return fallback;
     }
     return value;
@@ -181,6 +201,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       // removes bytes whose version is about to be appended.
       gcGraceMs: int('ARTIFACT_GC_GRACE_MS', 3_600_000, 0, 604_800_000),
       gcIntervalMs: int('ARTIFACT_GC_INTERVAL_MS', 3_600_000, 1_000, 86_400_000),
+    },
+    rollouts: {
+      autoUpgradeWaveSize: int('AUTO_UPGRADE_WAVE_SIZE', 5, 1, 10_000),
+      autoUpgradeWaveIntervalMs: int('AUTO_UPGRADE_WAVE_INTERVAL_MS', 60_000, 0, 86_400_000),
+      autoUpgradeMaxFailureRatio: ratio('AUTO_UPGRADE_MAX_FAILURE_RATIO', 0.5),
+      kubernetesRequestTimeoutMs: int('KUBERNETES_REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
     },
   };
   if (problems.length > 0) throw new ConfigError(problems);
