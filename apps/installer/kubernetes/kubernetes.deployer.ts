@@ -40,7 +40,7 @@ export class KubernetesDeployer implements Deployer {
     const timeout = options.requestTimeoutMs ?? DEFAULT_KUBERNETES_REQUEST_TIMEOUT_MS;
     this.timeoutMs = timeout;
     // The client's own socket timeout; `call` bounds each call as well, whatever the transport does.
-    for (const api of [this.apps, this.core]) api.addInterceptor((request) => void (request.timeout = timeout));
+    for (const api of [this.apps, this.core]) api.addInterceptor((request: { timeout?: number }) => void (request.timeout = timeout));
     this.logger = options.logger.child({ component: 'kubernetes-deployer', namespace: options.namespace });
   }
 
