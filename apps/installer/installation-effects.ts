@@ -153,10 +153,10 @@ export class InstallationEffects {
   async failDeploy(stream: string, installationId: string, generation: number, message: string, cause?: Cause): Promise<void> {
     const state = await this.recordFailure(stream, installationId, generation, message, cause);
     if (state.status !== 'present' || state.generation !== generation || state.lifecycle !== 'failed') return;
-    if (state.servingGeneration !== generation) {
-      await this.deployer.stop(installationId, generation);
-      this.logger.info({ installationId, generation }, 'failed generation stopped');
-    }
+    // Nothing ever served: everything of the installation goes. Otherwise only the failed generation.
+    if (state.servingGeneration === null) await this.deployer.remove(installationId);
+    else if (state.servingGeneration !== generation) await this.deployer.stop(installationId, generation);
+    this.logger.info({ installationId, generation }, 'failed generation stopped');
     await this.restoreServing(stream, state);
     await this.observations.record(installationId);
   }

@@ -129,7 +129,7 @@ describe('rollouts: auto-upgrades are safe and staged, and no rollout waits for 
   let installer: RunningInstaller;
   let key: string;
   const deployer = new RegisteringDeployer({ broken: new Set(['1.2.0']), hanging: new Set(['hang']) });
-  const { until, publish, history } = helpers(() => t, () => key);
+  const { publish, history } = helpers(() => t, () => key);
   const tenants = Array.from({ length: 20 }, (_, i) => `fleet-${String(i).padStart(2, '0')}`);
   const keys = new Map<string, string>();
 
