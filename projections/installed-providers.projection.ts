@@ -23,6 +23,8 @@ export const installedProvidersProjection: RowProjection = {
       installation_id: 'uuid',
       installed_version: 'text',
       current_version: 'text',
+      serving_generation: 'integer',
+      previous_serving_version: 'text',
       upgrade_policy: 'text',
       resource_tier: 'text',
       config: 'jsonb',
@@ -35,7 +37,7 @@ export const installedProvidersProjection: RowProjection = {
       installed_at: 'timestamptz',
       updated_at: 'timestamptz',
     },
-    nullable: ['current_version', 'health_message', 'last_deploy_message'],
+    nullable: ['current_version', 'serving_generation', 'previous_serving_version', 'health_message', 'last_deploy_message'],
     indexes: [
       { suffix: 'installation_id', columns: ['installation_id'], unique: true },
       // The catalog's install counts and a provider's delete check look installations up by provider.
@@ -56,6 +58,8 @@ export const installedProvidersProjection: RowProjection = {
       installation_id: next.installationId,
       installed_version: next.installedVersion,
       current_version: next.currentVersion,
+      serving_generation: next.servingGeneration,
+      previous_serving_version: next.previousServingVersion,
       upgrade_policy: next.upgradePolicy,
       resource_tier: next.resourceTier,
       // Sealed secret values never reach the read model: their keys show the mask.
@@ -85,6 +89,8 @@ function stateOf(row: JsonRow | null): InstallationState {
     name: row.name as string,
     installedVersion: row.installed_version as string,
     currentVersion: (row.current_version as string | null) ?? null,
+    servingGeneration: row.serving_generation === null || row.serving_generation === undefined ? null : Number(row.serving_generation),
+    previousServingVersion: (row.previous_serving_version as string | null) ?? null,
     upgradePolicy: row.upgrade_policy as 'auto' | 'manual',
     resourceTier: row.resource_tier as 'free' | 'standard' | 'performance',
     config: row.config as Record<string, string>,

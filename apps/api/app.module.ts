@@ -10,6 +10,7 @@ import { InstallationHistoryHandler } from '../../libs/installations/installatio
 import { ReconfigureInstallationHandler } from '../../libs/installations/reconfigure-installation.handler';
 import { RecordRegistrationHandler } from '../../libs/installations/record-registration.handler';
 import { RedeployInstallationHandler } from '../../libs/installations/redeploy-installation.handler';
+import { RollbackInstallationHandler } from '../../libs/installations/rollback-installation.handler';
 import { ReportHeartbeatHandler } from '../../libs/installations/report-heartbeat.handler';
 import { UninstallProviderHandler } from '../../libs/installations/uninstall-provider.handler';
 import { DeleteProviderHandler } from '../../libs/providers/delete-provider.handler';
@@ -49,6 +50,7 @@ const COMMAND_HANDLERS = [
   ChangeVersionHandler,
   ReconfigureInstallationHandler,
   RedeployInstallationHandler,
+  RollbackInstallationHandler,
   UninstallProviderHandler,
   RecordRegistrationHandler,
   ReportHeartbeatHandler,

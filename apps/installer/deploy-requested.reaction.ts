@@ -36,8 +36,11 @@ export class DeployRequestedReaction implements Reaction<Recorded<DeployRequest>
     if (startedAt === undefined) return;
 
     const version = await this.effects.versionOf(state);
-    if (!version) {
-      const message = `version ${state.installedVersion} of ${state.prefix}/${state.name} is not published`;
+    // A version yanked between the upgrade and its deploy never starts rolling out (a redeploy or a
+    // rollback onto a version that already ran is still the tenant's call).
+    const refusal = !version ? 'is not published' : event.type === 'UpgradeRequested' && version.status === 'yanked' ? 'was yanked' : null;
+    if (!version || refusal) {
+      const message = `version ${state.installedVersion} of ${state.prefix}/${state.name} ${refusal}`;
       await this.effects.failDeploy(stream, state.installationId, generation, message, causeOf(event));
       return;
     }

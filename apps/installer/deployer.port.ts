@@ -51,11 +51,8 @@ export interface Deployer {
   apply(desired: DesiredDeployment): Promise<void>;
   /** Stops every generation older than `keepGeneration` (the one that just registered). */
   retire(installationId: string, keepGeneration: number): Promise<void>;
-  /**
-   * Stops one generation (a failed one, say) and deletes what it left; the others keep running.
-   * Both deployers have it; optional only while the installer still checks for it (stopsOneGeneration).
-   */
-  stopGeneration?(installationId: string, generation: number): Promise<void>;
+  /** Stops one generation (a failed one, say) and deletes what it left; the others keep running. */
+  stopGeneration(installationId: string, generation: number): Promise<void>;
   /** Stops and deletes everything of the installation. */
   remove(installationId: string): Promise<void>;
   status(installationId: string): Promise<ObservedDeployment | undefined>;

@@ -1,8 +1,11 @@
 import { Pool } from 'pg';
 import type { Logger } from 'pino';
+import { mapBounded } from './batch-order';
 import { Deployer } from './deployer.port';
 
 const REFRESH_INTERVAL_MS = 5_000;
+/** Status reads in flight at once during a refresh: bounded, so a thousand installations are not read one by one. */
+const REFRESH_CONCURRENCY = 16;
 
 /**
  * Keeps `deployment_observations` in step with what the deployer sees, so the API (which may run in
@@ -51,7 +54,7 @@ export class DeploymentObservations {
         'SELECT installation_id FROM deployment_observations ORDER BY observed_at LIMIT $1',
         [limit],
       );
-      for (const row of rows) await this.record(row.installation_id);
+      await mapBounded(rows, REFRESH_CONCURRENCY, (row) => this.record(row.installation_id));
     } catch (error) {
       this.warn('deployment status refresh failed', error);
     }

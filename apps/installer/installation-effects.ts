@@ -56,18 +56,6 @@ export interface InstallationEffectsOptions {
 }
 
 /**
- * A deployer that can stop one generation and leave the others running. The Deployer port has no
- * such operation yet; a deployer that offers it is used for failed generations.
- */
-export interface StopsOneGeneration {
-  stopGeneration(installationId: string, generation: number): Promise<void>;
-}
-
-function stopsOneGeneration(deployer: Deployer): deployer is Deployer & StopsOneGeneration {
-  return 'stopGeneration' in deployer && typeof deployer.stopGeneration === 'function';
-}
-
-/**
  * What the reactions, the registration deadlines and reconciliation do to one installation: read it
  * from its stream, send it the installer's commands, and drive the deployer for it. Work on one
  * installation is serialised (`exclusively`) so a deadline never fails a deploy the consumer is
@@ -106,13 +94,14 @@ export class InstallationEffects {
     return { state: stateOf<InstallationState, InstallationEvent>(installationDecider, events).state, events };
   }
 
-  async versionOf(state: PresentInstallation): Promise<VersionState | undefined> {
+  /** A version of the installation's provider, as its stream says now (the installed one unless named). */
+  async versionOf(state: PresentInstallation, version: string = state.installedVersion): Promise<VersionState | undefined> {
     const { state: provider } = await loadState<ProviderState, ProviderEvent>(
       this.store,
       providerDecider,
       providerStream({ prefix: state.prefix, name: state.name }),
     );
-    return provider.status === 'unknown' ? undefined : provider.versions[state.installedVersion];
+    return provider.status === 'unknown' ? undefined : provider.versions[version];
   }
 
   desiredFor(state: PresentInstallation, generation: number, version: VersionState): DesiredDeployment {
@@ -122,7 +111,7 @@ export class InstallationEffects {
       prefix: state.prefix,
       name: state.name,
       generation,
-      version: state.installedVersion,
+      version: version.version,
       runtimeVersion: version.runtime_version,
       runtimeImage: version.runtime_image ?? null,
       wheelUrl: storedWheelUrl(version, this.storeUrl) ?? version.wheel_url,
@@ -169,30 +158,36 @@ export class InstallationEffects {
     return outcome.state;
   }
 
-  /** A deploy that failed: recorded, and what is left of its generation stopped. */
+  /**
+   * A deploy that failed: recorded, what is left of its generation stopped (a half-started runtime,
+   * one that will never register), and the generation still serving kept running.
+   */
   async failDeploy(stream: string, installationId: string, generation: number, message: string, cause?: Cause): Promise<void> {
     const state = await this.recordFailure(stream, installationId, generation, message, cause);
-    if (state.status === 'present' && state.generation === generation && state.lifecycle === 'failed') {
-      await this.stopFailedGeneration(state, generation);
-    }
+    if (state.status !== 'present' || state.generation !== generation || state.lifecycle !== 'failed') return;
+    // Nothing ever served: everything of the installation goes. Otherwise only the failed generation.
+    if (state.servingGeneration === null) await this.deployer.remove(installationId);
+    else if (state.servingGeneration !== generation) await this.deployer.stopGeneration(installationId, generation);
+    this.logger.info({ installationId, generation }, 'failed generation stopped');
+    await this.restoreServing(stream, state);
+    await this.observations.record(installationId);
   }
 
   /**
-   * A failed generation must not keep running (a half-started runtime, one that will never register).
-   * Without a per-generation stop only `remove` can stop it, and that is right only while no
-   * generation ever registered: otherwise it would also stop the one still serving the tenant.
+   * Makes the generation serving a settled installation (ready, or failed on a newer one) run again
+   * if the deployer no longer runs it: an installer restart ends local runtimes, a cluster object may
+   * be deleted by hand. The same generation with the same token, so nothing changes for the tenant.
+   * A rollout still in flight is left to its deploy: it restores this when it fails.
    */
-  private async stopFailedGeneration(state: PresentInstallation, generation: number): Promise<void> {
-    const installationId = state.installationId;
-    if (stopsOneGeneration(this.deployer)) {
-      await this.deployer.stopGeneration(installationId, generation);
-    } else if (state.currentVersion === null) {
-      await this.deployer.remove(installationId);
-    } else {
-      this.logger.info({ installationId, generation }, 'failed generation left to the deployer: it cannot stop one generation while an older one serves');
-      return;
-    }
-    await this.observations.record(installationId);
-    this.logger.info({ installationId, generation }, 'failed generation stopped');
+  async restoreServing(stream: string, state: PresentInstallation): Promise<void> {
+    const generation = state.servingGeneration;
+    if (generation === null || state.currentVersion === null || (state.lifecycle !== 'ready' && state.lifecycle !== 'failed')) return;
+    const observed = await this.deployer.status(state.installationId);
+    if (observed && observed.generation === generation && observed.status !== 'failed') return;
+    const version = await this.versionOf(state, state.currentVersion);
+    if (!version) return;
+    await this.deployer.apply(this.desiredFor(state, generation, version));
+    await this.observations.record(state.installationId);
+    this.logger.info({ stream, installationId: state.installationId, generation, version: version.version }, 'serving generation restored');
   }
 }

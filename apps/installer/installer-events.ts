@@ -5,6 +5,7 @@ import {
   InstallationReconfigured,
   RedeployRequested,
   RegistrationReceived,
+  RollbackRequested,
   UninstallRequested,
   UpgradeRequested,
 } from '../../libs/installations/installation.events';
@@ -13,12 +14,18 @@ import {
 export type Recorded<E extends { type: string; data: unknown }> = RecordedEvent<E['type'], E['data']>;
 
 /** The events that ask for a generation to be deployed (a policy-only reconfiguration carries none). */
-export type DeployRequest = InstallRequested | UpgradeRequested | RedeployRequested | InstallationReconfigured;
+export type DeployRequest = InstallRequested | UpgradeRequested | RedeployRequested | InstallationReconfigured | RollbackRequested;
 
 /** The events the installer acts on; DeployStarted and the like are its own output. */
 export type InstallerInput = DeployRequest | UninstallRequested | RegistrationReceived;
 
-export const DEPLOY_REQUEST_TYPES: readonly DeployRequest['type'][] = ['InstallRequested', 'UpgradeRequested', 'RedeployRequested', 'InstallationReconfigured'];
+export const DEPLOY_REQUEST_TYPES: readonly DeployRequest['type'][] = [
+  'InstallRequested',
+  'UpgradeRequested',
+  'RedeployRequested',
+  'InstallationReconfigured',
+  'RollbackRequested',
+];
 
 export const INSTALLER_EVENT_TYPES: readonly InstallerInput['type'][] = [...DEPLOY_REQUEST_TYPES, 'UninstallRequested', 'RegistrationReceived'];
 

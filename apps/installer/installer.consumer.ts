@@ -6,11 +6,11 @@ import { LogConsumer } from '../../libs/event-store/consumers/log-consumer';
 import { EventFilter, EventStore, RecordedEvent } from '../../libs/event-store/event-store.port';
 import { Position } from '../../libs/event-store/position';
 import { RegistrationTokens } from '../../libs/installations/registration-token';
-import { finishedPrefix, groupByStream, mapBounded } from './batch-order';
 import { DeployRequestedReaction } from './deploy-requested.reaction';
 import { Deployer } from './deployer.port';
 import { DeploymentObservations } from './deployment-observations';
 import { InstallationEffects } from './installation-effects';
+import { InstallationQueues } from './installation-queues';
 import { INSTALLER_EVENT_TYPES, isDeployRequest, isRegistrationReceived, isUninstallRequested } from './installer-events';
 import { Reaction } from './reaction';
 import { reapplyMissingRuntimes } from './reconciliation';
@@ -22,6 +22,8 @@ import { Deactivated, PoisonedEventGuard } from './poisoned-event-guard';
 export { INSTALLER_EVENT_TYPES } from './installer-events';
 export { INSTALLER_ACTOR, INSTALLER_IDEMPOTENCY_SCOPE } from './installation-effects';
 export const INSTALLER_CONSUMER = 'installer';
+/** How long a deactivation waits for running effects (a hanging deploy is not waited for longer). */
+const DEACTIVATION_GRACE_MS = 5_000;
 
 export interface InstallerConsumerOptions {
   store: EventStore;
@@ -48,8 +50,8 @@ export interface InstallerConsumerOptions {
 
 /**
  * Turns installation decisions into deployments. Events of one installation are handled strictly in
- * order, different installations concurrently (bounded), and the checkpoint never passes an event
- * whose effect has not finished — or been given up on: an effect that keeps failing is recorded as
+ * order, different installations independently (bounded; `InstallationQueues`: reading the log never
+ * waits for a slow deploy), and the checkpoint never passes an event whose effect has not finished — or been given up on: an effect that keeps failing is recorded as
  * failed on its installation after a bounded number of attempts, so one tenant's poisoned event
  * never holds up the others' deploys. Every effect is idempotent per (installation, generation).
  */
@@ -66,6 +68,7 @@ export class InstallerConsumer implements LogConsumer {
   private readonly deploys: DeployRequestedReaction;
   private readonly registrations: RegistrationReceivedReaction;
   private readonly uninstalls: UninstallRequestedReaction;
+  private readonly queues: InstallationQueues;
 
   constructor(private readonly options: InstallerConsumerOptions) {
     this.logger = options.logger.child({ consumer: INSTALLER_CONSUMER });
@@ -82,9 +85,19 @@ export class InstallerConsumer implements LogConsumer {
     this.deploys = new DeployRequestedReaction(this.effects, this.deadlines);
     this.registrations = new RegistrationReceivedReaction(this.effects, this.deadlines);
     this.uninstalls = new UninstallRequestedReaction(this.effects, this.deadlines);
+    this.queues = new InstallationQueues({
+      run: (event) => this.handleOne(event),
+      retryable: (error) => !(error instanceof Deactivated),
+      retryBaseMs: options.retryBaseMs,
+      save: (position) => options.checkpoints.save(this.name, position),
+      concurrency: options.concurrency,
+      maxOutstanding: this.batchSize * 10,
+    });
   }
 
+  /** The runner (re)subscribes from here: whatever was queued before is redelivered from it. */
   loadCheckpoint(): Promise<Position | undefined> {
+    this.queues.reset();
     return this.options.checkpoints.load(this.name);
   }
 
@@ -106,35 +119,30 @@ export class InstallerConsumer implements LogConsumer {
     this.observations.stopRefreshing();
   }
 
+  /** Pauses end at once; effects still running get a moment to finish before another replica starts. */
   async deactivate(): Promise<void> {
     this.guard.abortPauses();
     this.deadlines.clear();
+    this.queues.reset();
+    await this.queues.settle(DEACTIVATION_GRACE_MS);
   }
 
+  /** Queues the batch per installation and returns: no installation's effect waits for another's. */
   async handle(events: RecordedEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    const groups = groupByStream(events);
-    const outcomes = await mapBounded(groups, this.options.concurrency, (group) => this.handleInOrder(group));
-    const done = finishedPrefix(events, groups, outcomes.map((o) => o.failedAt));
-    if (done > 0) await this.options.checkpoints.save(this.name, events[done - 1].position);
-    const failed = outcomes.find((o) => o.failedAt !== undefined);
-    if (failed) throw failed.error;
+    await this.queues.enqueue(events);
   }
 
-  /** One installation's events in log order; stops at the first whose effect did not finish. */
-  private async handleInOrder(group: RecordedEvent[]): Promise<{ failedAt?: number; error?: unknown }> {
-    for (let i = 0; i < group.length; i++) {
-      const event = upcast(group[i]);
-      try {
-        await this.guard.handle(event, this.reactionFor(event), (work) => this.effects.exclusively(event.streamName, work));
-      } catch (error) {
-        if (!(error instanceof Deactivated)) {
-          this.logger.warn({ stream: event.streamName, type: event.type, err: error instanceof Error ? error.message : String(error) }, 'installer effect failed; will be redelivered');
-        }
-        return { failedAt: i, error };
+  /** One event's effect; a rejection leaves it unfinished (tried again, or redelivered after a deactivation). */
+  private async handleOne(recorded: RecordedEvent): Promise<void> {
+    const event = upcast(recorded);
+    try {
+      await this.guard.handle(event, this.reactionFor(event), (work) => this.effects.exclusively(event.streamName, work));
+    } catch (error) {
+      if (!(error instanceof Deactivated)) {
+        this.logger.warn({ stream: event.streamName, type: event.type, err: error instanceof Error ? error.message : String(error) }, 'installer effect failed; will be tried again');
       }
+      throw error;
     }
-    return {};
   }
 
   private reactionFor(event: RecordedEvent): Reaction<RecordedEvent> | undefined {

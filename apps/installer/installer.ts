@@ -37,6 +37,7 @@ export async function createDeployer(config: AppConfig, logger: Logger): Promise
       namespace: config.kubernetes.namespace,
       runtimeImage: config.kubernetes.runtimeImage,
       heartbeatIntervalMs: config.installer.runtimeHeartbeatIntervalMs,
+      requestTimeoutMs: config.rollouts.kubernetesRequestTimeoutMs,
       logger,
     });
   }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
 import { installationStream } from '../../libs/installations/installation-identity';
+import { mapBounded } from './batch-order';
 import { Cause, InstallationEffects } from './installation-effects';
 import { deployStartedAt } from './installer-events';
 
@@ -14,6 +15,8 @@ export interface RegistrationDeadlinesOptions {
 
 /** How often the deployer is asked whether an awaited runtime is still there. */
 const EXIT_CHECK_INTERVAL_MS = 1_000;
+/** Deployer status reads in flight at once while looking for runtimes gone before registering. */
+const EXIT_CHECK_CONCURRENCY = 8;
 
 interface Deadline {
   installationId: string;
@@ -31,6 +34,8 @@ export class RegistrationDeadlines {
   private readonly deadlines = new Map<string, Deadline>();
   private ticker?: NodeJS.Timeout;
   private ticking = false;
+  private checkingExits = false;
+  private readonly enforcing = new Set<string>();
   private lastScan = 0;
   private lastExitCheck = 0;
 
@@ -79,17 +84,16 @@ export class RegistrationDeadlines {
     this.ticking = true;
     try {
       const now = this.effects.clock().getTime();
-      if (now - this.lastExitCheck >= EXIT_CHECK_INTERVAL_MS) {
+      // Asking the deployer is slow (a cluster's API): it runs beside the deadlines, never before them.
+      if (now - this.lastExitCheck >= EXIT_CHECK_INTERVAL_MS && !this.checkingExits) {
         this.lastExitCheck = now;
-        await this.failGoneRuntimes();
+        this.checkingExits = true;
+        void this.failGoneRuntimes().finally(() => (this.checkingExits = false));
       }
       for (const [stream, deadline] of [...this.deadlines]) {
         if (deadline.at > now) continue;
         this.deadlines.delete(stream);
-        await this.timeOut(stream, deadline.generation, deadline.cause).catch((error: unknown) => {
-          this.effects.logger.warn({ stream, err: errorMessage(error) }, 'registration timeout could not be recorded; retrying');
-          this.deadlines.set(stream, { ...deadline, at: now + 1000 });
-        });
+        this.enforce(stream, deadline.generation, deadline.cause, () => this.deadlines.set(stream, { ...deadline, at: now + 1000 }));
       }
       const scanEvery = this.options.scanIntervalMs ?? Math.max(1000, Math.min(30_000, Math.floor(this.options.registrationTimeoutMs / 2)));
       if (now - this.lastScan >= scanEvery) {
@@ -106,9 +110,9 @@ export class RegistrationDeadlines {
    * register: its deploy fails now rather than at the deadline, with the deployer's reason.
    */
   private async failGoneRuntimes(): Promise<void> {
-    for (const [stream, deadline] of [...this.deadlines]) {
+    await mapBounded([...this.deadlines], EXIT_CHECK_CONCURRENCY, async ([stream, deadline]) => {
       const reason = await this.goneReason(deadline).catch(() => undefined);
-      if (reason === undefined) continue;
+      if (reason === undefined) return;
       await this.effects
         .exclusively(stream, async () => {
           if (this.deadlines.get(stream) !== deadline) return;
@@ -118,7 +122,7 @@ export class RegistrationDeadlines {
           await this.effects.failDeploy(stream, deadline.installationId, deadline.generation, `runtime stopped before registering: ${reason}`, deadline.cause);
         })
         .catch((error: unknown) => this.effects.logger.warn({ stream, err: errorMessage(error) }, 'failed runtime could not be recorded; the deadline still stands'));
-    }
+    });
   }
 
   /** Why the awaited generation's runtime is gone, or undefined while it is there. */
@@ -138,8 +142,23 @@ export class RegistrationDeadlines {
     );
     for (const row of rows) {
       const stream = installationStream(row.tenant, { prefix: row.prefix, name: row.name });
-      if (!this.deadlines.has(stream)) await this.timeOut(stream);
+      if (!this.deadlines.has(stream)) this.enforce(stream);
     }
+  }
+
+  /**
+   * Times a deploy out without waiting for it: the installation's lock may be held by a deploy that
+   * hangs, and that must not stop the clock for every other installation's deadline.
+   */
+  private enforce(stream: string, generation?: number, cause?: Cause, retry?: () => void): void {
+    if (this.enforcing.has(stream)) return;
+    this.enforcing.add(stream);
+    void this.timeOut(stream, generation, cause)
+      .catch((error: unknown) => {
+        this.effects.logger.warn({ stream, err: errorMessage(error) }, 'registration timeout could not be recorded; retrying');
+        retry?.();
+      })
+      .finally(() => this.enforcing.delete(stream));
   }
 
   /** Fails the current deploy if, by the log, it is still waiting past its deadline. */

@@ -43,7 +43,7 @@ export class SecretRevealingDeployer implements Deployer, ShredsSecrets {
   }
 
   async stopGeneration(installationId: string, generation: number): Promise<void> {
-    await this.inner.stopGeneration?.(installationId, generation);
+    await this.inner.stopGeneration(installationId, generation);
   }
 
   remove(installationId: string): Promise<void> {

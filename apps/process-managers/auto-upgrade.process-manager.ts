@@ -1,50 +1,56 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import * as semver from 'semver';
+import { autoUpgradeScope } from '../../libs/application/idempotency-scopes';
 import { runCommand } from '../../libs/application/command-runner';
-import { installationStream } from '../../libs/installations/installation-identity';
-import { installationDecider } from '../../libs/installations/installation.decider';
-import { ProviderVersionPublished } from '../../libs/providers/provider.events';
+import { loadState } from '../../libs/application/stream-state';
 import { DomainError } from '../../libs/domain/domain-error';
+import { isCaughtUp } from '../../libs/event-store/consumers/caught-up';
 import { LogConsumer } from '../../libs/event-store/consumers/log-consumer';
 import { RecordedEvent } from '../../libs/event-store/event-store.port';
 import { Position } from '../../libs/event-store/position';
-import { isCaughtUp } from '../../libs/event-store/consumers/caught-up';
-import { installedProvidersProjection } from '../../projections/installed-providers.projection';
 import { Infrastructure } from '../../libs/infrastructure/infrastructure';
+import { installationStream } from '../../libs/installations/installation-identity';
+import { installationDecider } from '../../libs/installations/installation.decider';
+import { ProviderId, providerStream } from '../../libs/providers/provider-identity';
+import { ProviderState, providerDecider } from '../../libs/providers/provider.decider';
+import { ProviderEvent } from '../../libs/providers/provider.events';
+import { latestVersion } from '../../libs/providers/version-selection';
+import { installedProvidersProjection } from '../../projections/installed-providers.projection';
+import { AutoUpgradeWaves, AUTO_UPGRADE_ACTOR } from './auto-upgrade-waves';
+import { RolloutTarget, autoUpgradeStream } from './auto-upgrade-rollout';
 
 const CATCH_UP_WAIT_MS = 30_000;
 const MAX_CONFLICT_RETRIES = 5;
-/** Internal scopes contain a `:`, which no tenant organisation id does: a tenant's key never names these. */
-const autoUpgradeScope = (installationId: string) => `internal:auto-upgrade:${installationId}`;
 
-function isVersionPublished(event: RecordedEvent): event is RecordedEvent<'ProviderVersionPublished', ProviderVersionPublished['data']> {
-  if (event.type !== 'ProviderVersionPublished' || typeof event.data !== 'object' || event.data === null) return false;
+const VERSION_EVENT_TYPES = ['ProviderVersionPublished', 'ProviderVersionBuildSucceeded', 'ProviderVersionYanked'] as const;
+type VersionEvent = RecordedEvent<(typeof VERSION_EVENT_TYPES)[number], { prefix: string; name: string; version: string }>;
+
+function isVersionEvent(event: RecordedEvent): event is VersionEvent {
+  if (!VERSION_EVENT_TYPES.some((type) => type === event.type)) return false;
+  if (typeof event.data !== 'object' || event.data === null) return false;
   const data = event.data as Partial<Record<'prefix' | 'name' | 'version', unknown>>;
   return typeof data.prefix === 'string' && typeof data.name === 'string' && typeof data.version === 'string';
 }
 
-/** A version that just became installable: published at once by URL, or an upload whose build passed. */
-function isNowInstallable(event: RecordedEvent): event is RecordedEvent<string, { prefix: string; name: string; version: string }> {
-  if (event.type === 'ProviderVersionBuildSucceeded') return isVersionPublished({ ...event, type: 'ProviderVersionPublished' });
-  return isVersionPublished(event) && (event.data.status ?? 'published') === 'published';
-}
-
 /**
- * ProviderVersionPublished (stable) → UpgradeRequested(up, reason auto) for every installation of
- * that provider whose policy is `auto` and whose installed version is older. Exactly once per
- * (installation, version): the command carries the idempotency key `auto-upgrade:<version>`, so a
- * replay after a crash finds the first upgrade in the stream and appends nothing.
+ * ProviderVersionPublished or ProviderVersionBuildSucceeded (stable) → an auto-upgrade rollout planned in waves for every `auto`
+ * installation behind it, if the provider's stream, read now, still has that version published and
+ * nothing newer (never onto a yanked, unfinished or older version); `AutoUpgradeWaves` drives it.
+ * ProviderVersionYanked → the rollout cancelled, and every installation whose move onto the version
+ * has not finished sent back to the version serving it. Exactly once per (installation, version): the
+ * commands carry deterministic keys in each installation's internal scope.
  */
 export class AutoUpgradeProcessManager implements LogConsumer {
   readonly name = 'auto-upgrade';
-  // An uploaded version becomes installable only when its build succeeds.
-  readonly filter = { eventTypes: ['ProviderVersionPublished', 'ProviderVersionBuildSucceeded'] };
+  // An uploaded version becomes installable only when its build succeeds; plan() reads its status anyway.
+  readonly filter = { eventTypes: [...VERSION_EVENT_TYPES] };
   readonly batchSize = 100;
 
   constructor(
     private readonly infrastructure: Infrastructure,
     private readonly logger: Logger,
+    private readonly waves: AutoUpgradeWaves,
   ) {}
 
   loadCheckpoint(): Promise<Position | undefined> {
@@ -53,29 +59,47 @@ export class AutoUpgradeProcessManager implements LogConsumer {
 
   async handle(events: RecordedEvent[]): Promise<void> {
     for (const event of events) {
-      if (isNowInstallable(event) && semver.prerelease(event.data.version) === null) {
-        const { prefix, name, version } = event.data;
+      if (isVersionEvent(event)) {
+        const provider = { prefix: event.data.prefix, name: event.data.name };
         // Installations are found in the read model, so it must first have seen everything up to here.
         await this.waitForInstalledProviders(event.position);
-        await this.upgradeInstallations(prefix, name, version, event);
+        if (event.type === 'ProviderVersionYanked') await this.cancelYanked(provider, event.data.version);
+        else await this.plan(provider, event.data.version);
       }
       await this.infrastructure.checkpoints.save(this.name, event.position);
     }
   }
 
-  private async upgradeInstallations(prefix: string, name: string, version: string, cause: RecordedEvent): Promise<void> {
-    const { rows } = await this.infrastructure.pool.query<{ tenant: string; installed_version: string; installation_id: string }>(
-      `SELECT tenant, installed_version, installation_id FROM installed_providers
-        WHERE prefix = $1 AND name = $2 AND upgrade_policy = 'auto' AND lifecycle_state <> 'deleting'`,
-      [prefix, name],
+  private async plan(provider: ProviderId, version: string): Promise<void> {
+    if (semver.prerelease(version) !== null) return;
+    const { state } = await loadState<ProviderState, ProviderEvent>(this.infrastructure.eventStore, providerDecider, providerStream(provider));
+    if (state.status !== 'listed' || state.versions[version]?.status !== 'published') return;
+    const latest = latestVersion(state);
+    if (latest && semver.gt(latest.version, version)) return;
+    const { rows } = await this.infrastructure.pool.query<RolloutTarget & { installed_version: string }>(
+      `SELECT tenant, installation_id, installed_version FROM installed_providers
+        WHERE prefix = $1 AND name = $2 AND upgrade_policy = 'auto' AND lifecycle_state <> 'deleting'
+        ORDER BY installed_at, installation_id`,
+      [provider.prefix, provider.name],
     );
-    for (const row of rows) {
-      if (semver.lt(row.installed_version, version)) await this.upgrade(row, { prefix, name }, version, cause);
-    }
+    const targets = rows.filter((r) => semver.lt(r.installed_version, version)).map(({ tenant, installation_id }) => ({ tenant, installation_id }));
+    if (targets.length === 0) return;
+    const waveSize = this.infrastructure.config.rollouts.autoUpgradeWaveSize;
+    await this.waves.record(autoUpgradeStream(provider, version), { type: 'PlanAutoUpgrade', provider, version, targets, waveSize, now: new Date().toISOString() });
+    this.logger.info({ provider: `${provider.prefix}/${provider.name}`, version, installations: targets.length, waveSize }, 'auto-upgrade planned');
   }
 
-  /** One installation's upgrade; a refusal by its decider skips it, only an outage is redelivered. */
-  private async upgrade(row: { tenant: string; installation_id: string }, provider: { prefix: string; name: string }, version: string, cause: RecordedEvent): Promise<void> {
+  private async cancelYanked(provider: ProviderId, version: string): Promise<void> {
+    await this.waves.record(autoUpgradeStream(provider, version), { type: 'CancelAutoUpgrade', reason: 'yanked', now: new Date().toISOString() });
+    const { rows } = await this.infrastructure.pool.query<{ tenant: string; installation_id: string }>(
+      `SELECT tenant, installation_id FROM installed_providers WHERE prefix = $1 AND name = $2 AND installed_version = $3 AND lifecycle_state <> 'deleting'`,
+      [provider.prefix, provider.name, version],
+    );
+    for (const row of rows) await this.sendBack(row, provider, version);
+  }
+
+  /** One installation moving onto the yanked version goes back to the version serving it (the decider judges). */
+  private async sendBack(row: { tenant: string; installation_id: string }, provider: ProviderId, version: string): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const now = new Date().toISOString();
       try {
@@ -83,26 +107,21 @@ export class AutoUpgradeProcessManager implements LogConsumer {
           this.infrastructure.eventStore,
           installationDecider,
           installationStream(row.tenant, provider),
-          { type: 'ChangeVersion', direction: 'up', targetVersion: version, reason: 'auto', now },
+          { type: 'CancelYankedRollout', version, now },
           {
-            actor: 'process-manager:auto-upgrade',
-            correlationId: cause.metadata.correlation_id ?? randomUUID(),
-            causationId: cause.id,
+            actor: AUTO_UPGRADE_ACTOR,
+            correlationId: randomUUID(),
             idempotencyScope: autoUpgradeScope(row.installation_id),
-            idempotencyKey: `auto-upgrade:${version}`,
+            idempotencyKey: `yanked:${version}`,
             requestHash: null,
             now,
           },
         );
-        this.logger.info({ tenant: row.tenant, provider: `${provider.prefix}/${provider.name}`, version }, 'auto-upgrade requested');
         return;
       } catch (error) {
         if (!(error instanceof DomainError)) throw error;
-        // A tenant's command landing at the same moment: decide again, a few times.
         if (error.code === 'concurrent_modification' && attempt < MAX_CONFLICT_RETRIES) continue;
-        // Anything else the decider refuses (uninstalled, upgraded past it, being deleted) is that
-        // installation's business: skipping it keeps one installation from holding up the others.
-        this.logger.info({ tenant: row.tenant, provider: `${provider.prefix}/${provider.name}`, version, code: error.code }, 'auto-upgrade skipped');
+        this.logger.info({ tenant: row.tenant, version, code: error.code }, 'yanked rollout not cancelled');
         return;
       }
     }

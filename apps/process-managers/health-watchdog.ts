@@ -4,12 +4,12 @@ import { installationStream } from '../../libs/installations/installation-identi
 import { installationDecider } from '../../libs/installations/installation.decider';
 import { Infrastructure } from '../../libs/infrastructure/infrastructure';
 
-/** Internal scopes contain a `:`, which no tenant organisation id does: a tenant's key never names this one. */
-const HEALTH_WATCHDOG_SCOPE = 'internal:health-watchdog';
+import { HEALTH_WATCHDOG_SCOPE } from '../../libs/application/idempotency-scopes';
 
 /**
- * Turns a READY, healthy installation `degraded` when its current generation has not beaten for
- * longer than the window (or never beat since it registered). Runs in one replica at a time: each
+ * Turns a healthy installation `degraded` when the generation serving it has not beaten for longer
+ * than the window (or never beat since it registered) — whatever its lifecycle: during a rollout and
+ * after a failed one the serving generation is still what the tenant relies on. Runs in one replica at a time: each
  * sweep first takes a transaction-scoped advisory lock.
  */
 export class HealthWatchdog {
@@ -44,8 +44,8 @@ export class HealthWatchdog {
         `SELECT i.tenant, i.prefix, i.name,
                 floor(extract(epoch FROM now() - coalesce(h.last_seen_at, i.updated_at)))::int AS seconds
            FROM installed_providers i
-           LEFT JOIN runtime_heartbeats h ON h.installation_id = i.installation_id AND h.generation = i.generation
-          WHERE i.lifecycle_state = 'ready' AND i.health = 'healthy'
+           LEFT JOIN runtime_heartbeats h ON h.installation_id = i.installation_id AND h.generation = i.serving_generation
+          WHERE i.serving_generation IS NOT NULL AND i.lifecycle_state <> 'deleting' AND i.health = 'healthy'
             AND coalesce(h.last_seen_at, i.updated_at) < now() - make_interval(secs => $1::double precision / 1000)`,
         [windowMs],
       );

@@ -13,3 +13,6 @@ export const CLI_SCOPE = `${INTERNAL_SCOPE_PREFIX}cli`;
 export const runtimeScope = (installationId: string): string => `${INTERNAL_SCOPE_PREFIX}runtime:${installationId}`;
 
 export const autoUpgradeScope = (installationId: string): string => `${INTERNAL_SCOPE_PREFIX}auto-upgrade:${installationId}`;
+
+/** The auto-upgrade rollouts' own streams (plan, waves, halt). */
+export const AUTO_UPGRADE_ROLLOUT_SCOPE = `${INTERNAL_SCOPE_PREFIX}auto-upgrade-rollout`;

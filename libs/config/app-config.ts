@@ -69,6 +69,16 @@ export interface AppConfig {
   };
   /** Master keys of the installations' secret config (libs/secrets). */
   secrets: SecretSettings;
+  rollouts: {
+    /** Installations upgraded per auto-upgrade wave. */
+    autoUpgradeWaveSize: number;
+    /** Least time between the start of one wave and the next. */
+    autoUpgradeWaveIntervalMs: number;
+    /** A wave whose share of failed upgrades is above this halts the rest of the rollout. */
+    autoUpgradeMaxFailureRatio: number;
+    /** Every Kubernetes API call is abandoned after this long. */
+    kubernetesRequestTimeoutMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -90,6 +100,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     const value = Number(raw);
     if (!Number.isInteger(value) || value < min || value > max) {
       problems.push(`${name}="${raw}" must be an integer from ${min} to ${max}`);
+      return fallback;
+    }
+    return value;
+  };
+  const ratio = (name: string, fallback: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0 || value > 1) {
+      problems.push(`${name}="${raw}" must be a number from 0 to 1`);
       return fallback;
     }
     return value;
@@ -193,6 +213,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       gcIntervalMs: int('ARTIFACT_GC_INTERVAL_MS', 3_600_000, 1_000, 86_400_000),
     },
     secrets: secretSettingsFrom(env, problems),
+    rollouts: {
+      autoUpgradeWaveSize: int('AUTO_UPGRADE_WAVE_SIZE', 5, 1, 10_000),
+      autoUpgradeWaveIntervalMs: int('AUTO_UPGRADE_WAVE_INTERVAL_MS', 60_000, 0, 86_400_000),
+      autoUpgradeMaxFailureRatio: ratio('AUTO_UPGRADE_MAX_FAILURE_RATIO', 0.5),
+      kubernetesRequestTimeoutMs: int('KUBERNETES_REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
+    },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

@@ -34,7 +34,7 @@ export class ChangeVersionHandler implements ICommandHandler<ChangeVersionComman
       if (installation.status === 'present' && installation.lifecycle !== 'deleting' && selected.version !== installation.installedVersion) {
         await tenantConfig.checkVersionChange(installation, target.provider, selected);
       }
-      return { type: 'ChangeVersion', direction, targetVersion: selected.version, reason: 'manual', now: context.now };
+      return { type: 'ChangeVersion', direction, targetVersion: selected.version, reason: 'manual', targetYanked: selected.status === 'yanked', now: context.now };
     });
   }
 }

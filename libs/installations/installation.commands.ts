@@ -19,7 +19,14 @@ export type InstallProvider = Timed & {
   secretKeys?: string[];
 };
 /** Upgrade and downgrade share one command; `direction` says which rule the target must meet. */
-export type ChangeVersion = Timed & { type: 'ChangeVersion'; direction: Direction; targetVersion: string; reason: 'manual' | 'auto' };
+export type ChangeVersion = Timed & {
+  type: 'ChangeVersion';
+  direction: Direction;
+  targetVersion: string;
+  reason: 'manual' | 'auto';
+  /** Whether the target was yanked, as its provider's stream says when the command is built. */
+  targetYanked: boolean;
+};
 export type Redeploy = Timed & { type: 'Redeploy'; version: string };
 export type Reconfigure = Timed & {
   type: 'Reconfigure';
@@ -37,6 +44,10 @@ export type RecordRegistration = Timed & { type: 'RecordRegistration'; generatio
 export type RunningWheel = { name: string; version: string };
 export type ReportHealth = Timed & { type: 'ReportHealth'; health: Health; message: string | null };
 export type CompleteUninstall = Timed & { type: 'CompleteUninstall'; generation: number };
+/** The tenant's rollback: back to the version serving, or to the one that served before it. */
+export type Rollback = Timed & { type: 'Rollback' };
+/** `version` was yanked: a rollout onto it that has not finished goes back to the version serving. */
+export type CancelYankedRollout = Timed & { type: 'CancelYankedRollout'; version: string };
 
 export type InstallationCommand =
   | InstallProvider
@@ -48,4 +59,6 @@ export type InstallationCommand =
   | FailDeploy
   | RecordRegistration
   | ReportHealth
-  | CompleteUninstall;
+  | CompleteUninstall
+  | Rollback
+  | CancelYankedRollout;

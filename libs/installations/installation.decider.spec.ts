@@ -69,6 +69,7 @@ const changeVersion = (direction: Direction, targetVersion: string, reason: 'man
   direction,
   targetVersion,
   reason,
+  targetYanked: false,
   now: NOW,
 });
 const upgrade = (targetVersion: string, reason: 'manual' | 'auto' = 'manual') => changeVersion('up', targetVersion, reason);
@@ -207,6 +208,8 @@ describe('installation decider', () => {
         name: 'db',
         installedVersion: '1.0.0',
         currentVersion: null,
+        servingGeneration: null,
+        previousServingVersion: null,
         upgradePolicy: 'manual',
         resourceTier: 'standard',
         config: CONFIG,

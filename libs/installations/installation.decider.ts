@@ -3,15 +3,10 @@ import { Decider, assertNever } from '../domain/decider';
 import { DomainError, conflict, invalid } from '../domain/domain-error';
 import {
   ChangeVersion,
-  CompleteUninstall,
-  FailDeploy,
   InstallProvider,
   InstallationCommand,
   Reconfigure,
-  RecordRegistration,
   Redeploy,
-  ReportHealth,
-  StartDeploy,
   Uninstall,
 } from './installation.commands';
 import { Health, InstallationEvent, LifecycleState, ResourceTier, UpgradePolicy } from './installation.events';
@@ -19,6 +14,8 @@ import { canonicalOf } from '../providers/provider-identity';
 import { notInstalled } from './not-installed';
 import { reservedKeysIn } from './reserved-config-keys';
 import { configDiffers, secretKeysField } from './secret-config-keys';
+import { decideCancelYankedRollout, decideRollback } from './installation-rollback';
+import { completeUninstall, failDeploy, recordRegistration, reportHealth, startDeploy } from './installer-commands.decide';
 
 export interface Installation {
   installationId: string;
@@ -27,8 +24,12 @@ export interface Installation {
   name: string;
   /** The version the tenant asked for. */
   installedVersion: string;
-  /** The version a runtime last registered with; null until one has. */
+  /** The version a runtime last registered with (the one serving); null until one has. */
   currentVersion: string | null;
+  /** The generation serving `currentVersion`; null until one registered. Its heartbeats are the health. */
+  servingGeneration: number | null;
+  /** The version that served before `currentVersion` (where a rollback goes); null if none did. */
+  previousServingVersion: string | null;
   upgradePolicy: UpgradePolicy;
   resourceTier: ResourceTier;
   config: Readonly<Record<string, string>>;
@@ -112,6 +113,9 @@ function changeVersion(command: ChangeVersion, state: InstallationState): Instal
   const present = requireChangeable(state, verb);
   const from = present.installedVersion;
   const to = command.targetVersion;
+  if (command.targetYanked) {
+    throw invalid('version_yanked', `${canonicalOf(present)} ${to} was yanked; choose another version.`);
+  }
   if (semver.eq(from, to)) {
     throw conflict('already_at_version', `${canonicalOf(present)} is already at version ${to}.`);
   }
@@ -166,47 +170,6 @@ function uninstall(command: Uninstall, state: InstallationState): InstallationEv
   return [{ type: 'UninstallRequested', data: { generation: present.generation + 1, at: command.now } }];
 }
 
-/*
- * The commands below come from the installer and the runtime. They act only on the current
- * generation: anything about a superseded one is acknowledged and changes nothing.
- */
-
-function startDeploy(command: StartDeploy, state: InstallationState): InstallationEvent[] {
-  // Only a pending generation starts: a redelivered start after the deploy failed or the
-  // runtime already registered must not move the installation back to processing.
-  if (state.status !== 'present' || state.lifecycle !== 'pending') return [];
-  if (command.generation !== state.generation || state.deployedGeneration >= command.generation) return [];
-  return [{ type: 'DeployStarted', data: { generation: command.generation, version: state.installedVersion, token_hash: command.tokenHash, at: command.now } }];
-}
-
-function failDeploy(command: FailDeploy, state: InstallationState): InstallationEvent[] {
-  if (state.status !== 'present' || command.generation !== state.generation) return [];
-  // A removal that keeps failing fails the uninstall too: the installation shows `failed` with
-  // the reason and the tenant can ask again, rather than staying `deleting` for ever.
-  if (state.lifecycle !== 'pending' && state.lifecycle !== 'processing' && state.lifecycle !== 'deleting') return [];
-  return [{ type: 'DeployFailed', data: { generation: command.generation, message: command.message, at: command.now } }];
-}
-
-function recordRegistration(command: RecordRegistration, state: InstallationState): InstallationEvent[] {
-  // A runtime that comes up after its deploy was declared failed (a slow start) is still up:
-  // failed → ready is accepted for the current generation.
-  if (state.status !== 'present' || command.generation !== state.generation || state.lifecycle === 'deleting') return [];
-  if (state.lifecycle === 'ready' && state.currentVersion === command.version) return [];
-  const wheel = command.wheel ? { wheel_name: command.wheel.name, wheel_version: command.wheel.version } : {};
-  return [{ type: 'RegistrationReceived', data: { generation: command.generation, version: command.version, endpoint: command.endpoint, ...wheel, at: command.now } }];
-}
-
-function reportHealth(command: ReportHealth, state: InstallationState): InstallationEvent[] {
-  if (state.status !== 'present' || state.lifecycle === 'deleting') return [];
-  if (state.health === command.health && state.healthMessage === command.message) return [];
-  return [{ type: 'HealthChanged', data: { health: command.health, message: command.message, at: command.now } }];
-}
-
-function completeUninstall(command: CompleteUninstall, state: InstallationState): InstallationEvent[] {
-  if (state.status !== 'present' || state.lifecycle !== 'deleting' || command.generation !== state.generation) return [];
-  return [{ type: 'Uninstalled', data: { generation: command.generation, at: command.now } }];
-}
-
 function decide(command: InstallationCommand, state: InstallationState): InstallationEvent[] {
   switch (command.type) {
     case 'InstallProvider':
@@ -229,6 +192,10 @@ function decide(command: InstallationCommand, state: InstallationState): Install
       return reportHealth(command, state);
     case 'CompleteUninstall':
       return completeUninstall(command, state);
+    case 'Rollback':
+      return decideRollback(command, requireChangeable(state, 'roll back'));
+    case 'CancelYankedRollout':
+      return state.status === 'present' ? decideCancelYankedRollout(command, state) : [];
     default:
       return assertNever(command);
   }
@@ -245,6 +212,8 @@ function evolve(state: InstallationState, event: InstallationEvent): Installatio
       name: d.name,
       installedVersion: d.version,
       currentVersion: null,
+      servingGeneration: null,
+      previousServingVersion: null,
       upgradePolicy: d.upgrade_policy,
       resourceTier: d.resource_tier,
       config: d.config,
@@ -265,6 +234,8 @@ function evolve(state: InstallationState, event: InstallationEvent): Installatio
   switch (event.type) {
     case 'UpgradeRequested':
       return { ...state, installedVersion: event.data.to_version, generation: event.data.generation, lifecycle: 'pending', lastDeployMessage: null, updatedAt: at };
+    case 'RollbackRequested':
+      return { ...state, installedVersion: event.data.to_version, generation: event.data.generation, lifecycle: 'pending', lastDeployMessage: null, updatedAt: at };
     case 'RedeployRequested':
       return { ...state, installedVersion: event.data.version, generation: event.data.generation, lifecycle: 'pending', lastDeployMessage: null, updatedAt: at };
     case 'InstallationReconfigured': {
@@ -282,16 +253,23 @@ function evolve(state: InstallationState, event: InstallationEvent): Installatio
     case 'DeployFailed':
       return { ...state, lifecycle: 'failed', lastDeployMessage: event.data.message, updatedAt: at };
     case 'RegistrationReceived':
-      return { ...state, lifecycle: 'ready', currentVersion: event.data.version, health: 'healthy', healthMessage: null, lastDeployMessage: null, updatedAt: at };
+      return { ...registered(state, event.data), lifecycle: 'ready', health: 'healthy', healthMessage: null, lastDeployMessage: null, updatedAt: at };
     case 'HealthChanged':
       return { ...state, health: event.data.health, healthMessage: event.data.message, updatedAt: at };
     case 'UninstallRequested':
-      return { ...state, lifecycle: 'deleting', generation: event.data.generation, updatedAt: at };
+      // Nothing is to serve any more, even if the removal fails: reconciliation must not bring it back.
+      return { ...state, lifecycle: 'deleting', generation: event.data.generation, servingGeneration: null, updatedAt: at };
     case 'Uninstalled':
       return { status: 'absent', lastGeneration: state.generation };
     default:
       return state;
   }
+}
+
+/** A generation registered: it serves now, and the version it replaced becomes the one to roll back to. */
+function registered(state: PresentInstallation, data: { generation: number; version: string }): PresentInstallation {
+  const replaced = state.currentVersion !== null && state.currentVersion !== data.version ? state.currentVersion : state.previousServingVersion;
+  return { ...state, currentVersion: data.version, servingGeneration: data.generation, previousServingVersion: replaced };
 }
 
 export const installationDecider: Decider<InstallationCommand, InstallationState, InstallationEvent> = {

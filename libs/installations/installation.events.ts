@@ -55,6 +55,15 @@ export type RegistrationReceived = {
 export type HealthChanged = { type: 'HealthChanged'; data: Stamped & { health: Health; message: string | null } };
 export type UninstallRequested = { type: 'UninstallRequested'; data: Stamped & { generation: number } };
 export type Uninstalled = { type: 'Uninstalled'; data: Stamped & { generation: number } };
+/**
+ * Back to an earlier version as a new generation: the tenant's rollback (`manual`), or the rollout of
+ * a version yanked before it finished, cancelled back to the version serving (`yanked`).
+ */
+export type RollbackRequested = {
+  type: 'RollbackRequested';
+  data: Stamped & { from_version: string; to_version: string; generation: number; reason: RollbackReason };
+};
+export type RollbackReason = 'manual' | 'yanked';
 
 export type InstallationEvent =
   | InstallRequested
@@ -66,7 +75,8 @@ export type InstallationEvent =
   | RegistrationReceived
   | HealthChanged
   | UninstallRequested
-  | Uninstalled;
+  | Uninstalled
+  | RollbackRequested;
 
 export const INSTALLATION_EVENT_TYPES: ReadonlyArray<InstallationEvent['type']> = [
   'InstallRequested',
@@ -79,4 +89,5 @@ export const INSTALLATION_EVENT_TYPES: ReadonlyArray<InstallationEvent['type']> 
   'HealthChanged',
   'UninstallRequested',
   'Uninstalled',
+  'RollbackRequested',
 ];

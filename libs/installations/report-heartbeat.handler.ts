@@ -18,8 +18,10 @@ export class ReportHeartbeatCommand extends Command<void> {
 }
 
 /**
- * A runtime's liveness report. Every beat refreshes `runtime_heartbeats` (the health watchdog's
- * input); only a change of the current generation's health becomes an event.
+ * A runtime's liveness report. The installation's health is the health of the generation serving it
+ * (the newest one while none has registered yet): its beats refresh `runtime_heartbeats` (the health
+ * watchdog's input), and a change of its health becomes an event. A generation still in flight, or
+ * one that failed, says nothing about what serves the tenant.
  */
 @CommandHandler(ReportHeartbeatCommand)
 export class ReportHeartbeatHandler implements ICommandHandler<ReportHeartbeatCommand, void> {
@@ -28,6 +30,7 @@ export class ReportHeartbeatHandler implements ICommandHandler<ReportHeartbeatCo
   async execute({ credentials, status, message }: ReportHeartbeatCommand): Promise<void> {
     const { streamName, state } = await authenticateRuntime(this.infrastructure, credentials);
     const { installationId, generation } = credentials;
+    if (generation !== (state.servingGeneration ?? state.generation)) return;
     await this.infrastructure.pool.query(
       `INSERT INTO runtime_heartbeats (installation_id, stream_name, generation, status, message, last_seen_at)
        VALUES ($1, $2, $3, $4, $5, now())
@@ -37,8 +40,6 @@ export class ReportHeartbeatHandler implements ICommandHandler<ReportHeartbeatCo
          WHERE runtime_heartbeats.generation <= EXCLUDED.generation`,
       [installationId, streamName, generation, status, message],
     );
-    // An old generation's runtime still beating during a rollout says nothing about the current one.
-    if (generation !== state.generation) return;
     const reported = status === 'healthy' ? null : (message ?? 'The runtime reports itself degraded.');
     if (state.health === status && state.healthMessage === reported) return;
     const context = runtimeContext(state, null);

@@ -29,6 +29,7 @@ describe('installation loop: deploy, registration, health, auto-upgrades', () =>
       REGISTRATION_TIMEOUT_MS: '20000',
       DEPLOY_EFFECT_LOG: effectLog,
       RUNTIME_HEARTBEAT_INTERVAL_MS: '200',
+      AUTO_UPGRADE_WAVE_INTERVAL_MS: '200',
     });
     installer = await startInstaller(t.infrastructure, { storeUrl: t.baseUrl });
     key = await t.createKey('acme', ['publish', 'install', 'read']);

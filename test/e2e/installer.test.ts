@@ -215,7 +215,7 @@ const install = () =>
     config: CONFIG,
     now: now(),
   });
-const upgrade = (targetVersion: string) => command(store, { type: 'ChangeVersion', direction: 'up', targetVersion, reason: 'manual', now: now() });
+const upgrade = (targetVersion: string) => command(store, { type: 'ChangeVersion', direction: 'up', targetVersion, reason: 'manual', targetYanked: false, now: now() });
 
 async function events(): Promise<RecordedEvent[]> {
   return store.readStream(STREAM);
@@ -393,7 +393,7 @@ describe('installer (local-process deployer, real sample runtime)', () => {
     expect(effects()).toEqual([]);
   });
 
-  it('an upgrade that never registers times out: DeployFailed, the failed generation is stopped, the old one keeps serving', async () => {
+  it('an upgrade that never registers times out: DeployFailed, the failed generation is stopped and the old one keeps serving', async () => {
     await install();
     const installer = startInstaller({ registrationTimeoutMs: 1500 });
     await waitFor('RegistrationReceived', has('RegistrationReceived', 1));
@@ -406,12 +406,13 @@ describe('installer (local-process deployer, real sample runtime)', () => {
 
     const failed = (await events()).find((e) => e.type === 'DeployFailed');
     expect(failed?.data).toMatchObject({ generation: 2, message: 'no registration within 1500 ms' });
-    expect(await stateOf()).toMatchObject({ lifecycle: 'failed', installedVersion: '2.0.0', currentVersion: '1.0.0' });
+    expect(await stateOf()).toMatchObject({ lifecycle: 'failed', installedVersion: '2.0.0', currentVersion: '1.0.0', servingGeneration: 1 });
     // The deployer stops one generation (stopGeneration): the failed one goes, the serving one stays.
     await waitFor('generation 2 stopped', () => effectSummary().includes('stop g2'));
     expect(installer.deployer.running(INSTALLATION_ID).map((r) => r.generation)).toEqual([1]);
     expect(alive(g1.pid)).toBe(true);
     expect(effectSummary()).toEqual(['start g1', 'start g2', 'stop g2']);
+    api.accepting = true;
   });
 
   it('a runtime that exits before registering fails its deploy at once, not at the deadline', async () => {

@@ -80,6 +80,7 @@ describe('tenant isolation', () => {
       ['POST downgrade', () => send('POST', `${path}/downgrade`, { key, headers, body: { target_version: '1.0.0' } })],
       ['POST deploy', () => send('POST', `${path}/deploy`, { key, headers, body: {} })],
       ['POST deploy version', () => send('POST', `${path}/deploy`, { key, headers, body: { version: '1.1.0' } })],
+      ['POST rollback', () => send('POST', `${path}/rollback`, { key, headers, body: {} })],
       ['DELETE', () => send('DELETE', path, { key, headers })],
     ] as Array<[string, () => Promise<TestResponse>]>;
   };

@@ -132,3 +132,6 @@ export class HistoryPage {
   @ApiProperty() limit!: number;
   @ApiProperty() offset!: number;
 }
+
+/** A rollback names nothing: the installation's own history says where it goes (`{}`). */
+export class RollbackInstallationDto {}

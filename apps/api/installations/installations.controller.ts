@@ -9,6 +9,7 @@ import { ChangeVersionCommand } from '../../../libs/installations/change-version
 import { InstallProviderCommand } from '../../../libs/installations/install-provider.handler';
 import { ReconfigureInstallationCommand } from '../../../libs/installations/reconfigure-installation.handler';
 import { RedeployInstallationCommand } from '../../../libs/installations/redeploy-installation.handler';
+import { RollbackInstallationCommand } from '../../../libs/installations/rollback-installation.handler';
 import { InstallationResult, TenantInstallation } from '../../../libs/installations/tenant-installation-command';
 import { UninstallProviderCommand } from '../../../libs/installations/uninstall-provider.handler';
 import { parseCanonical } from '../../../libs/providers/provider-identity';
@@ -27,6 +28,7 @@ import {
   DowngradeProviderDto,
   InstallProviderDto,
   InstalledProviderResponse,
+  RollbackInstallationDto,
   UpdateInstallationDto,
   UpgradeProviderDto,
 } from './installation.dto';
@@ -150,6 +152,18 @@ export class InstallationsController {
   @ApiResponse({ status: 422, type: ErrorBody, description: 'not_a_downgrade, version_yanked, config_invalid (the current config violates the target config_schema; the message names the keys)' })
   async downgrade(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: DowngradeProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
     return respond(response, await this.commands.execute(new ChangeVersionCommand(target(principal, prefix, name), 'down', body.target_version, commandContext(request, principal))));
+  }
+
+  @Post('installed/:prefix/:name/rollback')
+  @RequireScope('install')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Back to the version serving (after a failed rollout) or the one that served before it, as a new generation' })
+  @ApiHeader(IDEMPOTENCY)
+  @ApiHeader(IF_MATCH)
+  @ApiResponse({ status: 200, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
+  @ApiResponse({ status: 409, type: ErrorBody, description: 'nothing_to_roll_back, installation_deleting, concurrent_modification' })
+  async rollback(@Param('prefix') prefix: string, @Param('name') name: string, @Body() _body: RollbackInstallationDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+    return respond(response, await this.commands.execute(new RollbackInstallationCommand(target(principal, prefix, name), commandContext(request, principal))));
   }
 
   @Delete('installed/:prefix/:name')

@@ -13,7 +13,11 @@ export interface KubernetesDeployerOptions {
   heartbeatIntervalMs?: number;
   /** Defaults to KubeConfig.loadFromDefault(): KUBECONFIG, ~/.kube/config or the in-cluster account. */
   kubeConfig?: KubeConfig;
+  /** `KUBERNETES_REQUEST_TIMEOUT_MS`: no API call waits longer (a hung API server holds no installation for ever). */
+  requestTimeoutMs?: number;
 }
+
+export const DEFAULT_KUBERNETES_REQUEST_TIMEOUT_MS = 30_000;
 
 const APPLY = { headers: { 'Content-Type': PatchUtils.PATCH_FORMAT_APPLY_YAML } };
 
@@ -27,11 +31,16 @@ export class KubernetesDeployer implements Deployer {
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
   private readonly logger: Logger;
+  private readonly timeoutMs: number;
 
   constructor(private readonly options: KubernetesDeployerOptions) {
     const kubeConfig = options.kubeConfig ?? defaultKubeConfig();
     this.apps = kubeConfig.makeApiClient(AppsV1Api);
     this.core = kubeConfig.makeApiClient(CoreV1Api);
+    const timeout = options.requestTimeoutMs ?? DEFAULT_KUBERNETES_REQUEST_TIMEOUT_MS;
+    this.timeoutMs = timeout;
+    // The client's own socket timeout; `call` bounds each call as well, whatever the transport does.
+    for (const api of [this.apps, this.core]) api.addInterceptor((request: { timeout?: number }) => void (request.timeout = timeout));
     this.logger = options.logger.child({ component: 'kubernetes-deployer', namespace: options.namespace });
   }
 
@@ -44,13 +53,13 @@ export class KubernetesDeployer implements Deployer {
     });
     const service = serviceManifest(desired, ns);
     // The Secret first: a pod that starts before its Secret exists fails to start.
-    await call('apply Secret', () =>
+    await this.call('apply Secret', () =>
       this.core.patchNamespacedSecret(name, ns, secret, undefined, undefined, FIELD_MANAGER, undefined, true, APPLY),
     );
-    await call('apply Deployment', () =>
+    await this.call('apply Deployment', () =>
       this.apps.patchNamespacedDeployment(name, ns, deployment, undefined, undefined, FIELD_MANAGER, undefined, true, APPLY),
     );
-    await call('apply Service', () =>
+    await this.call('apply Service', () =>
       this.core.patchNamespacedService(serviceName(desired), ns, service, undefined, undefined, FIELD_MANAGER, undefined, true, APPLY),
     );
     this.logger.info({ installationId: desired.installationId, generation: desired.generation, deployment: name }, 'deployment applied');
@@ -66,11 +75,11 @@ export class KubernetesDeployer implements Deployer {
 
   async remove(installationId: string): Promise<void> {
     await this.deleteGenerations(installationId, () => true);
-    const { body } = await call('list Services', () =>
+    const { body } = await this.call('list Services', () =>
       this.core.listNamespacedService(this.options.namespace, undefined, undefined, undefined, undefined, selectorOf(installationId)),
     );
     for (const name of namesOf(body.items)) {
-      await ignoreNotFound(() => call('delete Service', () => this.core.deleteNamespacedService(name, this.options.namespace)));
+      await ignoreNotFound(() => this.call('delete Service', () => this.core.deleteNamespacedService(name, this.options.namespace)));
     }
     this.logger.info({ installationId }, 'installation removed');
   }
@@ -85,7 +94,7 @@ export class KubernetesDeployer implements Deployer {
   }
 
   private async deploymentsOf(installationId: string): Promise<V1Deployment[]> {
-    const { body } = await call('list Deployments', () =>
+    const { body } = await this.call('list Deployments', () =>
       this.apps.listNamespacedDeployment(this.options.namespace, undefined, undefined, undefined, undefined, selectorOf(installationId)),
     );
     return body.items;
@@ -98,17 +107,21 @@ export class KubernetesDeployer implements Deployer {
       const name = deployment.metadata?.name;
       if (!name || !select(generation)) continue;
       await ignoreNotFound(() =>
-        call('delete Deployment', () => this.apps.deleteNamespacedDeployment(name, ns, undefined, undefined, undefined, undefined, 'Background')),
+        this.call('delete Deployment', () => this.apps.deleteNamespacedDeployment(name, ns, undefined, undefined, undefined, undefined, 'Background')),
       );
       this.logger.info({ installationId, generation, deployment: name }, 'generation deleted');
     }
-    const { body: secrets } = await call('list Secrets', () =>
+    const { body: secrets } = await this.call('list Secrets', () =>
       this.core.listNamespacedSecret(ns, undefined, undefined, undefined, undefined, selectorOf(installationId)),
     );
     const doomed = secrets.items.filter((secret) => select(Number(secret.metadata?.labels?.[LABELS.generation] ?? NaN)));
     for (const name of namesOf(doomed)) {
-      await ignoreNotFound(() => call('delete Secret', () => this.core.deleteNamespacedSecret(name, ns)));
+      await ignoreNotFound(() => this.call('delete Secret', () => this.core.deleteNamespacedSecret(name, ns)));
     }
+  }
+
+  private call<T>(action: string, run: () => Promise<T>): Promise<T> {
+    return call(action, () => withTimeout(action, this.timeoutMs, run()));
   }
 }
 
@@ -188,6 +201,15 @@ async function call<T>(action: string, run: () => Promise<T>): Promise<T> {
     const detail = e.body?.message ?? (typeof e.body === 'string' ? e.body : undefined) ?? e.message ?? String(error);
     throw new KubernetesCallFailed(action, e.statusCode, detail);
   }
+}
+
+/** Settles with the call, or rejects once `ms` have passed without an answer. */
+function withTimeout<T>(action: string, ms: number, pending: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([pending, timeout]).finally(() => clearTimeout(timer));
 }
 
 async function ignoreNotFound(run: () => Promise<unknown>): Promise<void> {
