@@ -1,6 +1,17 @@
 /** @type {import('jest').Config} */
-const transform = { '^.+\\.ts$': 'ts-jest' };
-const common = { testEnvironment: 'node', transform, moduleFileExtensions: ['ts', 'js', 'json'] };
+// ESM-only packages (the Kubernetes client 1.x and its OIDC dependencies) are compiled to CommonJS
+// for jest, whose module system cannot require ES modules; Node itself loads them natively.
+const ESM_PACKAGES = ['@kubernetes/client-node', 'openid-client', 'oauth4webapi', 'jose', 'rfc4648', 'jsonpath-plus'];
+const transform = {
+  '^.+\\.ts$': 'ts-jest',
+  '^.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, checkJs: false }, isolatedModules: true }],
+};
+const common = {
+  testEnvironment: 'node',
+  transform,
+  transformIgnorePatterns: [`/node_modules/(?!(${ESM_PACKAGES.join('|')})/)`],
+  moduleFileExtensions: ['ts', 'js', 'json'],
+};
 
 module.exports = {
   maxWorkers: 2,
