@@ -28,6 +28,10 @@ export class WorkerStatus {
     this.runners.push(...runners);
   }
 
+  get tracked(): readonly ConsumerRunner[] {
+    return this.runners;
+  }
+
   failing(): string[] {
     return this.runners.filter((r) => r.state === 'stopped').map((r) => r.consumer.name);
   }
