@@ -1,4 +1,4 @@
-import type { V1NetworkPolicy } from '@kubernetes/client-node';
+import type { V1LabelSelector, V1NetworkPolicy, V1NetworkPolicyEgressRule, V1NetworkPolicyPeer } from '@kubernetes/client-node';
 import { DesiredDeployment } from '../deployer.port';
 import { LABELS, MANAGED_BY, installationLabels, serviceName } from './kubernetes-manifests';
 
@@ -15,12 +15,26 @@ export const DEFAULT_API_POD_LABELS = { 'app.kubernetes.io/name': 'provider-stor
 const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 
 /**
+ * The NetworkPolicy as the API server reads it. Not the client's V1NetworkPolicy: that names an
+ * ingress rule's `from` `_from`, which only its serialiser renames, and a server-side apply body is
+ * sent as written (the API server would drop `_from` and leave ingress open to no one or everyone).
+ */
+export type NetworkPolicyManifest = Omit<V1NetworkPolicy, 'spec'> & {
+  spec: {
+    podSelector: V1LabelSelector;
+    policyTypes: string[];
+    ingress: Array<{ from: V1NetworkPolicyPeer[] }>;
+    egress: V1NetworkPolicyEgressRule[];
+  };
+};
+
+/**
  * One NetworkPolicy per installation, over all its generations: its pods may reach the API (register,
  * heartbeat, download the wheel) and the cluster DNS, nothing else; they accept traffic from anything
  * that is not another runtime (the platform calls them through their Service), so one tenant's
  * runtime cannot reach another's.
  */
-export function networkPolicyManifest(d: DesiredDeployment, namespace: string, api: ApiEndpoint): V1NetworkPolicy {
+export function networkPolicyManifest(d: DesiredDeployment, namespace: string, api: ApiEndpoint): NetworkPolicyManifest {
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
@@ -30,8 +44,7 @@ export function networkPolicyManifest(d: DesiredDeployment, namespace: string, a
       policyTypes: ['Ingress', 'Egress'],
       ingress: [
         {
-          // `_from`: the client's name for `from` (a reserved word in its generator), serialised as `from`.
-          _from: [
+          from: [
             // Same namespace: every pod but the runtimes (`NotIn` also matches pods without the label).
             { podSelector: { matchExpressions: [{ key: LABELS.managedBy, operator: 'NotIn', values: [MANAGED_BY] }] } },
             { namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: api.namespace } }, podSelector: { matchLabels: api.podLabels } },

@@ -164,6 +164,8 @@ export class KubernetesApiTestDouble {
   private watch(res: ServerResponse, plural: string, namespace: string, query: URLSearchParams): void {
     const watcher: Watcher = { plural, namespace, matches: parseSelector(query.get('labelSelector')), response: res };
     res.writeHead(200, { 'content-type': 'application/json' });
+    // As the API server does: the headers go at once, events follow as they happen.
+    res.flushHeaders();
     const since = Number(query.get('resourceVersion') ?? 0);
     for (const event of this.history) if (event.resourceVersion > since) this.deliver(watcher, event);
     this.watchers.add(watcher);
