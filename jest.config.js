@@ -15,6 +15,10 @@ const common = {
 
 module.exports = {
   maxWorkers: 2,
+  // Built by `npm test` (npm run build) before jest runs: PostgreSQL and KurrentDB in containers when
+  // a container engine answers, else one line saying why and the embedded server and test double.
+  globalSetup: '<rootDir>/dist/test/support/testcontainers-setup.js',
+  globalTeardown: '<rootDir>/dist/test/support/testcontainers-teardown.js',
   testTimeout: 60_000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs,projections}/**/*.spec.ts'] },

@@ -52,7 +52,7 @@ export class EventStoreDbEventStore implements EventStore {
   private readonly client: KurrentDBClient;
   private readonly subscriptions = new Set<EventStoreDbSubscription>();
 
-  /** @param connectionString e.g. `esdb://localhost:2113?tls=false` */
+  /** @param connectionString e.g. `kurrentdb://localhost:2113?tls=false` */
   constructor(connectionString: string) {
     this.client = KurrentDBClient.connectionString(connectionString);
   }

@@ -57,7 +57,7 @@ export class EventStoreDbTestDouble {
       ),
     );
     this.server = server;
-    return { connectionString: `esdb://127.0.0.1:${this.port}?tls=false` };
+    return { connectionString: `kurrentdb://127.0.0.1:${this.port}?tls=false` };
   }
 
   /** Goes away as a node shutting down: subscriptions end with UNAVAILABLE, later calls find nothing listening. */
