@@ -4,7 +4,7 @@
 const ESM_PACKAGES = ['@kubernetes/client-node', 'openid-client', 'oauth4webapi', 'jose', 'rfc4648', 'jsonpath-plus'];
 const transform = {
   '^.+\\.ts$': 'ts-jest',
-  '^.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, checkJs: false }, isolatedModules: true }],
+  '^.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, checkJs: false, isolatedModules: true } }],
 };
 const common = {
   testEnvironment: 'node',

@@ -6,7 +6,8 @@ import { checkReadiness } from './readiness';
 import { WorkerStatus } from './worker-status';
 
 export interface ObservedProcess {
-  health: HealthServer;
+  /** Absent when HEALTH_PORT was taken (logged as an error; the process's probes then fail visibly). */
+  health?: HealthServer;
   workers: WorkerStatus;
   stop(): Promise<void>;
 }
@@ -22,18 +23,26 @@ export async function observeProcess(
   const workers = new WorkerStatus(infrastructure);
   workers.track([...runners]);
   const untrack = trackProcessMetrics({ ...infrastructure, runners: () => runners });
+  // A taken port must not stop the consumers: several workers on one machine (development, the
+  // process tests) share the default port, and in a pod the failing probe says what is wrong.
   const health = await startHealthServer({
     port: infrastructure.config.healthPort,
     host: infrastructure.config.host,
     logger: infrastructure.logger,
     readiness: () => checkReadiness(infrastructure, workers),
+  }).catch((error: unknown) => {
+    infrastructure.logger.error(
+      { port: infrastructure.config.healthPort, err: error instanceof Error ? error.message : String(error) },
+      'health and metrics not served: HEALTH_PORT could not be opened',
+    );
+    return undefined;
   });
   return {
     health,
     workers,
     stop: async () => {
       untrack();
-      await health.close();
+      await health?.close();
     },
   };
 }

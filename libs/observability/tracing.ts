@@ -19,10 +19,14 @@ export function tracer() {
   return trace.getTracer(TRACER_NAME);
 }
 
-/** The active span's `traceparent` (plus `tracestate` is not kept: nothing of ours sets one). */
+/** The active span's `traceparent` (`tracestate` is not kept: nothing of ours sets one). */
 export function activeTraceparent(): string | undefined {
   const carrier: Record<string, string> = {};
-  w3c.inject(context.active(), carrier, { set: (c, k, v) => (c[k] = v) });
+  w3c.inject(context.active(), carrier, {
+    set: (into: Record<string, string>, key: string, value: string) => {
+      into[key] = value;
+    },
+  });
   return carrier.traceparent;
 }
 

@@ -102,6 +102,7 @@ function expectedDeployment(generation: number, version: string) {
                 { name: 'PROVIDER_PACKAGE_NAME', value: 'acme_db' },
                 { name: 'PROVIDER_ENTRYPOINT', value: '["acme_db.main:app"]' },
                 { name: 'PROVIDER_STORE_REGISTRATION_TOKEN', valueFrom: secretRef('registration-token') },
+                { name: 'PROVIDER_STORE_HEALTH_PORT', value: '8080' },
               ],
               resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { cpu: '500m', memory: '512Mi' } },
               readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 },

@@ -113,7 +113,7 @@ describe('observability', () => {
   });
 
   it('a worker process serves /health/live, /health/ready and /metrics on its health port', async () => {
-    const base = `http://127.0.0.1:${observed.health.port}`;
+    const base = `http://127.0.0.1:${observed.health?.port}`;
     expect((await fetch(`${base}/health/live`)).status).toBe(200);
     await waitFor('the installer to be active', () => installer.runner.isActive);
     const ready = await fetch(`${base}/health/ready`);

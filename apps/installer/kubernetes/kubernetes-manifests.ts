@@ -156,6 +156,8 @@ export function deploymentManifest(d: DesiredDeployment, namespace: string, runt
     ...configEntries(d).map(([key]) => fromSecret(key, key)),
     ...Object.entries(platformValues(d, settings)).map(([envName, value]) => ({ name: envName, value })),
     fromSecret(REGISTRATION_TOKEN_ENV, TOKEN_KEY),
+    // Where the pod's probes ask: the runtime serves `GET /healthz` there.
+    { name: 'PROVIDER_STORE_HEALTH_PORT', value: String(RUNTIME_PORT) },
   ];
   const resources = TIER_RESOURCES[d.resourceTier];
   return {
