@@ -1,9 +1,24 @@
 /** @type {import('jest').Config} */
-const transform = { '^.+\\.ts$': 'ts-jest' };
-const common = { testEnvironment: 'node', transform, moduleFileExtensions: ['ts', 'js', 'json'] };
+// ESM-only packages (the Kubernetes client 1.x and its OIDC dependencies) are compiled to CommonJS
+// for jest, whose module system cannot require ES modules; Node itself loads them natively.
+const ESM_PACKAGES = ['@kubernetes/client-node', 'openid-client', 'oauth4webapi', 'jose', 'rfc4648', 'jsonpath-plus'];
+const transform = {
+  '^.+\\.ts$': 'ts-jest',
+  '^.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, checkJs: false, isolatedModules: true } }],
+};
+const common = {
+  testEnvironment: 'node',
+  transform,
+  transformIgnorePatterns: [`/node_modules/(?!(${ESM_PACKAGES.join('|')})/)`],
+  moduleFileExtensions: ['ts', 'js', 'json'],
+};
 
 module.exports = {
   maxWorkers: 2,
+  // Built by `npm test` (npm run build) before jest runs: PostgreSQL and KurrentDB in containers when
+  // a container engine answers, else one line saying why and the embedded server and test double.
+  globalSetup: '<rootDir>/dist/test/support/testcontainers-setup.js',
+  globalTeardown: '<rootDir>/dist/test/support/testcontainers-teardown.js',
   testTimeout: 60_000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs,projections}/**/*.spec.ts'] },

@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from '../libs/config/app-config';
 import { Infrastructure, createInfrastructure } from '../libs/infrastructure/infrastructure';
+import { startTracing } from '../libs/observability/start-tracing';
 
 /**
  * Shared entry-point shape: read the config (a bad value ends the process with a clear message),
@@ -15,7 +16,12 @@ export function runProcess(name: string, start: (infrastructure: Infrastructure)
   }
   void (async () => {
     const infrastructure = await createInfrastructure(config, name);
-    const stop = await start(infrastructure);
+    const tracing = startTracing(name, infrastructure.logger);
+    const app = await start(infrastructure);
+    const stop = async () => {
+      await app();
+      await tracing.shutdown();
+    };
     let stopping = false;
     const shutdown = (signal: string) => {
       if (stopping) return;

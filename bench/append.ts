@@ -91,7 +91,7 @@ export async function benchAppend(pool: Pool, rss: RssSampler, batch: number, du
 
 /**
  * The same appends through the EventStoreDB adapter (`EventStoreDbEventStore`, the real
- * `@eventstore/db-client`), reported as `append_<n>_eventstoredb` beside the PostgreSQL line and
+ * `@kurrent/kurrentdb-client`), reported as `append_<n>_eventstoredb` beside the PostgreSQL line and
  * against the raw PostgreSQL INSERT baseline that line measured in this run. `server` says what
  * answered: figures on the gRPC test double measure the double, not EventStoreDB.
  */

@@ -1,6 +1,6 @@
 import { Metadata, credentials } from '@grpc/grpc-js';
-import { ServerFeaturesClient } from '@eventstore/db-client/generated/serverfeatures_grpc_pb';
-import { Empty } from '@eventstore/db-client/generated/shared_pb';
+import { ServerFeaturesClient } from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/serverfeatures_grpc_pb';
+import { Empty } from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/shared_pb';
 
 export interface EventStoreDbServer {
   /** The version the server reports (`ServerFeatures.GetSupportedMethods`), or `unknown`. */

@@ -8,6 +8,7 @@ import { LocalProcessDeployer } from './local-process/local-process.deployer';
 import { RegistrationTokens } from '../../libs/installations/registration-token';
 import { installationSecretsOf } from '../../libs/secrets/installation-secrets';
 import { SecretRevealingDeployer } from './secret-revealing.deployer';
+import { instrumentDeployer } from '../../libs/observability/observed-deployer';
 
 export interface RunningInstaller {
   deployer: Deployer;
@@ -61,7 +62,7 @@ export async function startInstaller(
   const { config, logger, pool, eventStore, checkpoints } = infrastructure;
   const installerLogger = logger.child({ app: 'installer' });
   const tokens = await RegistrationTokens.load(pool);
-  const deployer = overrides.deployer ?? (await createDeployer(config, installerLogger));
+  const deployer = instrumentDeployer(overrides.deployer ?? (await createDeployer(config, installerLogger)));
   let runner: ConsumerRunner | undefined;
   const consumer = new InstallerConsumer({
     store: eventStore,

@@ -6,6 +6,7 @@ import { schemaVersionOf, upcast } from '../domain/upcasters';
 import { DuplicateEventIds, EventMetadata, EventStore, NewEvent, RecordedEvent, WrongExpectedRevision } from '../event-store/event-store.port';
 import { Position } from '../event-store/position';
 import { DomainEvent, eventsOf } from './stream-state';
+import { inSpan, traceContextMetadata } from '../observability/tracing';
 
 /** Who and why: becomes every new event's metadata. */
 export interface CommandContext {
@@ -78,7 +79,9 @@ export async function runCommand<Command, State, Event extends DomainEvent>(
   const events = newEvents(decided, context);
 
   try {
-    const result = await store.append(streamName, events, revision === -1 ? 'no_stream' : revision);
+    const result = await inSpan('event-store append', { attributes: { 'provider_store.stream': streamName } }, () =>
+      store.append(streamName, events, revision === -1 ? 'no_stream' : revision),
+    );
     return {
       state: decided.reduce((folded, event) => decider.evolve(folded, event), state),
       revision: result.nextExpectedRevision,
@@ -113,6 +116,8 @@ function newEvents(decided: readonly DomainEvent[], context: CommandContext): Ne
       idempotency_key: key,
       idempotency_scope: key ? context.idempotencyScope : null,
       request_hash: context.requestHash ?? null,
+      // The request's trace, continued by whichever consumer handles the event.
+      ...traceContextMetadata(),
     };
     return {
       id: key ? uuidv5(`${context.idempotencyScope}\u0000${key}\u0000${index}`, IDEMPOTENCY_NAMESPACE) : randomUUID(),

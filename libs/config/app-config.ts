@@ -27,6 +27,8 @@ export interface AppConfig {
   inlineProjections: boolean;
   /** A log consumer active but behind, whose checkpoint has not moved for this long, makes readiness fail. */
   consumerStallMs: number;
+  /** Where the installer and projections processes serve /health/* and /metrics (the API uses PORT). */
+  healthPort: number;
   rateLimitPerMinute: number;
   wheelFetch: {
     timeoutMs: number;
@@ -175,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     readModelWaitMs: int('READ_MODEL_WAIT_MS', 5000, 0, 60_000),
     inlineProjections: oneOf('INLINE_PROJECTIONS', ['true', 'false'] as const, 'true') === 'true',
     consumerStallMs: int('CONSUMER_STALL_MS', 60_000, 100, 86_400_000),
+    healthPort: int('HEALTH_PORT', 9464, 0, 65535),
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 6000, 1, 10_000_000),
     wheelFetch: {
       timeoutMs: int('WHEEL_FETCH_TIMEOUT_MS', 15_000, 100, 600_000),

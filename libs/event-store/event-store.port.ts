@@ -10,6 +10,8 @@ export interface EventMetadata {
   idempotency_key?: string | null;
   /** Hash of the request that caused the event, so a reused idempotency key can be told apart. */
   request_hash?: string | null;
+  /** W3C `traceparent` of the span that appended the event, so a consumer's span continues it. */
+  trace_context?: string | null;
 }
 
 export interface NewEvent<Type extends string = string, Data = unknown> {

@@ -3,7 +3,7 @@ import {
   ANY,
   BACKWARDS,
   END,
-  EventStoreDBClient,
+  KurrentDBClient,
   FORWARDS,
   jsonEvent,
   NO_STREAM,
@@ -14,12 +14,12 @@ import {
   WrongExpectedVersionError,
   type AllStreamResolvedEvent,
   type Position,
-} from '@eventstore/db-client';
+} from '@kurrent/kurrentdb-client';
 import { EventStoreDbTestDouble } from '../support/eventstoredb-test-double/eventstoredb-test-double';
 
 /**
  * The test double against the real client, without the adapter: what the server says (positions,
- * conflicts, retries, checkpoints), read back through `@eventstore/db-client` as an application
+ * conflicts, retries, checkpoints), read back through `@kurrent/kurrentdb-client` as an application
  * would. Both append paths: BatchAppend (current servers) and Append.
  */
 describe.each([
@@ -27,12 +27,12 @@ describe.each([
   { batchAppend: false, path: 'Streams.Append' },
 ])('EventStoreDB test double through the client ($path)', ({ batchAppend }) => {
   let server: EventStoreDbTestDouble;
-  let client: EventStoreDBClient;
+  let client: KurrentDBClient;
   let stream: string;
 
   beforeEach(async () => {
     server = new EventStoreDbTestDouble({ batchAppend });
-    client = EventStoreDBClient.connectionString((await server.start()).connectionString);
+    client = KurrentDBClient.connectionString((await server.start()).connectionString);
     stream = `protocol-${randomUUID().slice(0, 8)}`;
   });
 
@@ -44,7 +44,7 @@ describe.each([
   const event = (type = 'E') => jsonEvent({ id: randomUUID(), type, data: { type } });
 
   it('answers an append with the position of its last event, commit and prepare alike', async () => {
-    const result = await client.appendToStream(stream, [event(), event()], { expectedRevision: NO_STREAM });
+    const result = await client.appendToStream(stream, [event(), event()], { streamState: NO_STREAM });
     const [first, second] = (await collect(client.readStream(stream))).map((e) => e.event?.position as Position);
     expect(result.nextExpectedRevision).toBe(1n);
     expect(second).toEqual(result.position);
@@ -53,25 +53,25 @@ describe.each([
   });
 
   it('reports a wrong expected version with the stream’s current revision', async () => {
-    await client.appendToStream(stream, event(), { expectedRevision: NO_STREAM });
+    await client.appendToStream(stream, event(), { streamState: NO_STREAM });
     const conflicts = await Promise.all([
-      client.appendToStream(stream, event(), { expectedRevision: NO_STREAM }).catch((e: unknown) => e),
-      client.appendToStream(stream, event(), { expectedRevision: 5n }).catch((e: unknown) => e),
-      client.appendToStream(`${stream}-missing`, event(), { expectedRevision: STREAM_EXISTS }).catch((e: unknown) => e),
+      client.appendToStream(stream, event(), { streamState: NO_STREAM }).catch((e: unknown) => e),
+      client.appendToStream(stream, event(), { streamState: 5n }).catch((e: unknown) => e),
+      client.appendToStream(`${stream}-missing`, event(), { streamState: STREAM_EXISTS }).catch((e: unknown) => e),
     ]);
     for (const conflict of conflicts) expect(conflict).toBeInstanceOf(WrongExpectedVersionError);
     const [noStream, exact, streamExists] = conflicts as WrongExpectedVersionError[];
-    expect([noStream.expectedVersion, noStream.actualVersion]).toEqual([NO_STREAM, 0n]);
-    expect([exact.expectedVersion, exact.actualVersion]).toEqual([5n, 0n]);
-    expect([streamExists.expectedVersion, streamExists.actualVersion]).toEqual([STREAM_EXISTS, NO_STREAM]);
+    expect([noStream.expectedState, noStream.actualState]).toEqual([NO_STREAM, 0n]);
+    expect([exact.expectedState, exact.actualState]).toEqual([5n, 0n]);
+    expect([streamExists.expectedState, streamExists.actualState]).toEqual([STREAM_EXISTS, NO_STREAM]);
   });
 
   it('answers a retried append with the original result and writes nothing', async () => {
     const events = [event(), event()];
-    const first = await client.appendToStream(stream, events, { expectedRevision: NO_STREAM });
-    await client.appendToStream(stream, event(), { expectedRevision: 1n });
-    await expect(client.appendToStream(stream, events, { expectedRevision: NO_STREAM })).resolves.toEqual(first);
-    await expect(client.appendToStream(stream, events, { expectedRevision: ANY })).resolves.toEqual(first);
+    const first = await client.appendToStream(stream, events, { streamState: NO_STREAM });
+    await client.appendToStream(stream, event(), { streamState: 1n });
+    await expect(client.appendToStream(stream, events, { streamState: NO_STREAM })).resolves.toEqual(first);
+    await expect(client.appendToStream(stream, events, { streamState: ANY })).resolves.toEqual(first);
     expect(await collect(client.readStream(stream))).toHaveLength(3);
   });
 
@@ -80,7 +80,7 @@ describe.each([
   });
 
   it('reads $all forwards including the starting position and backwards from just before it', async () => {
-    await client.appendToStream(stream, [event('A'), event('B'), event('C')], { expectedRevision: NO_STREAM });
+    await client.appendToStream(stream, [event('A'), event('B'), event('C')], { streamState: NO_STREAM });
     const all = (await collect(client.readAll({ fromPosition: START }))).map((e) => e.event);
     const b = all.find((e) => e?.type === 'B')?.position as Position;
     const forwards = await collect(client.readAll({ fromPosition: b, direction: FORWARDS, maxCount: 2 }));
@@ -92,9 +92,9 @@ describe.each([
   });
 
   it('subscribes after a position, filtered, with checkpoints every interval and on catching up', async () => {
-    const written = await client.appendToStream(stream, event('Start'), { expectedRevision: NO_STREAM });
-    for (let i = 0; i < 70; i++) await client.appendToStream(`noise-${stream}`, event('Noise'), { expectedRevision: ANY });
-    await client.appendToStream(stream, event('Match'), { expectedRevision: 0n });
+    const written = await client.appendToStream(stream, event('Start'), { streamState: NO_STREAM });
+    for (let i = 0; i < 70; i++) await client.appendToStream(`noise-${stream}`, event('Noise'), { streamState: ANY });
+    await client.appendToStream(stream, event('Match'), { streamState: 0n });
 
     const checkpoints: Position[] = [];
     const delivered: string[] = [];

@@ -9,14 +9,18 @@ import { TestApp, startTestApp } from '../support/test-app';
  * The whole app configured for EventStoreDB (EVENTSTORE_URL pointing at the gRPC protocol test
  * double): projections, installer and checkpoints run on commit/prepare positions.
  */
-describe('the app on the EventStoreDB adapter (via the gRPC test double)', () => {
-  let double: EventStoreDbTestDouble;
+describe(`the app on the EventStoreDB adapter (${process.env.TEST_KURRENTDB_URL ? 'a real KurrentDB from testcontainers' : 'via the gRPC test double'})`, () => {
+  let double: EventStoreDbTestDouble | undefined;
   let t: TestApp;
   let installer: RunningInstaller;
 
   beforeAll(async () => {
-    double = new EventStoreDbTestDouble();
-    const { connectionString } = await double.start();
+    // The real KurrentDB `npm test` started when a container engine answered, else the test double.
+    let connectionString = process.env.TEST_KURRENTDB_URL;
+    if (!connectionString) {
+      double = new EventStoreDbTestDouble();
+      ({ connectionString } = await double.start());
+    }
     t = await startTestApp({ EVENTSTORE_URL: connectionString, REGISTRATION_TIMEOUT_MS: '20000' });
     installer = await startInstaller(t.infrastructure, { storeUrl: t.baseUrl });
   });

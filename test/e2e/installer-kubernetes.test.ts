@@ -102,23 +102,91 @@ function expectedDeployment(generation: number, version: string) {
                 { name: 'PROVIDER_PACKAGE_NAME', value: 'acme_db' },
                 { name: 'PROVIDER_ENTRYPOINT', value: '["acme_db.main:app"]' },
                 { name: 'PROVIDER_STORE_REGISTRATION_TOKEN', valueFrom: secretRef('registration-token') },
+                { name: 'PROVIDER_STORE_HEALTH_PORT', value: '8080' },
               ],
               resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { cpu: '500m', memory: '512Mi' } },
-              securityContext: { allowPrivilegeEscalation: false, runAsNonRoot: true },
+              readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 },
+              livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, initialDelaySeconds: 30, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 6 },
+              securityContext: {
+                runAsNonRoot: true,
+                readOnlyRootFilesystem: true,
+                allowPrivilegeEscalation: false,
+                privileged: false,
+                capabilities: { drop: ['ALL'] },
+                seccompProfile: { type: 'RuntimeDefault' },
+              },
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
             },
           ],
+          securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '256Mi' } }],
         },
       },
     },
   };
 }
 
-const EXPECTED_SERVICE = {
+const serviceSelecting = (generation: number) => ({
   apiVersion: 'v1',
   kind: 'Service',
   metadata: { name: SERVICE, namespace: NS, labels: labels() },
-  spec: { selector: { 'provider-store/installation-id': INSTALLATION_ID }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+  spec: {
+    selector: { 'provider-store/installation-id': INSTALLATION_ID, 'provider-store/generation': String(generation) },
+    ports: [{ name: 'http', port: 80, targetPort: 'http' }],
+  },
+});
+const EXPECTED_SERVICE = serviceSelecting(1);
+
+const EXPECTED_NETWORK_POLICY = {
+  apiVersion: 'networking.k8s.io/v1',
+  kind: 'NetworkPolicy',
+  metadata: { name: SERVICE, namespace: NS, labels: labels() },
+  spec: {
+    podSelector: { matchLabels: { 'provider-store/installation-id': INSTALLATION_ID } },
+    policyTypes: ['Ingress', 'Egress'],
+    ingress: [
+      {
+        from: [
+          { podSelector: { matchExpressions: [{ key: 'app.kubernetes.io/managed-by', operator: 'NotIn', values: ['provider-store'] }] } },
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': NS } },
+            podSelector: { matchLabels: { 'app.kubernetes.io/name': 'provider-store', 'app.kubernetes.io/component': 'api' } },
+          },
+        ],
+      },
+    ],
+    egress: [
+      {
+        to: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': NS } },
+            podSelector: { matchLabels: { 'app.kubernetes.io/name': 'provider-store', 'app.kubernetes.io/component': 'api' } },
+          },
+        ],
+        ports: [{ protocol: 'TCP', port: 3000 }],
+      },
+      {
+        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+        ports: [
+          { protocol: 'UDP', port: 53 },
+          { protocol: 'TCP', port: 53 },
+        ],
+      },
+    ],
+  },
 };
+
+/** The body of the apply (PATCH) of one resource type among the recorded requests. */
+const appliedBody = (requests: RecordedRequest[], plural: string) => requests.find((r) => r.method === 'PATCH' && r.path.includes(`/${plural}/`))?.body;
+
+async function eventually<T>(read: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (accept(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 /** The calls without the parts every request shares, in order. */
 const calls = (requests: RecordedRequest[]) => requests.map((r) => `${r.method} ${r.path}${r.query.labelSelector ? `?labelSelector=${r.query.labelSelector}` : ''}`);
@@ -150,17 +218,21 @@ describe('Kubernetes deployer against the recorded Kubernetes API test double', 
 
   beforeEach(() => double.clearRequests());
 
-  it('applies the Secret, the Deployment and the Service with server-side apply, in that order', async () => {
+  it('applies the Secret, the NetworkPolicy, the Deployment and the Service with server-side apply, in that order', async () => {
     await deployer.apply(desired());
 
     expect(double.requests.map((r) => [r.method, r.path, r.query, r.contentType])).toEqual([
       ['PATCH', `/api/v1/namespaces/${NS}/secrets/${G(1)}`, APPLY_QUERY, 'application/apply-patch+yaml'],
+      ['PATCH', `/apis/networking.k8s.io/v1/namespaces/${NS}/networkpolicies/${SERVICE}`, APPLY_QUERY, 'application/apply-patch+yaml'],
       ['PATCH', `/apis/apps/v1/namespaces/${NS}/deployments/${G(1)}`, APPLY_QUERY, 'application/apply-patch+yaml'],
+      ['GET', `/api/v1/namespaces/${NS}/services/${SERVICE}`, {}, undefined],
       ['PATCH', `/api/v1/namespaces/${NS}/services/${SERVICE}`, APPLY_QUERY, 'application/apply-patch+yaml'],
     ]);
     expect(double.requests[0].body).toEqual(expectedSecret(1, 'token-g1'));
-    expect(double.requests[1].body).toEqual(expectedDeployment(1, '1.0.0'));
-    expect(double.requests[2].body).toEqual(EXPECTED_SERVICE);
+    expect(double.requests[1].body).toEqual(EXPECTED_NETWORK_POLICY);
+    expect(double.requests[2].body).toEqual(expectedDeployment(1, '1.0.0'));
+    // The first generation serves from the start: there is nothing else to serve.
+    expect(double.requests[4].body).toEqual(EXPECTED_SERVICE);
     expect(double.requests.every((r) => r.authorization === 'Bearer test-double-token')).toBe(true);
   });
 
@@ -174,12 +246,17 @@ describe('Kubernetes deployer against the recorded Kubernetes API test double', 
   it('applying the same generation again sends the same manifests and changes nothing', async () => {
     const before = double.get('deployments', NS, G(1));
     await deployer.apply(desired());
-    expect(double.requests.map((r) => r.body)).toEqual([expectedSecret(1, 'token-g1'), expectedDeployment(1, '1.0.0'), EXPECTED_SERVICE]);
+    expect(double.requests.filter((r) => r.method === 'PATCH').map((r) => r.body)).toEqual([
+      expectedSecret(1, 'token-g1'),
+      EXPECTED_NETWORK_POLICY,
+      expectedDeployment(1, '1.0.0'),
+      EXPECTED_SERVICE,
+    ]);
     expect(double.get('deployments', NS, G(1))).toEqual(before);
     expect(double.names('deployments', NS)).toEqual([G(1)]);
   });
 
-  it('reads the rollout of the newest generation into DeploymentResult terms', async () => {
+  it('reads the rollout of the newest generation into DeploymentResult terms, from one watch', async () => {
     const name = G(1);
     expect(await deployer.status(INSTALLATION_ID)).toEqual({
       deployment_name: name,
@@ -190,9 +267,15 @@ describe('Kubernetes deployer against the recorded Kubernetes API test double', 
       image: `${IMAGE}:1.0.0`,
       message: null,
     });
+    // The informer: one list of every runtime Deployment, then one watch from its resourceVersion.
+    await eventually(async () => double.openWatches, (n) => n === 1);
+    expect(double.openWatches).toBe(1);
     expect(calls(double.requests)).toEqual([
-      `GET /apis/apps/v1/namespaces/${NS}/deployments?labelSelector=provider-store/installation-id=${INSTALLATION_ID}`,
+      `GET /apis/apps/v1/namespaces/${NS}/deployments?labelSelector=app.kubernetes.io/managed-by=provider-store`,
+      `GET /apis/apps/v1/namespaces/${NS}/deployments?labelSelector=app.kubernetes.io/managed-by=provider-store`,
     ]);
+    expect(double.requests[1].query).toMatchObject({ watch: 'true' });
+    const status = () => deployer.status(INSTALLATION_ID);
 
     double.setDeploymentStatus(NS, name, {
       observedGeneration: 1,
@@ -200,7 +283,7 @@ describe('Kubernetes deployer against the recorded Kubernetes API test double', 
       updatedReplicas: 1,
       conditions: [{ type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', message: 'ReplicaSet "x" is progressing.' }],
     });
-    expect(await deployer.status(INSTALLATION_ID)).toMatchObject({ status: 'progressing', available_replicas: 0, message: 'ReplicaSet "x" is progressing.' });
+    expect(await eventually(status, (s) => s?.status === 'progressing')).toMatchObject({ status: 'progressing', available_replicas: 0, message: 'ReplicaSet "x" is progressing.' });
 
     double.setDeploymentStatus(NS, name, {
       observedGeneration: 1,
@@ -213,7 +296,7 @@ describe('Kubernetes deployer against the recorded Kubernetes API test double', 
         { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable' },
       ],
     });
-    expect(await deployer.status(INSTALLATION_ID)).toMatchObject({ status: 'available', available_replicas: 1, ready_replicas: 1, message: null });
+    expect(await eventually(status, (s) => s?.status === 'available')).toMatchObject({ status: 'available', available_replicas: 1, ready_replicas: 1, message: null });
 
     double.setDeploymentStatus(NS, name, {
       observedGeneration: 1,
@@ -221,35 +304,48 @@ describe('Kubernetes deployer against the recorded Kubernetes API test double', 
       updatedReplicas: 1,
       conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: 'ReplicaSet "x" has timed out progressing.' }],
     });
-    expect(await deployer.status(INSTALLATION_ID)).toMatchObject({ status: 'failed', message: 'ReplicaSet "x" has timed out progressing.' });
+    expect(await eventually(status, (s) => s?.status === 'failed')).toMatchObject({ status: 'failed', message: 'ReplicaSet "x" has timed out progressing.' });
     expect(await deployer.status('00000000-0000-4000-8000-000000000000')).toBeUndefined();
+    // Every status came from the watch: one list, then only the watch (reconnected at most).
+    expect(double.requests.filter((r) => r.query.watch !== 'true')).toHaveLength(1);
   });
 
-  it('an upgrade runs beside the old generation; retire deletes only the older generations', async () => {
+  it('an upgrade runs beside the old generation, which keeps the Service until the new one registers; retire switches it, then deletes the older generations', async () => {
     await deployer.apply(desired({ generation: 2, version: '2.0.0', registrationToken: 'token-g2' }));
-    expect(double.requests[1].body).toEqual(expectedDeployment(2, '2.0.0'));
+    expect(appliedBody(double.requests, 'deployments')).toEqual(expectedDeployment(2, '2.0.0'));
+    expect(appliedBody(double.requests, 'services')).toEqual(serviceSelecting(1));
+    expect(double.get('services', NS, SERVICE)?.spec).toMatchObject({ selector: { 'provider-store/generation': '1' } });
     expect(double.names('deployments', NS)).toEqual([G(1), G(2)]);
     expect(double.names('secrets', NS)).toEqual([G(1), G(2)]);
-    expect((await deployer.status(INSTALLATION_ID))?.generation).toBe(2);
+    expect((await eventually(() => deployer.status(INSTALLATION_ID), (s) => s?.generation === 2))?.generation).toBe(2);
 
     double.clearRequests();
+    // The installer retires once generation 2 has registered.
     await deployer.retire(INSTALLATION_ID, 2);
     const selector = `provider-store/installation-id=${INSTALLATION_ID}`;
     expect(calls(double.requests)).toEqual([
+      `GET /api/v1/namespaces/${NS}/services?labelSelector=${selector}`,
+      `PATCH /api/v1/namespaces/${NS}/services/${SERVICE}`,
       `GET /apis/apps/v1/namespaces/${NS}/deployments?labelSelector=${selector}`,
       `DELETE /apis/apps/v1/namespaces/${NS}/deployments/${G(1)}`,
       `GET /api/v1/namespaces/${NS}/secrets?labelSelector=${selector}`,
       `DELETE /api/v1/namespaces/${NS}/secrets/${G(1)}`,
     ]);
-    expect(double.requests[1].query).toEqual({ propagationPolicy: 'Background' });
+    expect(double.requests[1].body).toEqual(serviceSelecting(2));
+    expect(double.get('services', NS, SERVICE)?.spec).toMatchObject({ selector: { 'provider-store/generation': '2' } });
+    expect(double.requests[3].query).toEqual({ propagationPolicy: 'Background' });
     expect(double.names('deployments', NS)).toEqual([G(2)]);
     expect(double.names('secrets', NS)).toEqual([G(2)]);
     expect(double.names('services', NS)).toEqual([SERVICE]);
 
-    // Redelivered: nothing older is left, so nothing is deleted.
+    // Redelivered: the Service already selects 2 and nothing older is left, so nothing changes.
     double.clearRequests();
     await deployer.retire(INSTALLATION_ID, 2);
-    expect(double.requests.filter((r) => r.method === 'DELETE')).toEqual([]);
+    expect(double.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+
+    // A later apply of generation 2 (redelivery) keeps the Service on 2.
+    await deployer.apply(desired({ generation: 2, version: '2.0.0', registrationToken: 'token-g2' }));
+    expect(double.get('services', NS, SERVICE)?.spec).toMatchObject({ selector: { 'provider-store/generation': '2' } });
   });
 
   it('remove deletes every generation, its Secret and the Service; a second remove finds nothing', async () => {
@@ -262,10 +358,13 @@ describe('Kubernetes deployer against the recorded Kubernetes API test double', 
       `DELETE /api/v1/namespaces/${NS}/secrets/${G(2)}`,
       `GET /api/v1/namespaces/${NS}/services?labelSelector=${selector}`,
       `DELETE /api/v1/namespaces/${NS}/services/${SERVICE}`,
+      `GET /apis/networking.k8s.io/v1/namespaces/${NS}/networkpolicies?labelSelector=${selector}`,
+      `DELETE /apis/networking.k8s.io/v1/namespaces/${NS}/networkpolicies/${SERVICE}`,
     ]);
     expect(double.names('deployments', NS)).toEqual([]);
     expect(double.names('secrets', NS)).toEqual([]);
     expect(double.names('services', NS)).toEqual([]);
+    expect(double.names('networkpolicies', NS)).toEqual([]);
 
     double.clearRequests();
     await deployer.remove(INSTALLATION_ID);
@@ -279,7 +378,7 @@ describe('Kubernetes deployer against the recorded Kubernetes API test double', 
     ] as const) {
       double.clearRequests();
       await deployer.apply(desired({ resourceTier: tier }));
-      const body = double.requests[1].body as ReturnType<typeof expectedDeployment>;
+      const body = appliedBody(double.requests, 'deployments') as ReturnType<typeof expectedDeployment>;
       expect(body.spec.template.spec.containers[0].resources).toEqual({ requests: { cpu, memory }, limits: { cpu, memory } });
     }
     await deployer.remove(INSTALLATION_ID);
@@ -344,7 +443,7 @@ describe('Kubernetes deployer against the recorded Kubernetes API test double', 
     await deployer.apply(desired({ config: { REGION: 'eu-west-1', NODE_OPTIONS: '--import=data:x', LD_PRELOAD: '/tmp/x.so', PROVIDER_STORE_URL: 'https://evil.example' } }));
     const secret = double.get('secrets', NS, G(1)) as { data: Record<string, string> };
     expect(Object.keys(secret.data).sort()).toEqual(['REGION', 'registration-token']);
-    const body = double.requests[1].body as ReturnType<typeof expectedDeployment>;
+    const body = appliedBody(double.requests, 'deployments') as ReturnType<typeof expectedDeployment>;
     const env = body.spec.template.spec.containers[0].env as Array<{ name: string; value?: string }>;
     expect(env.map((e) => e.name)).not.toEqual(expect.arrayContaining(['NODE_OPTIONS']));
     expect(env.map((e) => e.name)).not.toEqual(expect.arrayContaining(['LD_PRELOAD']));

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
@@ -259,13 +259,20 @@ const RESOURCES: Record<string, string> = {
  */
 function verbsTheDeployerCalls(): Set<string> {
   const dir = join(ROOT, 'apps', 'installer', 'kubernetes');
-  const source = ['kubernetes.deployer.ts', 'kubernetes-manifests.ts'].map((f) => readFileSync(join(dir, f), 'utf8')).join('\n');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
+  const source = files.map((f) => readFileSync(join(dir, f), 'utf8')).join('\n');
   const verbs: Record<string, string[]> = { patch: ['patch', 'create'], create: ['create'], list: ['list'], delete: ['delete'], read: ['get'], replace: ['update'] };
   const used = new Set<string>();
   for (const [, call, kind] of source.matchAll(/\b(patch|create|list|delete|read|replace)Namespaced([A-Z][A-Za-z]*?)\(/g)) {
     const resource = RESOURCES[kind];
     if (!resource) throw new Error(`the deployer calls ${call}Namespaced${kind}: add ${kind} to RESOURCES`);
     for (const verb of verbs[call]) used.add(`${resource}:${verb}`);
+  }
+  // An informer lists, then watches from the list's resourceVersion.
+  for (const [, kind] of source.matchAll(/\bmakeInformer<V1([A-Z][A-Za-z]*)>\(/g)) {
+    const resource = RESOURCES[kind];
+    if (!resource) throw new Error(`the deployer watches ${kind}: add ${kind} to RESOURCES`);
+    for (const verb of ['list', 'watch']) used.add(`${resource}:${verb}`);
   }
   return used;
 }

@@ -1,9 +1,10 @@
-import { Controller, Get, Inject, Res, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, Inject, OnModuleDestroy, OnModuleInit, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorResult } from '@nestjs/terminus';
 import type { Response } from 'express';
-import { register } from 'prom-client';
 import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
+import { metricsExposition } from '../../../libs/observability/metrics';
+import { refreshProcessMetrics, trackProcessMetrics } from '../../../libs/observability/process-metrics';
 import { Public, RequireScope } from '../auth/auth.decorators';
 import { CurrentPrincipal, Principal } from '../auth/principal';
 import { INFRASTRUCTURE } from '../platform/tokens';
@@ -17,12 +18,23 @@ class MeResponse {
 
 @ApiTags('operations')
 @Controller()
-export class OperationsController {
+export class OperationsController implements OnModuleInit, OnModuleDestroy {
+  private untrack?: () => void;
+
   constructor(
     private readonly health: HealthCheckService,
     @Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure,
     private readonly workers: WorkerStatus,
   ) {}
+
+  onModuleInit(): void {
+    // The consumers running beside the API (`npm start`, tests) feed the scrape-time gauges too.
+    this.untrack = trackProcessMetrics({ ...this.infrastructure, runners: () => this.workers.tracked });
+  }
+
+  onModuleDestroy(): void {
+    this.untrack?.();
+  }
 
   @Get('health')
   @Public()
@@ -71,8 +83,10 @@ export class OperationsController {
   @Public()
   @ApiOperation({ summary: 'Prometheus metrics' })
   async metrics(@Res() response: Response) {
-    response.setHeader('Content-Type', register.contentType);
-    response.send(await register.metrics());
+    await refreshProcessMetrics();
+    const { contentType, body } = await metricsExposition();
+    response.setHeader('Content-Type', contentType);
+    response.send(body);
   }
 
   @Get('auth/me')

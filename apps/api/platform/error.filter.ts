@@ -1,11 +1,12 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Inject } from '@nestjs/common';
 import { ThrottlerException } from '@nestjs/throttler';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { DomainError, DomainErrorKind } from '../../../libs/domain/domain-error';
 import { EventStoreUnavailable } from '../../../libs/event-store/event-store.port';
 import { isConnectionError } from '../../../libs/event-store/postgres/connection-errors';
 import { errorBody } from './error-body';
+import { requestIdOf } from './request-context';
 import { RequestValidationError } from './request-errors';
 import { LOGGER } from './tokens';
 
@@ -74,10 +75,22 @@ export class ErrorFilter implements ExceptionFilter {
   constructor(@Inject(LOGGER) private readonly logger: Logger) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const response = host.switchToHttp().getResponse<Response>();
+    const http = host.switchToHttp();
+    const response = http.getResponse<Response>();
+    const request = http.getRequest<Request>();
     const mapped = mapError(exception);
     if (mapped.status >= 500) {
-      this.logger.error({ err: exception instanceof Error ? { message: exception.message, stack: exception.stack } : exception }, 'request failed');
+      // Method, route path (never the query: it may carry a token) and request id find the request's line.
+      this.logger.error(
+        {
+          err: exception instanceof Error ? { message: exception.message, stack: exception.stack } : exception,
+          method: request.method,
+          path: request.path,
+          request_id: requestIdOf(request),
+          status: mapped.status,
+        },
+        'request failed',
+      );
     }
     if (response.headersSent) return;
     for (const [name, value] of Object.entries(mapped.headers ?? {})) response.setHeader(name, value);

@@ -3,6 +3,8 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import express, { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { AppConfig } from '../../../libs/config/app-config';
+import { continueRequestTrace, startRequestSpan } from '../../../libs/observability/http-tracing';
+import { assignRequestId } from './request-context';
 import { errorBody } from './error-body';
 import { documentIgnoredRequestFields } from './openapi-extras';
 import { RequestValidationError, flattenValidationErrors, jsonTypeOf } from './request-errors';
@@ -47,10 +49,13 @@ export function configureHttp(app: INestApplication, config: AppConfig): void {
   server.disable('x-powered-by');
   server.set('etag', false);
   server.set('trust proxy', trustProxySetting());
+  app.use(assignRequestId);
+  app.use(startRequestSpan);
   app.use(helmet());
   app.use(bareJsonContentType);
   app.use(express.json({ limit: config.bodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }));
   app.use(bodyErrors);
+  app.use(continueRequestTrace);
   // A command with no body (an upgrade to latest, say) is an empty object, not a missing one.
   app.use((req: Request, _res: Response, next: NextFunction) => {
     if (req.body === undefined) req.body = {};

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
+import type { NextFunction, Request, Response } from 'express';
 import { CommandContext } from '../../../libs/application/command-runner';
 import { DomainError } from '../../../libs/domain/domain-error';
 import { Principal, actorOf } from '../auth/principal';
@@ -15,10 +16,9 @@ export function commandContext(request: Request, principal: Principal, now = new
   if (ifMatch !== undefined && Number.isNaN(ifMatch)) {
     throw new DomainError('precondition_failed', 'invalid_if_match', 'If-Match must be a quoted stream revision such as "3".');
   }
-  const correlation = header(request, 'x-correlation-id');
   return {
     actor: actorOf(principal),
-    correlationId: correlation && correlation.length <= 200 ? correlation : randomUUID(),
+    correlationId: correlationIdOf(request),
     // An organisation id never contains a `:`, so no tenant can reach an internal component's scope.
     idempotencyScope: principal.organizationId,
     idempotencyKey: key ?? null,
@@ -34,7 +34,38 @@ function requestHash(request: Request): string {
     .digest('hex');
 }
 
-function header(request: Request, name: string): string | undefined {
+/** Ids a client may choose: short, printable, no separators that could forge a log field. */
+const WELL_FORMED_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+interface IdentifiedRequest extends IncomingMessage {
+  requestId?: string;
+}
+
+/**
+ * Gives each request its id first thing: an incoming `X-Request-Id` when well-formed, else a new
+ * one, echoed as `X-Request-Id`. The correlation id (event metadata) defaults to the request id, so
+ * a log line and the events the request appended point at each other.
+ */
+export function assignRequestId(request: Request, response: Response, next: NextFunction): void {
+  const id = requestIdOf(request);
+  response.setHeader('X-Request-Id', id);
+  next();
+}
+
+export function requestIdOf(request: IncomingMessage): string {
+  const identified = request as IdentifiedRequest;
+  if (identified.requestId) return identified.requestId;
+  const incoming = header(request, 'x-request-id');
+  identified.requestId = incoming !== undefined && WELL_FORMED_ID.test(incoming) ? incoming : randomUUID();
+  return identified.requestId;
+}
+
+export function correlationIdOf(request: IncomingMessage): string {
+  const correlation = header(request, 'x-correlation-id');
+  return correlation && correlation.length <= 200 ? correlation : requestIdOf(request);
+}
+
+function header(request: IncomingMessage, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { V1Deployment, V1EnvVar, V1Secret, V1Service } from '@kubernetes/client-node';
+import type { V1Deployment, V1EnvVar, V1PodSecurityContext, V1Probe, V1Secret, V1SecurityContext, V1Service } from '@kubernetes/client-node';
 import { ResourceTier } from '../../../libs/installations/installation.events';
 import { isReservedConfigKey } from '../../../libs/installations/reserved-config-keys';
 import { deploymentImageOf, dnsLabel, kubernetesGenerationName, readableOf } from '../../../libs/installations/deployment-name';
@@ -27,6 +27,43 @@ export const TIER_RESOURCES: Readonly<Record<ResourceTier, { cpu: string; memory
   free: { cpu: '100m', memory: '128Mi' },
   standard: { cpu: '500m', memory: '512Mi' },
   performance: { cpu: '2', memory: '2Gi' },
+};
+
+/** The runtime answers `GET /healthz` on its http port once it serves (the sample runtime does too). */
+export const RUNTIME_HEALTH_PATH = '/healthz';
+
+const RUNTIME_READINESS_PROBE: V1Probe = {
+  httpGet: { path: RUNTIME_HEALTH_PATH, port: 'http' },
+  periodSeconds: 5,
+  timeoutSeconds: 2,
+  failureThreshold: 3,
+};
+
+/** Generous: a runtime downloading and installing its wheel must not be killed for being slow to start. */
+const RUNTIME_LIVENESS_PROBE: V1Probe = {
+  httpGet: { path: RUNTIME_HEALTH_PATH, port: 'http' },
+  initialDelaySeconds: 30,
+  periodSeconds: 10,
+  timeoutSeconds: 2,
+  failureThreshold: 6,
+};
+
+/** The restricted Pod Security Standard: tenant code runs with nothing it does not need. */
+export const RUNTIME_CONTAINER_SECURITY: V1SecurityContext = {
+  runAsNonRoot: true,
+  readOnlyRootFilesystem: true,
+  allowPrivilegeEscalation: false,
+  privileged: false,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+const RUNTIME_POD_SECURITY: V1PodSecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: 10001,
+  runAsGroup: 10001,
+  fsGroup: 10001,
+  seccompProfile: { type: 'RuntimeDefault' },
 };
 
 /** Label values allow dots and underscores too, but also at most 63 characters. */
@@ -93,6 +130,8 @@ export function deploymentManifest(d: DesiredDeployment, namespace: string, runt
     ...configEntries(d).map(([key]) => fromSecret(key, key)),
     ...Object.entries(platformValues(d, settings)).map(([envName, value]) => ({ name: envName, value })),
     fromSecret(REGISTRATION_TOKEN_ENV, TOKEN_KEY),
+    // Where the pod's probes ask: the runtime serves `GET /healthz` there.
+    { name: 'PROVIDER_STORE_HEALTH_PORT', value: String(RUNTIME_PORT) },
   ];
   const resources = TIER_RESOURCES[d.resourceTier];
   return {
@@ -116,23 +155,34 @@ export function deploymentManifest(d: DesiredDeployment, namespace: string, runt
               ports: [{ name: 'http', containerPort: RUNTIME_PORT }],
               env,
               resources: { requests: { ...resources }, limits: { ...resources } },
-              securityContext: { allowPrivilegeEscalation: false, runAsNonRoot: true },
+              readinessProbe: RUNTIME_READINESS_PROBE,
+              livenessProbe: RUNTIME_LIVENESS_PROBE,
+              securityContext: RUNTIME_CONTAINER_SECURITY,
+              // The root filesystem is read-only: scratch space is an emptyDir, gone with the pod.
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
             },
           ],
+          securityContext: RUNTIME_POD_SECURITY,
+          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '256Mi' } }],
         },
       },
     },
   };
 }
 
-export function serviceManifest(d: DesiredDeployment, namespace: string): V1Service {
+/**
+ * One Service per installation, selecting only the serving generation: a new generation gets traffic
+ * when it registers (the deployer's `retire` switches the selector), never while it is starting, and a
+ * failed upgrade whose pods still run never serves beside the old version.
+ */
+export function serviceManifest(d: DesiredDeployment, namespace: string, servingGeneration: number = d.generation): V1Service {
   const labels = installationLabels(d);
   return {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: serviceName(d), namespace, labels },
     spec: {
-      selector: { [LABELS.installationId]: d.installationId },
+      selector: { [LABELS.installationId]: d.installationId, [LABELS.generation]: String(servingGeneration) },
       ports: [{ name: 'http', port: 80, targetPort: 'http' }],
     },
   };

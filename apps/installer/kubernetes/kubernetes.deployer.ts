@@ -1,71 +1,84 @@
-import { AppsV1Api, CoreV1Api, KubeConfig, PatchUtils, V1Deployment } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, KubeConfig, NetworkingV1Api, V1Deployment, V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { DEFAULT_RUNTIME_SETTINGS, Deployer, DesiredDeployment, ObservedDeployment, ObservedStatus } from '../deployer.port';
+import { DeploymentWatch } from './deployment-watch';
+import { APPLY, DEFAULT_KUBERNETES_REQUEST_TIMEOUT_MS, FIELD_MANAGER, call, ignoreNotFound, setKubernetesRequestTimeout } from './kubernetes-calls';
 import { LABELS, deploymentManifest, generationName, secretManifest, serviceManifest, serviceName } from './kubernetes-manifests';
+import { ApiEndpoint, DEFAULT_API_POD_LABELS, networkPolicyManifest } from './network-policy';
 
-export const FIELD_MANAGER = 'provider-store';
+export { FIELD_MANAGER, KubernetesCallFailed } from './kubernetes-calls';
 
 export interface KubernetesDeployerOptions {
+  /** Every call to the API server is abandoned after this long (default 30 s). */
+  requestTimeoutMs?: number;
   namespace: string;
   runtimeImage: string;
   logger: Logger;
   /** `RUNTIME_HEARTBEAT_INTERVAL_MS`: given to every runtime as PROVIDER_STORE_HEARTBEAT_INTERVAL_MS. */
   heartbeatIntervalMs?: number;
+  /** Where runtimes may reach the API; defaults to the runtimes' namespace, port 3000, the API's labels. */
+  api?: Partial<ApiEndpoint>;
   /** Defaults to KubeConfig.loadFromDefault(): KUBECONFIG, ~/.kube/config or the in-cluster account. */
   kubeConfig?: KubeConfig;
-  /** `KUBERNETES_REQUEST_TIMEOUT_MS`: no API call waits longer (a hung API server holds no installation for ever). */
-  requestTimeoutMs?: number;
 }
-
-export const DEFAULT_KUBERNETES_REQUEST_TIMEOUT_MS = 30_000;
-
-const APPLY = { headers: { 'Content-Type': PatchUtils.PATCH_FORMAT_APPLY_YAML } };
 
 /**
  * Runs each generation as its own Deployment (with its own Secret holding the registration token)
- * behind one Service per installation. Everything is written with server-side apply under one field
- * manager, so applying a generation twice changes nothing and needs no read first.
+ * behind one Service per installation that selects only the serving generation, and one
+ * NetworkPolicy per installation. Everything is written with server-side apply under one field
+ * manager, so applying a generation twice changes nothing. Status comes from a watch.
  */
 export class KubernetesDeployer implements Deployer {
   readonly kind = 'kubernetes';
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
+  private readonly networking: NetworkingV1Api;
+  private readonly watch: DeploymentWatch;
+  private readonly api: ApiEndpoint;
   private readonly logger: Logger;
-  private readonly timeoutMs: number;
 
   constructor(private readonly options: KubernetesDeployerOptions) {
+    setKubernetesRequestTimeout(options.requestTimeoutMs ?? DEFAULT_KUBERNETES_REQUEST_TIMEOUT_MS);
     const kubeConfig = options.kubeConfig ?? defaultKubeConfig();
     this.apps = kubeConfig.makeApiClient(AppsV1Api);
     this.core = kubeConfig.makeApiClient(CoreV1Api);
-    const timeout = options.requestTimeoutMs ?? DEFAULT_KUBERNETES_REQUEST_TIMEOUT_MS;
-    this.timeoutMs = timeout;
-    // The client's own socket timeout; `call` bounds each call as well, whatever the transport does.
-    for (const api of [this.apps, this.core]) api.addInterceptor((request: { timeout?: number }) => void (request.timeout = timeout));
+    this.networking = kubeConfig.makeApiClient(NetworkingV1Api);
     this.logger = options.logger.child({ component: 'kubernetes-deployer', namespace: options.namespace });
+    this.watch = new DeploymentWatch(kubeConfig, this.apps, options.namespace, this.logger);
+    this.api = { namespace: options.namespace, port: 3000, podLabels: DEFAULT_API_POD_LABELS, ...options.api };
   }
 
   async apply(desired: DesiredDeployment): Promise<void> {
-    const ns = this.options.namespace;
+    const namespace = this.options.namespace;
     const name = generationName(desired);
-    const secret = secretManifest(desired, ns);
-    const deployment = deploymentManifest(desired, ns, this.options.runtimeImage, {
+    const secret = secretManifest(desired, namespace);
+    const deployment = deploymentManifest(desired, namespace, this.options.runtimeImage, {
       heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? DEFAULT_RUNTIME_SETTINGS.heartbeatIntervalMs,
     });
-    const service = serviceManifest(desired, ns);
-    // The Secret first: a pod that starts before its Secret exists fails to start.
-    await this.call('apply Secret', () =>
-      this.core.patchNamespacedSecret(name, ns, secret, undefined, undefined, FIELD_MANAGER, undefined, true, APPLY),
+    const policy = networkPolicyManifest(desired, namespace, this.api);
+    // The Secret first: a pod that starts before its Secret exists fails to start. The policy before
+    // the Deployment: a runtime must never run unconfined, even for a moment.
+    await call('apply Secret', () => this.core.patchNamespacedSecret({ name, namespace, body: secret, fieldManager: FIELD_MANAGER, force: true }, APPLY));
+    await call('apply NetworkPolicy', () =>
+      this.networking.patchNamespacedNetworkPolicy({ name: serviceName(desired), namespace, body: policy, fieldManager: FIELD_MANAGER, force: true }, APPLY),
     );
-    await this.call('apply Deployment', () =>
-      this.apps.patchNamespacedDeployment(name, ns, deployment, undefined, undefined, FIELD_MANAGER, undefined, true, APPLY),
-    );
-    await this.call('apply Service', () =>
-      this.core.patchNamespacedService(serviceName(desired), ns, service, undefined, undefined, FIELD_MANAGER, undefined, true, APPLY),
+    await call('apply Deployment', () => this.apps.patchNamespacedDeployment({ name, namespace, body: deployment, fieldManager: FIELD_MANAGER, force: true }, APPLY));
+    // An existing Service keeps selecting the generation that serves; only registration moves it.
+    const existing = await ignoreNotFound(() => call('read Service', () => this.core.readNamespacedService({ name: serviceName(desired), namespace })));
+    const serving = existing ? servingGenerationOf(existing) : undefined;
+    const service = serviceManifest(desired, namespace, serving ?? desired.generation);
+    await call('apply Service', () =>
+      this.core.patchNamespacedService({ name: serviceName(desired), namespace, body: service, fieldManager: FIELD_MANAGER, force: true }, APPLY),
     );
     this.logger.info({ installationId: desired.installationId, generation: desired.generation, deployment: name }, 'deployment applied');
   }
 
+  /**
+   * Called once `keepGeneration` has registered: the Service now selects it, then the older
+   * generations go. Switching first means no request finds the Service selecting nothing.
+   */
   async retire(installationId: string, keepGeneration: number): Promise<void> {
+    await this.promote(installationId, keepGeneration);
     await this.deleteGenerations(installationId, (generation) => generation < keepGeneration);
   }
 
@@ -75,53 +88,65 @@ export class KubernetesDeployer implements Deployer {
 
   async remove(installationId: string): Promise<void> {
     await this.deleteGenerations(installationId, () => true);
-    const { body } = await this.call('list Services', () =>
-      this.core.listNamespacedService(this.options.namespace, undefined, undefined, undefined, undefined, selectorOf(installationId)),
-    );
-    for (const name of namesOf(body.items)) {
-      await ignoreNotFound(() => this.call('delete Service', () => this.core.deleteNamespacedService(name, this.options.namespace)));
+    const namespace = this.options.namespace;
+    const labelSelector = selectorOf(installationId);
+    const services = await call('list Services', () => this.core.listNamespacedService({ namespace, labelSelector }));
+    for (const name of namesOf(services.items)) {
+      await ignoreNotFound(() => call('delete Service', () => this.core.deleteNamespacedService({ name, namespace })));
+    }
+    const policies = await call('list NetworkPolicies', () => this.networking.listNamespacedNetworkPolicy({ namespace, labelSelector }));
+    for (const name of namesOf(policies.items)) {
+      await ignoreNotFound(() => call('delete NetworkPolicy', () => this.networking.deleteNamespacedNetworkPolicy({ name, namespace })));
     }
     this.logger.info({ installationId }, 'installation removed');
   }
 
   async status(installationId: string): Promise<ObservedDeployment | undefined> {
-    const newest = (await this.deploymentsOf(installationId)).sort((a, b) => generationOf(b) - generationOf(a))[0];
+    const deployments = await call('watch Deployments', () => this.watch.deploymentsOf(installationId));
+    const newest = deployments.sort((a, b) => generationOf(b) - generationOf(a))[0];
     return newest ? observe(newest) : undefined;
   }
 
   async close(): Promise<void> {
-    // Nothing held open: every call is a request of its own.
+    await this.watch.close();
   }
 
-  private async deploymentsOf(installationId: string): Promise<V1Deployment[]> {
-    const { body } = await this.call('list Deployments', () =>
-      this.apps.listNamespacedDeployment(this.options.namespace, undefined, undefined, undefined, undefined, selectorOf(installationId)),
-    );
-    return body.items;
+  /** Points the installation's Service at `generation`, re-applying it with the selector changed. */
+  private async promote(installationId: string, generation: number): Promise<void> {
+    const namespace = this.options.namespace;
+    const services = await call('list Services', () => this.core.listNamespacedService({ namespace, labelSelector: selectorOf(installationId) }));
+    for (const service of services.items) {
+      const name = service.metadata?.name;
+      if (!name || servingGenerationOf(service) === generation) continue;
+      const body: V1Service = {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name, namespace, labels: service.metadata?.labels },
+        spec: { selector: { ...service.spec?.selector, [LABELS.generation]: String(generation) }, ports: service.spec?.ports },
+      };
+      await call('apply Service', () => this.core.patchNamespacedService({ name, namespace, body, fieldManager: FIELD_MANAGER, force: true }, APPLY));
+      this.logger.info({ installationId, generation, service: name }, 'service switched to the registered generation');
+    }
   }
 
   private async deleteGenerations(installationId: string, select: (generation: number) => boolean): Promise<void> {
-    const ns = this.options.namespace;
-    for (const deployment of await this.deploymentsOf(installationId)) {
+    const namespace = this.options.namespace;
+    const labelSelector = selectorOf(installationId);
+    const deployments = await call('list Deployments', () => this.apps.listNamespacedDeployment({ namespace, labelSelector }));
+    for (const deployment of deployments.items) {
       const generation = generationOf(deployment);
       const name = deployment.metadata?.name;
       if (!name || !select(generation)) continue;
       await ignoreNotFound(() =>
-        this.call('delete Deployment', () => this.apps.deleteNamespacedDeployment(name, ns, undefined, undefined, undefined, undefined, 'Background')),
+        call('delete Deployment', () => this.apps.deleteNamespacedDeployment({ name, namespace, propagationPolicy: 'Background' })),
       );
       this.logger.info({ installationId, generation, deployment: name }, 'generation deleted');
     }
-    const { body: secrets } = await this.call('list Secrets', () =>
-      this.core.listNamespacedSecret(ns, undefined, undefined, undefined, undefined, selectorOf(installationId)),
-    );
+    const secrets = await call('list Secrets', () => this.core.listNamespacedSecret({ namespace, labelSelector }));
     const doomed = secrets.items.filter((secret) => select(Number(secret.metadata?.labels?.[LABELS.generation] ?? NaN)));
     for (const name of namesOf(doomed)) {
-      await ignoreNotFound(() => this.call('delete Secret', () => this.core.deleteNamespacedSecret(name, ns)));
+      await ignoreNotFound(() => call('delete Secret', () => this.core.deleteNamespacedSecret({ name, namespace })));
     }
-  }
-
-  private call<T>(action: string, run: () => Promise<T>): Promise<T> {
-    return call(action, () => withTimeout(action, this.timeoutMs, run()));
   }
 }
 
@@ -137,6 +162,11 @@ function selectorOf(installationId: string): string {
 
 function namesOf(items: Array<{ metadata?: { name?: string } }>): string[] {
   return items.map((item) => item.metadata?.name).filter((name): name is string => Boolean(name));
+}
+
+function servingGenerationOf(service: V1Service): number | undefined {
+  const value = Number(service.spec?.selector?.[LABELS.generation]);
+  return Number.isInteger(value) && value > 0 ? value : undefined;
 }
 
 function generationOf(deployment: V1Deployment): number {
@@ -179,44 +209,4 @@ export function observe(deployment: V1Deployment): ObservedDeployment {
     image: deployment.spec?.template?.spec?.containers?.[0]?.image ?? null,
     message,
   };
-}
-
-/** The API server's own explanation makes a useful DeployFailed message; the client's does not. */
-export class KubernetesCallFailed extends Error {
-  constructor(
-    readonly action: string,
-    readonly statusCode: number | undefined,
-    detail: string,
-  ) {
-    super(`kubernetes ${action} failed${statusCode ? ` (${statusCode})` : ''}: ${detail}`);
-    this.name = 'KubernetesCallFailed';
-  }
-}
-
-async function call<T>(action: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    const e = error as { statusCode?: number; body?: { message?: string }; message?: string };
-    const detail = e.body?.message ?? (typeof e.body === 'string' ? e.body : undefined) ?? e.message ?? String(error);
-    throw new KubernetesCallFailed(action, e.statusCode, detail);
-  }
-}
-
-/** Settles with the call, or rejects once `ms` have passed without an answer. */
-function withTimeout<T>(action: string, ms: number, pending: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([pending, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function ignoreNotFound(run: () => Promise<unknown>): Promise<void> {
-  try {
-    await run();
-  } catch (error) {
-    if (error instanceof KubernetesCallFailed && error.statusCode === 404) return;
-    throw error;
-  }
 }

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+
 /**
  * The smallest real runtime: what a provider's runtime does towards the platform, without running a
  * provider. It registers its generation with the registration token it was handed, retrying until the
@@ -143,6 +145,20 @@ async function heartbeat(settings: RuntimeSettings): Promise<void> {
   }
 }
 
+/**
+ * `GET /healthz` on PROVIDER_STORE_HEALTH_PORT (set on Kubernetes, where the pod's probes ask it;
+ * unset locally, where many runtimes share one machine). Answers 200 while the runtime runs.
+ */
+function serveHealth(port: string | undefined): void {
+  if (!port) return;
+  createServer((request, response) => {
+    response.writeHead(request.url === '/healthz' ? 200 : 404, { 'content-type': 'text/plain' }).end(request.url === '/healthz' ? 'ok' : '');
+  })
+    .on('error', (error) => write('error', 'health endpoint failed', { err: error.message }))
+    .listen(Number(port))
+    .unref();
+}
+
 async function main(): Promise<void> {
   // The installer that started this runtime may die while the runtime runs on (it is adopted by the
   // next one): writing to its closed pipes must not end the runtime.
@@ -159,6 +175,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   write('info', 'runtime starting', { installation_id: settings.installationId, generation: settings.generation, version: settings.version });
+  serveHealth(process.env.PROVIDER_STORE_HEALTH_PORT);
   const wheel = await loadWheel(settings);
   if (stopping) return;
   if (await register(settings, wheel)) await heartbeat(settings);

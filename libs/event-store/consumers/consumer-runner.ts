@@ -4,6 +4,7 @@ import { sessionBesidePool } from '../../database/session-beside-pool';
 import type { Logger } from 'pino';
 import { EventStore, Subscription } from '../event-store.port';
 import { LogConsumer } from './log-consumer';
+import { traceBatch } from '../../observability/tracing';
 
 export interface ConsumerRunnerOptions {
   /** How often a standby replica asks for the consumer's lock. */
@@ -77,7 +78,7 @@ export class ConsumerRunner {
         this.subscription = this.store.subscribeToAll(
           { fromPosition: from, filter: this.consumer.filter, batchSize: this.consumer.batchSize },
           async (events) => {
-            await this.consumer.handle(events);
+            await traceBatch(this.consumer.name, events, () => this.consumer.handle(events));
             retryDelay = this.options.retryDelayMs ?? 200;
           },
         );

@@ -2,7 +2,7 @@ import {
   ANY,
   BACKWARDS,
   END,
-  EventStoreDBClient,
+  KurrentDBClient,
   FORWARDS,
   NO_STREAM,
   START,
@@ -13,12 +13,12 @@ import {
   excludeSystemEvents,
   streamNameFilter,
   type AllStreamRecordedEvent,
-  type AppendExpectedRevision,
+  type AppendStreamState,
   type AppendResult as ClientAppendResult,
   type Direction,
   type Filter,
   type ReadPosition,
-} from '@eventstore/db-client';
+} from '@kurrent/kurrentdb-client';
 import {
   AppendResult,
   BatchHandler,
@@ -45,16 +45,16 @@ const READ_PAGE_SIZE = 500;
 const HEAD_PAGE_SIZE = 32;
 
 /**
- * The event store on EventStoreDB (gRPC, `@eventstore/db-client`). Positions are the server's own
+ * The event store on EventStoreDB (gRPC, `@kurrent/kurrentdb-client`). Positions are the server's own
  * commit/prepare pairs; see README.md beside this file for what differs from the PostgreSQL store.
  */
 export class EventStoreDbEventStore implements EventStore {
-  private readonly client: EventStoreDBClient;
+  private readonly client: KurrentDBClient;
   private readonly subscriptions = new Set<EventStoreDbSubscription>();
 
-  /** @param connectionString e.g. `esdb://localhost:2113?tls=false` */
+  /** @param connectionString e.g. `kurrentdb://localhost:2113?tls=false` */
   constructor(connectionString: string) {
-    this.client = EventStoreDBClient.connectionString(connectionString);
+    this.client = KurrentDBClient.connectionString(connectionString);
   }
 
   async append(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -62,13 +62,13 @@ export class EventStoreDbEventStore implements EventStore {
     let result: ClientAppendResult;
     try {
       result = await this.client.appendToStream(streamName, events.map(toEventData), {
-        expectedRevision: toClientExpectedRevision(expected),
+        streamState: toClientExpectedRevision(expected),
       });
     } catch (error) {
       if (!(error instanceof WrongExpectedVersionError)) throw toStoreError(error);
       const replay = await this.findPreviousAppend(streamName, events, expected);
       if (replay) return replay;
-      const actual = error.actualVersion;
+      const actual = error.actualState;
       throw new WrongExpectedRevision(streamName, expected, actual === NO_STREAM ? 'no_stream' : Number(actual));
     }
     if (!result.position) throw new Error(`EventStoreDB returned no log position for the append to ${streamName}`);
@@ -129,17 +129,19 @@ export class EventStoreDbEventStore implements EventStore {
   }
 
   /**
-   * Pages through `$all` and filters here: the client has no filtered read of `$all` (only filtered
-   * subscriptions), so a selective filter costs a scan of the log after `fromPosition`.
+   * Pages through `$all`, filtered by the server (the KurrentDB client reads `$all` with a filter,
+   * so a selective read no longer scans the log); the page is checked here again, which turns the
+   * server's prefix match on event types into the port's exact match.
    */
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     const limit = options.limit ?? DEFAULT_READ_LIMIT;
     // One more than the limit: forward reads include the event at the starting position.
     const pageSize = options.filter ? READ_PAGE_SIZE : Math.min(READ_PAGE_SIZE, limit + 1);
+    const filter = options.filter ? serverSideFilter(options.filter) : undefined;
     const events: RecordedEvent[] = [];
     let cursor = options.fromPosition;
     while (events.length < limit) {
-      const page = await this.readAllPage(cursor ?? START, FORWARDS, pageSize);
+      const page = await this.readAllPage(cursor ?? START, FORWARDS, pageSize, filter);
       for (const event of page) {
         if (cursor && comparePositions(event.position, cursor) <= 0) continue;
         cursor = event.position;
@@ -182,10 +184,10 @@ export class EventStoreDbEventStore implements EventStore {
     await this.client.dispose();
   }
 
-  private async readAllPage(fromPosition: ReadPosition, direction: Direction, maxCount: number): Promise<AllStreamRecordedEvent[]> {
+  private async readAllPage(fromPosition: ReadPosition, direction: Direction, maxCount: number, filter?: Filter): Promise<AllStreamRecordedEvent[]> {
     const events: AllStreamRecordedEvent[] = [];
     try {
-      for await (const resolved of this.client.readAll({ fromPosition, direction, maxCount })) {
+      for await (const resolved of this.client.readAll({ fromPosition, direction, maxCount, ...(filter ? { filter } : {}) })) {
         if (resolved.event) events.push(resolved.event);
       }
     } catch (error) {
@@ -195,7 +197,7 @@ export class EventStoreDbEventStore implements EventStore {
   }
 }
 
-function toClientExpectedRevision(expected: ExpectedRevision): AppendExpectedRevision {
+function toClientExpectedRevision(expected: ExpectedRevision): AppendStreamState {
   switch (expected) {
     case 'any':
       return ANY;

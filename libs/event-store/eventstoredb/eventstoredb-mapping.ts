@@ -6,7 +6,7 @@ import {
   UnavailableError,
   type JSONEventData,
   type JSONType,
-} from '@eventstore/db-client';
+} from '@kurrent/kurrentdb-client';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { EventMetadata, EventStoreUnavailable, NewEvent, RecordedEvent } from '../event-store.port';
 import { Position } from '../position';

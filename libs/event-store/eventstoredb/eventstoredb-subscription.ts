@@ -1,4 +1,4 @@
-import type { AllStreamResolvedEvent, AllStreamSubscription } from '@eventstore/db-client';
+import type { AllStreamResolvedEvent, AllStreamSubscription } from '@kurrent/kurrentdb-client';
 import { BatchHandler, EventFilter, EventStoreUnavailable, matchesFilter, RecordedEvent, Subscription } from '../event-store.port';
 import { comparePositions, Position } from '../position';
 import { isSystemEvent, toRecordedEvent, toStoreError } from './eventstoredb-mapping';

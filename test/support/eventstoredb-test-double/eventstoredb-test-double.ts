@@ -1,7 +1,7 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { IServerFeaturesServer, ServerFeaturesService } from '@eventstore/db-client/generated/serverfeatures_grpc_pb';
-import { SupportedMethod, SupportedMethods } from '@eventstore/db-client/generated/serverfeatures_pb';
-import { StreamsService as StreamsServiceDefinition } from '@eventstore/db-client/generated/streams_grpc_pb';
+import { IServerFeaturesServer, ServerFeaturesService } from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/serverfeatures_grpc_pb';
+import { SupportedMethod, SupportedMethods } from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/serverfeatures_pb';
+import { StreamsService as StreamsServiceDefinition } from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/streams_grpc_pb';
 import { InMemoryLog } from './in-memory-log';
 import { StreamsService } from './streams-service';
 
@@ -24,7 +24,7 @@ const SERVER_VERSION = '24.10.0-test-double';
 
 /**
  * A TEST DOUBLE of a single insecure EventStoreDB node: an in-process gRPC server speaking the
- * protocol `@eventstore/db-client` uses for streams, over an in-memory log. What it covers and what
+ * protocol `@kurrent/kurrentdb-client` uses for streams, over an in-memory log. What it covers and what
  * it does not is in README.md beside this file.
  */
 export class EventStoreDbTestDouble {
@@ -57,7 +57,7 @@ export class EventStoreDbTestDouble {
       ),
     );
     this.server = server;
-    return { connectionString: `esdb://127.0.0.1:${this.port}?tls=false` };
+    return { connectionString: `kurrentdb://127.0.0.1:${this.port}?tls=false` };
   }
 
   /** Goes away as a node shutting down: subscriptions end with UNAVAILABLE, later calls find nothing listening. */

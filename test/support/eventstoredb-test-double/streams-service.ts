@@ -7,8 +7,8 @@ import {
   status as GrpcStatus,
   StatusObject,
 } from '@grpc/grpc-js';
-import { IStreamsServer } from '@eventstore/db-client/generated/streams_grpc_pb';
-import { AppendReq, AppendResp, BatchAppendReq, BatchAppendResp, ReadReq, ReadResp } from '@eventstore/db-client/generated/streams_pb';
+import { IStreamsServer } from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/streams_grpc_pb';
+import { AppendReq, AppendResp, BatchAppendReq, BatchAppendResp, ReadReq, ReadResp } from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/streams_pb';
 import { AppendOutcome, ExpectedState, InMemoryLog, LogFilter, LogStart, matches, ProposedEvent, StoredEvent } from './in-memory-log';
 import {
   expectedFromAppendOptions,

@@ -8,6 +8,8 @@ import { AddressInfo } from 'node:net';
  * server does (server-side apply creates or merges, `stringData` becomes base64 `data`, unknown
  * objects are a 404 Status). Every request is recorded so tests can assert the exact calls and
  * manifests. It is not a cluster: nothing runs, and a Deployment's status is whatever the test sets.
+ * Collections can be watched (`?watch=true`): from the `resourceVersion` asked for, every change is
+ * streamed as the API server streams it, one `{ type, object }` JSON line per event.
  */
 
 export interface RecordedRequest {
@@ -38,7 +40,23 @@ const RESOURCES: Record<string, ResourceType> = {
   secrets: { apiVersion: 'v1', kind: 'Secret', group: '' },
   services: { apiVersion: 'v1', kind: 'Service', group: '' },
   deployments: { apiVersion: 'apps/v1', kind: 'Deployment', group: 'apps' },
+  networkpolicies: { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', group: 'networking.k8s.io' },
 };
+
+interface WatchEvent {
+  resourceVersion: number;
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  plural: string;
+  namespace: string;
+  object: KubeObject;
+}
+
+interface Watcher {
+  plural: string;
+  namespace: string;
+  matches: (labels: Record<string, string>) => boolean;
+  response: ServerResponse;
+}
 
 const APPLY_CONTENT_TYPE = 'application/apply-patch+yaml';
 const PATH_PATTERN = /^\/(?:api\/v1|apis\/([a-z0-9.-]+)\/v1)\/namespaces\/([a-z0-9-]+)\/([a-z]+)(?:\/([a-z0-9.-]+))?$/;
@@ -55,6 +73,8 @@ export class KubernetesApiTestDouble {
   readonly requests: RecordedRequest[] = [];
   private readonly objects = new Map<string, KubeObject>();
   private readonly failures: Failure[] = [];
+  private readonly history: WatchEvent[] = [];
+  private readonly watchers = new Set<Watcher>();
   private server?: Server;
   private resourceVersion = 1000;
   url = '';
@@ -70,6 +90,7 @@ export class KubernetesApiTestDouble {
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;
+    for (const watcher of this.watchers) watcher.response.end();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -119,6 +140,36 @@ export class KubernetesApiTestDouble {
     const object = this.objects.get(keyOf('deployments', namespace, name));
     if (!object) throw new Error(`no deployment ${namespace}/${name}`);
     object.status = structuredClone(status);
+    object.metadata = { ...object.metadata, resourceVersion: String(++this.resourceVersion) };
+    this.record('MODIFIED', 'deployments', namespace, object);
+  }
+
+  /** Open watches (the informer's), for tests that assert status comes from one. */
+  get openWatches(): number {
+    return this.watchers.size;
+  }
+
+  private record(type: WatchEvent['type'], plural: string, namespace: string, object: KubeObject): void {
+    const event: WatchEvent = { resourceVersion: this.resourceVersion, type, plural, namespace, object: structuredClone(object) };
+    this.history.push(event);
+    for (const watcher of this.watchers) this.deliver(watcher, event);
+  }
+
+  private deliver(watcher: Watcher, event: WatchEvent): void {
+    if (event.plural !== watcher.plural || event.namespace !== watcher.namespace) return;
+    if (!watcher.matches(event.object.metadata?.labels ?? {})) return;
+    watcher.response.write(`${JSON.stringify({ type: event.type, object: event.object })}\n`);
+  }
+
+  private watch(res: ServerResponse, plural: string, namespace: string, query: URLSearchParams): void {
+    const watcher: Watcher = { plural, namespace, matches: parseSelector(query.get('labelSelector')), response: res };
+    res.writeHead(200, { 'content-type': 'application/json' });
+    // As the API server does: the headers go at once, events follow as they happen.
+    res.flushHeaders();
+    const since = Number(query.get('resourceVersion') ?? 0);
+    for (const event of this.history) if (event.resourceVersion > since) this.deliver(watcher, event);
+    this.watchers.add(watcher);
+    res.on('close', () => this.watchers.delete(watcher));
   }
 
   clearRequests(): void {
@@ -162,6 +213,7 @@ export class KubernetesApiTestDouble {
 
     if (!name) {
       if (method !== 'GET') return send(res, 405, status(405, 'MethodNotAllowed', `${method} on a collection is not supported by the test double`));
+      if (url.searchParams.get('watch') === 'true') return this.watch(res, plural, namespace, url.searchParams);
       return send(res, 200, this.list(plural, resource, namespace, url.searchParams.get('labelSelector')));
     }
     const key = keyOf(plural, namespace, name);
@@ -174,6 +226,8 @@ export class KubernetesApiTestDouble {
       case 'DELETE':
         if (!existing) return notFound();
         this.objects.delete(key);
+        existing.metadata = { ...existing.metadata, resourceVersion: String(++this.resourceVersion) };
+        this.record('DELETED', plural, namespace, existing);
         return send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, kind: plural, uid: existing.metadata?.uid } });
       case 'PATCH':
         return this.apply(res, plural, resource, namespace, name, contentType, body, url.searchParams);
@@ -230,6 +284,7 @@ export class KubernetesApiTestDouble {
       if (existing && resource.kind === 'Deployment') next.metadata.generation = Number(existing.metadata?.generation ?? 1) + 1;
     }
     this.objects.set(key, next);
+    if (changed) this.record(existing ? 'MODIFIED' : 'ADDED', plural, namespace, next);
     send(res, existing ? 200 : 201, next);
   }
 
