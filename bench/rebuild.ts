@@ -141,7 +141,7 @@ export async function benchRebuild(url: string, pool: Pool, events: number, log:
     events: seeded,
     installations,
     seeding: `COPY, ${EVENTS_PER_COPY} events per transaction, ${seedSeconds.toFixed(1)} s`,
-    rebuild: 'rebuildProjection (projections/runtime/rebuild.ts) in a child process, default batch size',
+    rebuild: 'rebuildProjection (libs/projection-engine/rebuild.ts) in a child process, default batch size',
     latency_unit: 'ms per page of events folded (p50/p95/p99), baseline: the single statement',
     rss_process: 'the rebuild child process',
     baseline: 'one INSERT … SELECT DISTINCT ON (stream_name) from es_events into a copy of installed_providers',
