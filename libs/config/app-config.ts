@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { SecretSettings, secretSettingsFrom } from '../secrets/secret-settings';
+import { EnvReader } from './env-reader';
 
 /**
  * Every setting the system reads, parsed once from the environment and validated at start-up. A bad
@@ -91,140 +92,104 @@ export class ConfigError extends Error {
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const SIZE = /^(\d+)(b|kb|mb|gb)?$/i;
+const DATABASE_PROTOCOLS = ['postgres:', 'postgresql:'];
+const EVENTSTORE_PROTOCOLS = ['esdb:', 'esdb+discover:', 'kurrentdb:', 'kurrentdb+discover:', 'kdb:'];
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
-  const problems: string[] = [];
-
-  const int = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min || value > max) {
-      problems.push(`${name}="${raw}" must be an integer from ${min} to ${max}`);
-      return fallback;
-    }
-    return value;
-  };
-  const ratio = (name: string, fallback: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value < 0 || value > 1) {
-      problems.push(`${name}="${raw}" must be a number from 0 to 1`);
-      return fallback;
-    }
-    return value;
-  };
-  const size = (name: string, fallback: string): number => {
-    const raw = env[name] || fallback;
-    const match = SIZE.exec(raw.trim());
-    if (!match) {
-      problems.push(`${name}="${raw}" must be a size such as 1mb, 512kb or 1048576`);
-      return 0;
-    }
-    const unit = (match[2] ?? 'b').toLowerCase();
-    const factor = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[unit] ?? 1;
-    return Number(match[1]) * factor;
-  };
-  const url = (name: string, protocols: string[]): string | undefined => {
-    const raw = env[name];
-    if (!raw) return undefined;
-    try {
-      const parsed = new URL(raw);
-      if (!protocols.includes(parsed.protocol)) {
-        problems.push(`${name} must use ${protocols.join(' or ')} (got ${parsed.protocol})`);
-      }
-    } catch {
-      problems.push(`${name} is not a valid URL`);
-    }
-    return raw;
-  };
-  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    if (!(allowed as readonly string[]).includes(raw)) {
-      problems.push(`${name}="${raw}" must be one of ${allowed.join(', ')}`);
-      return fallback;
-    }
-    return raw as T;
-  };
-  const list = (name: string): string[] =>
-    (env[name] ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
-
-  const runtimeVersion = env.RUNTIME_VERSION || '1.0.0';
-  if (!/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/.test(runtimeVersion)) {
-    problems.push(`RUNTIME_VERSION="${runtimeVersion}" must be a semantic version such as 1.0.0`);
-  }
-
+  const read = new EnvReader(env);
   const config: AppConfig = {
-    port: int('PORT', 3000, 0, 65535),
-    host: env.HOST || '0.0.0.0',
-    databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
-    databasePoolSize: int('DATABASE_POOL_SIZE', 20, 2, 500),
+    ...serverSettings(read),
+    wheelFetch: wheelFetchSettings(read),
+    installer: installerSettings(read),
+    health: {
+      heartbeatTimeoutMs: read.int('HEARTBEAT_TIMEOUT_MS', 30_000, 100, 3_600_000),
+      watchdogIntervalMs: read.int('WATCHDOG_INTERVAL_MS', 5_000, 50, 600_000),
+    },
+    kubernetes: {
+      namespace: read.text('KUBERNETES_NAMESPACE', 'provider-store'),
+      runtimeImage: read.text('RUNTIME_IMAGE', 'ghcr.io/provider-store/runtime'),
+    },
+    artifacts: artifactSettings(read),
+    secrets: secretSettingsFrom(env, read.problems),
+    rollouts: rolloutSettings(read),
+  };
+  if (read.problems.length > 0) throw new ConfigError(read.problems);
+  return Object.freeze(config);
+}
+
+type ServerSettings = Omit<AppConfig, 'wheelFetch' | 'installer' | 'health' | 'kubernetes' | 'artifacts' | 'secrets' | 'rollouts'>;
+
+function serverSettings(read: EnvReader): ServerSettings {
+  const runtimeVersion = read.text('RUNTIME_VERSION', '1.0.0');
+  if (!/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/.test(runtimeVersion)) {
+    read.problems.push(`RUNTIME_VERSION="${runtimeVersion}" must be a semantic version such as 1.0.0`);
+  }
+  return {
+    port: read.int('PORT', 3000, 0, 65535),
+    host: read.text('HOST', '0.0.0.0'),
+    databaseUrl: read.url('DATABASE_URL', DATABASE_PROTOCOLS),
+    databasePoolSize: read.int('DATABASE_POOL_SIZE', 20, 2, 500),
     // Off by default: measured beside an API under load, a pool of their own made the projections'
     // lag worse, not better (bench/README.md). When on, each projection runner holds one connection
     // for its lock and needs a second for its batch, and subscriptions read the log on it too.
-    projectionsPoolSize: int('PROJECTIONS_POOL_SIZE', 0, 0, 500),
-    eventStoreUrl: url('EVENTSTORE_URL', ['esdb:', 'esdb+discover:', 'kurrentdb:', 'kurrentdb+discover:', 'kdb:']),
-    logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
-    bodyLimitBytes: size('BODY_LIMIT', '1mb'),
+    projectionsPoolSize: read.int('PROJECTIONS_POOL_SIZE', 0, 0, 500),
+    eventStoreUrl: read.url('EVENTSTORE_URL', EVENTSTORE_PROTOCOLS),
+    logLevel: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    bodyLimitBytes: read.size('BODY_LIMIT', '1mb'),
     runtimeVersion,
-    publicUrl: url('PUBLIC_URL', ['http:', 'https:']),
-    readModelWaitMs: int('READ_MODEL_WAIT_MS', 5000, 0, 60_000),
-    inlineProjections: oneOf('INLINE_PROJECTIONS', ['true', 'false'] as const, 'true') === 'true',
-    consumerStallMs: int('CONSUMER_STALL_MS', 60_000, 100, 86_400_000),
-    healthPort: int('HEALTH_PORT', 9464, 0, 65535),
-    rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 6000, 1, 10_000_000),
-    wheelFetch: {
-      timeoutMs: int('WHEEL_FETCH_TIMEOUT_MS', 15_000, 100, 600_000),
-      maxBytes: size('WHEEL_FETCH_MAX_BYTES', '200mb'),
-      maxRedirects: int('WHEEL_FETCH_MAX_REDIRECTS', 3, 0, 10),
-      allowHosts: list('WHEEL_FETCH_ALLOW_HOSTS'),
-      caFile: env.WHEEL_FETCH_CA_FILE || undefined,
-    },
-    installer: {
-      deployer: oneOf('DEPLOYER', ['local-process', 'kubernetes'] as const, 'local-process'),
-      concurrency: int('INSTALLER_CONCURRENCY', 8, 1, 256),
-      maxAttempts: int('INSTALLER_MAX_ATTEMPTS', 5, 1, 50),
-      retryBaseMs: int('DEPLOY_RETRY_BASE_MS', 500, 1, 60_000),
-      registrationTimeoutMs: int('REGISTRATION_TIMEOUT_MS', 60_000, 100, 3_600_000),
-      runtimeCommand: env.RUNTIME_COMMAND || undefined,
-      effectLogFile: env.DEPLOY_EFFECT_LOG || undefined,
-      runtimeDir: path.resolve(env.RUNTIME_DIR || defaultRuntimeDir()),
-      // Below: system and regular users' uids; above: room for RUNTIME_UID_COUNT uids under 2^31.
-      runtimeUidBase: int('RUNTIME_UID_BASE', 200_000, 1_000, 2_000_000_000),
-      runtimeHeartbeatIntervalMs: int('RUNTIME_HEARTBEAT_INTERVAL_MS', 2_000, 10, 3_600_000),
-    },
-    health: {
-      heartbeatTimeoutMs: int('HEARTBEAT_TIMEOUT_MS', 30_000, 100, 3_600_000),
-      watchdogIntervalMs: int('WATCHDOG_INTERVAL_MS', 5_000, 50, 600_000),
-    },
-    kubernetes: {
-      namespace: env.KUBERNETES_NAMESPACE || 'provider-store',
-      runtimeImage: env.RUNTIME_IMAGE || 'ghcr.io/provider-store/runtime',
-    },
-    artifacts: {
-      storeUrl: url('ARTIFACT_STORE_URL', ['s3:']),
-      uploadMaxBytes: size('UPLOAD_MAX_BYTES', '200mb'),
-      // An hour: far longer than any upload takes to become a version, so the collector never
-      // removes bytes whose version is about to be appended.
-      gcGraceMs: int('ARTIFACT_GC_GRACE_MS', 3_600_000, 0, 604_800_000),
-      gcIntervalMs: int('ARTIFACT_GC_INTERVAL_MS', 3_600_000, 1_000, 86_400_000),
-    },
-    secrets: secretSettingsFrom(env, problems),
-    rollouts: {
-      autoUpgradeWaveSize: int('AUTO_UPGRADE_WAVE_SIZE', 5, 1, 10_000),
-      autoUpgradeWaveIntervalMs: int('AUTO_UPGRADE_WAVE_INTERVAL_MS', 60_000, 0, 86_400_000),
-      autoUpgradeMaxFailureRatio: ratio('AUTO_UPGRADE_MAX_FAILURE_RATIO', 0.5),
-      kubernetesRequestTimeoutMs: int('KUBERNETES_REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
-    },
+    publicUrl: read.url('PUBLIC_URL', ['http:', 'https:']),
+    readModelWaitMs: read.int('READ_MODEL_WAIT_MS', 5000, 0, 60_000),
+    inlineProjections: read.oneOf('INLINE_PROJECTIONS', ['true', 'false'] as const, 'true') === 'true',
+    consumerStallMs: read.int('CONSUMER_STALL_MS', 60_000, 100, 86_400_000),
+    healthPort: read.int('HEALTH_PORT', 9464, 0, 65535),
+    rateLimitPerMinute: read.int('RATE_LIMIT_PER_MINUTE', 6000, 1, 10_000_000),
   };
-  if (problems.length > 0) throw new ConfigError(problems);
-  return Object.freeze(config);
+}
+
+function wheelFetchSettings(read: EnvReader): AppConfig['wheelFetch'] {
+  return {
+    timeoutMs: read.int('WHEEL_FETCH_TIMEOUT_MS', 15_000, 100, 600_000),
+    maxBytes: read.size('WHEEL_FETCH_MAX_BYTES', '200mb'),
+    maxRedirects: read.int('WHEEL_FETCH_MAX_REDIRECTS', 3, 0, 10),
+    allowHosts: read.list('WHEEL_FETCH_ALLOW_HOSTS'),
+    caFile: read.optional('WHEEL_FETCH_CA_FILE'),
+  };
+}
+
+function installerSettings(read: EnvReader): AppConfig['installer'] {
+  return {
+    deployer: read.oneOf('DEPLOYER', ['local-process', 'kubernetes'] as const, 'local-process'),
+    concurrency: read.int('INSTALLER_CONCURRENCY', 8, 1, 256),
+    maxAttempts: read.int('INSTALLER_MAX_ATTEMPTS', 5, 1, 50),
+    retryBaseMs: read.int('DEPLOY_RETRY_BASE_MS', 500, 1, 60_000),
+    registrationTimeoutMs: read.int('REGISTRATION_TIMEOUT_MS', 60_000, 100, 3_600_000),
+    runtimeCommand: read.optional('RUNTIME_COMMAND'),
+    effectLogFile: read.optional('DEPLOY_EFFECT_LOG'),
+    runtimeDir: path.resolve(read.text('RUNTIME_DIR', defaultRuntimeDir())),
+    // Below: system and regular users' uids; above: room for RUNTIME_UID_COUNT uids under 2^31.
+    runtimeUidBase: read.int('RUNTIME_UID_BASE', 200_000, 1_000, 2_000_000_000),
+    runtimeHeartbeatIntervalMs: read.int('RUNTIME_HEARTBEAT_INTERVAL_MS', 2_000, 10, 3_600_000),
+  };
+}
+
+function artifactSettings(read: EnvReader): AppConfig['artifacts'] {
+  return {
+    storeUrl: read.url('ARTIFACT_STORE_URL', ['s3:']),
+    uploadMaxBytes: read.size('UPLOAD_MAX_BYTES', '200mb'),
+    // An hour: far longer than any upload takes to become a version, so the collector never
+    // removes bytes whose version is about to be appended.
+    gcGraceMs: read.int('ARTIFACT_GC_GRACE_MS', 3_600_000, 0, 604_800_000),
+    gcIntervalMs: read.int('ARTIFACT_GC_INTERVAL_MS', 3_600_000, 1_000, 86_400_000),
+  };
+}
+
+function rolloutSettings(read: EnvReader): AppConfig['rollouts'] {
+  return {
+    autoUpgradeWaveSize: read.int('AUTO_UPGRADE_WAVE_SIZE', 5, 1, 10_000),
+    autoUpgradeWaveIntervalMs: read.int('AUTO_UPGRADE_WAVE_INTERVAL_MS', 60_000, 0, 86_400_000),
+    autoUpgradeMaxFailureRatio: read.ratio('AUTO_UPGRADE_MAX_FAILURE_RATIO', 0.5),
+    kubernetesRequestTimeoutMs: read.int('KUBERNETES_REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
+  };
 }
 
 /**
