@@ -9,7 +9,7 @@ import {
   Redeploy,
   Uninstall,
 } from './installation.commands';
-import { Health, InstallationEvent, LifecycleState, ResourceTier, UpgradePolicy } from './installation.events';
+import { Health, InstallRequested, InstallationEvent, LifecycleState, ResourceTier, UpgradePolicy } from './installation.events';
 import { canonicalOf } from '../providers/provider-identity';
 import { notInstalled } from './not-installed';
 import { reservedKeysIn } from './reserved-config-keys';
@@ -201,43 +201,43 @@ function decide(command: InstallationCommand, state: InstallationState): Install
   }
 }
 
+function installed(d: InstallRequested['data']): PresentInstallation {
+  return {
+    status: 'present',
+    installationId: d.installation_id,
+    tenant: d.tenant,
+    prefix: d.prefix,
+    name: d.name,
+    installedVersion: d.version,
+    currentVersion: null,
+    servingGeneration: null,
+    previousServingVersion: null,
+    upgradePolicy: d.upgrade_policy,
+    resourceTier: d.resource_tier,
+    config: d.config,
+    secretConfigKeys: d.secret_keys,
+    lifecycle: 'pending',
+    health: 'healthy',
+    healthMessage: null,
+    generation: d.generation,
+    deployedGeneration: 0,
+    tokenHashes: {},
+    lastDeployMessage: null,
+    installedAt: d.at,
+    updatedAt: d.at,
+  };
+}
+
 function evolve(state: InstallationState, event: InstallationEvent): InstallationState {
-  if (event.type === 'InstallRequested') {
-    const d = event.data;
-    return {
-      status: 'present',
-      installationId: d.installation_id,
-      tenant: d.tenant,
-      prefix: d.prefix,
-      name: d.name,
-      installedVersion: d.version,
-      currentVersion: null,
-      servingGeneration: null,
-      previousServingVersion: null,
-      upgradePolicy: d.upgrade_policy,
-      resourceTier: d.resource_tier,
-      config: d.config,
-      secretConfigKeys: d.secret_keys,
-      lifecycle: 'pending',
-      health: 'healthy',
-      healthMessage: null,
-      generation: d.generation,
-      deployedGeneration: 0,
-      tokenHashes: {},
-      lastDeployMessage: null,
-      installedAt: d.at,
-      updatedAt: d.at,
-    };
-  }
+  if (event.type === 'InstallRequested') return installed(event.data);
   if (state.status !== 'present') return state;
   const at = event.data.at;
   switch (event.type) {
     case 'UpgradeRequested':
-      return { ...state, installedVersion: event.data.to_version, generation: event.data.generation, lifecycle: 'pending', lastDeployMessage: null, updatedAt: at };
     case 'RollbackRequested':
-      return { ...state, installedVersion: event.data.to_version, generation: event.data.generation, lifecycle: 'pending', lastDeployMessage: null, updatedAt: at };
+      return newGeneration(state, event.data.to_version, event.data.generation, at);
     case 'RedeployRequested':
-      return { ...state, installedVersion: event.data.version, generation: event.data.generation, lifecycle: 'pending', lastDeployMessage: null, updatedAt: at };
+      return newGeneration(state, event.data.version, event.data.generation, at);
     case 'InstallationReconfigured': {
       const next = { ...state, config: event.data.config, secretConfigKeys: event.data.secret_keys, resourceTier: event.data.resource_tier, upgradePolicy: event.data.upgrade_policy, updatedAt: at };
       return event.data.generation === null ? next : { ...next, generation: event.data.generation, lifecycle: 'pending', lastDeployMessage: null };
@@ -264,6 +264,11 @@ function evolve(state: InstallationState, event: InstallationEvent): Installatio
     default:
       return state;
   }
+}
+
+/** A new generation of `version` is wanted: pending until the installer starts it. */
+function newGeneration(state: PresentInstallation, version: string, generation: number, at: string): PresentInstallation {
+  return { ...state, installedVersion: version, generation, lifecycle: 'pending', lastDeployMessage: null, updatedAt: at };
 }
 
 /** A generation registered: it serves now, and the version it replaced becomes the one to roll back to. */
