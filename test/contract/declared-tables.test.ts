@@ -20,8 +20,8 @@ import { eventStoreMigration } from '../../libs/event-store/postgres/migrations/
  */
 /** The tables the TypeORM release made (LEGACY_READ_MODEL_SCHEMA and the event store's migration). */
 const LEGACY_TABLES = new Set(['es_checkpoints', 'api_keys', 'provider_versions', 'catalog_providers', 'installed_providers', 'runtime_heartbeats', 'deployment_observations']);
-/** Legacy tables whose declaration has changed since (catalog `scope`, version `runtime_image`): refolded from the log, not adopted. */
-const CHANGED_SINCE_LEGACY = new Set(['provider_versions', 'catalog_providers']);
+/** Legacy tables whose declaration has changed since (catalog `scope`, version `runtime_image`, installation `serving_generation`): refolded from the log, not adopted. */
+const CHANGED_SINCE_LEGACY = new Set(['provider_versions', 'catalog_providers', 'installed_providers']);
 
 describe('declared tables', () => {
   const adminUrl = process.env.DATABASE_URL as string;

@@ -242,10 +242,11 @@ describe('projections rebuild and verify (PostgreSQL)', () => {
 
     // A missing row and an extra row show as such.
     await db.pool.query(`DELETE FROM installed_providers WHERE tenant = 't5' AND name = 'postgres'`);
+    // A copy of t1's row under another tenant and installation id, whatever columns the table declares.
+    const columns = Object.keys(installedProvidersProjection.table.columns);
+    const copied = columns.map((c) => (c === 'tenant' ? `'ghost'` : c === 'installation_id' ? 'gen_random_uuid()' : c));
     await db.pool.query(
-      `INSERT INTO installed_providers SELECT 'ghost', prefix, name, gen_random_uuid(), installed_version, current_version, upgrade_policy,
-         resource_tier, config, lifecycle_state, health, health_message, generation, last_deploy_message, revision, installed_at, updated_at
-         FROM installed_providers WHERE tenant = 't1' AND name = 'postgres'`,
+      `INSERT INTO installed_providers (${columns.join(', ')}) SELECT ${copied.join(', ')} FROM installed_providers WHERE tenant = 't1' AND name = 'postgres'`,
     );
     const three = await verifyProjection(deps, installedProvidersProjection);
     expect(three.differences.map((d) => [d.key.tenant, d.live === null, d.expected === null])).toEqual([

@@ -35,62 +35,90 @@ export function readMultipartUpload<Fields, Result>(request: Request, options: M
     try {
       parser = busboy({ headers: request.headers, limits: { fields: 20, files: 1, parts: 21, fieldSize: options.maxFieldBytes } });
     } catch (error) {
-      reject(badRequest('malformed_multipart', `The multipart body cannot be read: ${(error as Error).message}.`));
+      reject(badRequest('malformed_multipart', `The multipart body cannot be read: ${error instanceof Error ? error.message : String(error)}.`));
       return;
     }
-    let fields: Fields | undefined;
-    let failure: Error | undefined;
-    let result: Promise<Result> | undefined;
-    const fail = (error: unknown) => {
-      failure ??= error instanceof Error ? error : new Error(String(error));
-    };
-    /** The request's answer: the first failure, else `fallback`. */
-    const refuse = (fallback: unknown) => {
-      fail(fallback);
-      reject(failure ?? new Error('upload refused'));
-    };
-    parser.on('field', (name, value, info) => {
-      if (name !== options.fieldName || failure !== undefined) return;
-      if (info.valueTruncated) return fail(new DomainError('invalid', 'metadata_too_large', `The "${name}" field is larger than ${options.maxFieldBytes} bytes.`));
-      try {
-        fields = options.acceptField(value);
-      } catch (error) {
-        fail(error);
-      }
-    });
-    parser.on('file', (name, file, info) => {
-      if (name !== options.fileField || failure !== undefined || result) return void file.resume();
-      if (fields === undefined) {
-        fail(badRequest('metadata_first', `The "${options.fieldName}" field must come before the "${options.fileField}" file.`));
-        return void file.resume();
-      }
-      const filename = path.basename(info.filename ?? '');
-      if (!filename) {
-        fail(badRequest('wheel_filename_missing', `The "${options.fileField}" file must carry a filename.`));
-        return void file.resume();
-      }
-      result = options.acceptFile(fields, { filename, content: file });
-      // A consumer that stops reading (a refusal, a size cap) may have destroyed the file's stream,
-      // which stalls the parser: the rest of the request is drained past it, then refused.
-      result.catch((error: unknown) => {
-        request.unpipe(parser);
-        if (request.readableEnded) return refuse(error);
-        request.once('end', () => refuse(error));
-        request.resume();
-      });
-    });
-    parser.on('filesLimit', () => fail(badRequest('too_many_files', `Send exactly one "${options.fileField}" file.`)));
-    parser.on('error', (error: Error) => {
-      request.unpipe(parser);
-      request.resume();
-      refuse(badRequest('malformed_multipart', `The multipart body cannot be read: ${error.message}.`));
-    });
-    parser.on('close', () => {
-      const settled = result ?? Promise.reject(fields === undefined
-        ? badRequest('metadata_missing', `The "${options.fieldName}" field is missing.`)
-        : badRequest('wheel_missing', `The "${options.fileField}" file is missing.`));
-      settled.then((value) => (failure === undefined ? resolve(value) : refuse(failure)), refuse);
-    });
-    request.pipe(parser);
+    new MultipartUpload(request, parser, options, resolve, reject).start();
   });
+}
+
+/** One request being read: the field, then the file, then the answer. */
+class MultipartUpload<Fields, Result> {
+  private fields: Fields | undefined;
+  private failure: Error | undefined;
+  private result: Promise<Result> | undefined;
+
+  constructor(
+    private readonly request: Request,
+    private readonly parser: busboy.Busboy,
+    private readonly options: MultipartUploadOptions<Fields, Result>,
+    private readonly resolve: (value: Result) => void,
+    private readonly reject: (error: Error) => void,
+  ) {}
+
+  start(): void {
+    this.parser.on('field', (name, value, info) => this.onField(name, value, info.valueTruncated));
+    this.parser.on('file', (name, file, info) => this.onFile(name, file, info.filename));
+    this.parser.on('filesLimit', () => this.fail(badRequest('too_many_files', `Send exactly one "${this.options.fileField}" file.`)));
+    this.parser.on('error', (error: Error) => {
+      this.request.unpipe(this.parser);
+      this.request.resume();
+      this.refuse(badRequest('malformed_multipart', `The multipart body cannot be read: ${error.message}.`));
+    });
+    this.parser.on('close', () => this.onClose());
+    this.request.pipe(this.parser);
+  }
+
+  private fail(error: unknown): void {
+    this.failure ??= error instanceof Error ? error : new Error(String(error));
+  }
+
+  /** The request's answer: the first failure, else `fallback`. */
+  private refuse(fallback: unknown): void {
+    this.fail(fallback);
+    this.reject(this.failure ?? new Error('upload refused'));
+  }
+
+  private onField(name: string, value: string, truncated: boolean): void {
+    if (name !== this.options.fieldName || this.failure !== undefined) return;
+    if (truncated) return this.fail(new DomainError('invalid', 'metadata_too_large', `The "${name}" field is larger than ${this.options.maxFieldBytes} bytes.`));
+    try {
+      this.fields = this.options.acceptField(value);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  private onFile(name: string, file: Readable, rawFilename: string | undefined): void {
+    if (name !== this.options.fileField || this.failure !== undefined || this.result) return void file.resume();
+    if (this.fields === undefined) {
+      this.fail(badRequest('metadata_first', `The "${this.options.fieldName}" field must come before the "${this.options.fileField}" file.`));
+      return void file.resume();
+    }
+    const filename = path.basename(rawFilename ?? '');
+    if (!filename) {
+      this.fail(badRequest('wheel_filename_missing', `The "${this.options.fileField}" file must carry a filename.`));
+      return void file.resume();
+    }
+    this.result = this.options.acceptFile(this.fields, { filename, content: file });
+    // A consumer that stops reading (a refusal, a size cap) may have destroyed the file's stream,
+    // which stalls the parser: the rest of the request is drained past it, then refused.
+    this.result.catch((error: unknown) => {
+      this.request.unpipe(this.parser);
+      if (this.request.readableEnded) return this.refuse(error);
+      this.request.once('end', () => this.refuse(error));
+      this.request.resume();
+    });
+  }
+
+  private onClose(): void {
+    const settled =
+      this.result ??
+      Promise.reject(
+        this.fields === undefined
+          ? badRequest('metadata_missing', `The "${this.options.fieldName}" field is missing.`)
+          : badRequest('wheel_missing', `The "${this.options.fileField}" file is missing.`),
+      );
+    settled.then((value) => (this.failure === undefined ? this.resolve(value) : this.refuse(this.failure)), (error: unknown) => this.refuse(error));
+  }
 }

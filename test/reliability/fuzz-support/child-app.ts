@@ -7,6 +7,8 @@ import { runCommand } from '../../../libs/application/command-runner';
 import { issueApiKey } from '../../../libs/api-keys/api-key-secret';
 import { ApiKeyScope, apiKeyDecider, apiKeyStream } from '../../../libs/api-keys/api-key';
 import { PostgresEventStore } from '../../../libs/event-store/postgres/postgres-event-store';
+import { InlineProjections } from '../../../libs/projection-engine/inline-projections';
+import { PROJECTIONS } from '../../../projections/projections';
 
 /**
  * The whole system as `npm start` runs it (`node dist/apps/main.js`: API, projections, process
@@ -71,11 +73,14 @@ export async function startChildApp(env: Record<string, string>): Promise<ChildA
   };
 }
 
-/** Creates an API key as the operator CLI does (a CreateApiKey command) and waits for the api-keys read model. */
+/**
+ * Creates an API key as the operator CLI does (a CreateApiKey command, its read models written inline
+ * as every process of the app writes them) and waits until the api-keys row is readable.
+ */
 export async function createKeyIn(pool: Pool, org: string, scopes: ApiKeyScope[]): Promise<string> {
   const issued = issueApiKey();
   const now = new Date().toISOString();
-  const store = new PostgresEventStore(pool);
+  const store = new PostgresEventStore(pool, { inline: new InlineProjections(PROJECTIONS) });
   await runCommand(
     store,
     apiKeyDecider,

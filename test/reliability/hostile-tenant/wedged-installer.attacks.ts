@@ -181,9 +181,9 @@ export function wedgedInstallerAttacks(): void {
       const items = (history.body as { items: Array<{ type: string; actor: string; data: Record<string, unknown> }> }).items;
       expect(items.map((i) => i.type)).toEqual(['InstallRequested', 'DeployStarted', 'DeployFailed']);
       expect(items[2]).toMatchObject({ actor: 'installer', data: { generation: 1, message: expected } });
-      // The failed generation is stopped: nothing of it may keep running.
-      expect(deployer.stoppedGenerations).toEqual([`${await installationIdOf('eve')}:g1`]);
-      expect(deployer.removed).toEqual([]);
+      // Nothing of it may keep running: as nothing ever served, everything of the installation goes.
+      expect(deployer.removed).toEqual([await installationIdOf('eve')]);
+      expect(deployer.stoppedGenerations).toEqual([]);
 
       // Redelivered from scratch, the failure is not recorded twice.
       await installer.stop();
