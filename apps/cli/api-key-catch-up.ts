@@ -2,6 +2,8 @@ import type { Infrastructure } from '../../libs/infrastructure/infrastructure';
 import { apiKeysProjection } from '../../projections/api-keys.projection';
 import { ProjectionConsumer } from '../../libs/projection-engine/projection-consumer';
 import { RowProjection } from '../../libs/projection-engine/row-projection';
+import { advisoryUnlockOn, tryAdvisoryLockOn } from '../../libs/database/advisory-lock';
+import { sleep, waitUntil } from '../../libs/event-store/consumers/wait-until';
 
 export type CatchUpOutcome = 'projected' | 'observed' | 'timeout';
 
@@ -23,8 +25,7 @@ export async function catchUpApiKeys(
   const client = await infra.pool.connect();
   let locked = false;
   try {
-    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [lockName]);
-    locked = rows[0].locked;
+    locked = await tryAdvisoryLockOn(client, lockName);
     if (locked) {
       const consumer = new ProjectionConsumer(infra.pool, projection, infra.checkpoints);
       for (;;) {
@@ -43,15 +44,11 @@ export async function catchUpApiKeys(
         await sleep(50);
       }
     }
-    for (;;) {
-      if (await ready()) return 'observed';
-      if (Date.now() >= deadline) return 'timeout';
-      await sleep(100);
-    }
+    return (await waitUntil(ready, { timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: 100 })) ? 'observed' : 'timeout';
   } finally {
     if (locked) {
       try {
-        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockName]);
+        await advisoryUnlockOn(client, lockName);
         client.release();
       } catch {
         client.release(true);
@@ -60,8 +57,4 @@ export async function catchUpApiKeys(
       client.release();
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -5,7 +5,7 @@ import { autoUpgradeScope } from '../../libs/application/idempotency-scopes';
 import { runCommand } from '../../libs/application/command-runner';
 import { loadState } from '../../libs/application/stream-state';
 import { DomainError } from '../../libs/domain/domain-error';
-import { isCaughtUp } from '../../libs/event-store/consumers/caught-up';
+import { waitUntilCaughtUp } from '../../libs/event-store/consumers/caught-up';
 import { LogConsumer } from '../../libs/event-store/consumers/log-consumer';
 import { RecordedEvent } from '../../libs/event-store/event-store.port';
 import { Position } from '../../libs/event-store/position';
@@ -128,12 +128,8 @@ export class AutoUpgradeProcessManager implements LogConsumer {
   }
 
   private async waitForInstalledProviders(position: Position): Promise<void> {
-    const deadline = Date.now() + CATCH_UP_WAIT_MS;
-    for (;;) {
-      const checkpoint = await this.infrastructure.checkpoints.load(installedProvidersProjection.name);
-      if (await isCaughtUp(this.infrastructure.eventStore, checkpoint, position, installedProvidersProjection.eventTypes)) return;
-      if (Date.now() > deadline) throw new Error('installed-providers read model is not catching up; auto-upgrade will retry');
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    const { eventStore, checkpoints } = this.infrastructure;
+    const caughtUp = await waitUntilCaughtUp(eventStore, checkpoints, installedProvidersProjection, position, { timeoutMs: CATCH_UP_WAIT_MS, intervalMs: 25 });
+    if (!caughtUp) throw new Error('installed-providers read model is not catching up; auto-upgrade will retry');
   }
 }

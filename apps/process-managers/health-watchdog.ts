@@ -5,6 +5,7 @@ import { installationDecider } from '../../libs/installations/installation.decid
 import { Infrastructure } from '../../libs/infrastructure/infrastructure';
 
 import { HEALTH_WATCHDOG_SCOPE } from '../../libs/application/idempotency-scopes';
+import { tryAdvisoryXactLockOn } from '../../libs/database/advisory-lock';
 
 /**
  * Turns a healthy installation `degraded` when the generation serving it has not beaten for longer
@@ -34,8 +35,7 @@ export class HealthWatchdog {
     let silent: Array<{ tenant: string; prefix: string; name: string; seconds: number }>;
     try {
       await client.query('BEGIN');
-      const { rows: lock } = await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock(hashtextextended('health-watchdog', 0)) AS locked`);
-      if (!lock[0].locked) {
+      if (!(await tryAdvisoryXactLockOn(client, 'health-watchdog'))) {
         await client.query('ROLLBACK');
         client.release();
         return 0;

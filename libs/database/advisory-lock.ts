@@ -13,6 +13,12 @@ export async function tryAdvisoryLockOn(session: Session, lockName: string): Pro
   return rows[0].locked;
 }
 
+/** Takes the lock for the session's current transaction if free (released at COMMIT/ROLLBACK). */
+export async function tryAdvisoryXactLockOn(session: Session, lockName: string): Promise<boolean> {
+  const { rows } = await session.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked', [lockName]);
+  return rows[0].locked;
+}
+
 /** Waits for the lock on `session`. */
 export async function advisoryLockOn(session: Session, lockName: string): Promise<void> {
   await session.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockName]);

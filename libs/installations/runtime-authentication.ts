@@ -5,6 +5,7 @@ import { CommandContext } from '../application/command-runner';
 import { runtimeScope } from '../application/idempotency-scopes';
 import { loadState } from '../application/stream-state';
 import { isCaughtUp } from '../event-store/consumers/caught-up';
+import { waitUntil } from '../event-store/consumers/wait-until';
 import { Infrastructure } from '../infrastructure/infrastructure';
 import { installedProvidersProjection } from '../../projections/installed-providers.projection';
 import { PresentInstallation, installationDecider } from './installation.decider';
@@ -64,18 +65,21 @@ export function runtimeContext(state: PresentInstallation, idempotencyKey: strin
  * DeployStarted), so a miss waits briefly for the projection rather than refusing a valid token.
  */
 async function locate(infrastructure: RuntimeInfrastructure, installationId: string): Promise<{ tenant: string; prefix: string; name: string } | undefined> {
-  const deadline = Date.now() + LOOKUP_WAIT_MS;
-  for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
-    const { rows } = await infrastructure.pool.query<{ tenant: string; prefix: string; name: string }>(
-      `SELECT tenant, prefix, name FROM ${installedProvidersProjection.table.name} WHERE installation_id = $1`,
-      [installationId],
-    );
-    if (rows[0] || Date.now() >= deadline) return rows[0];
-    // A projection that has seen the whole log will not produce the row: refuse now, so that an
-    // unknown id cannot hold a request open.
-    if (await installedProvidersCaughtUp(infrastructure)) return undefined;
-    await new Promise((r) => setTimeout(r, delay));
-  }
+  let found: { tenant: string; prefix: string; name: string } | undefined;
+  await waitUntil(
+    async () => {
+      const { rows } = await infrastructure.pool.query<{ tenant: string; prefix: string; name: string }>(
+        `SELECT tenant, prefix, name FROM ${installedProvidersProjection.table.name} WHERE installation_id = $1`,
+        [installationId],
+      );
+      found = rows[0];
+      // A projection that has seen the whole log will not produce the row: refuse now, so that an
+      // unknown id cannot hold a request open.
+      return found !== undefined || (await installedProvidersCaughtUp(infrastructure));
+    },
+    { timeoutMs: LOOKUP_WAIT_MS, intervalMs: 10, maxIntervalMs: 200 },
+  );
+  return found;
 }
 
 async function installedProvidersCaughtUp(infrastructure: RuntimeInfrastructure): Promise<boolean> {

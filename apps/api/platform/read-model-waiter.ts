@@ -3,7 +3,7 @@ import { ServiceUnavailableException } from '@nestjs/common';
 import type { Request } from 'express';
 import { CheckpointStore } from '../../../libs/event-store/consumers/checkpoint-store';
 import { decodePosition, Position } from '../../../libs/event-store/position';
-import { isCaughtUp, waitUntilCaughtUp } from '../../../libs/event-store/consumers/caught-up';
+import { waitUntilCaughtUp } from '../../../libs/event-store/consumers/caught-up';
 import { EventStore } from '../../../libs/event-store/event-store.port';
 import { PROJECTIONS } from '../../../projections/projections';
 import { DomainError } from '../../../libs/domain/domain-error';
@@ -69,19 +69,13 @@ export class ReadModelWaiter {
   async waitFor(consumer: string, target: Position): Promise<void> {
     // Written in the append's transaction: a position a client holds is committed, hence reflected.
     if (this.store.inlineProjections?.includes(consumer)) return;
-    const deadline = Date.now() + this.waitMs;
-    let delay = 5;
-    for (;;) {
-      const checkpoint = await this.checkpoints.load(consumer);
-      if (await isCaughtUp(this.store, checkpoint, target, this.eventTypesOf(consumer))) return;
-      if (Date.now() >= deadline) {
-        throw new ServiceUnavailableException({
-          code: 'read_model_lagging',
-          message: `The ${consumer} read model has not reached position yet; retry shortly.`,
-        });
-      }
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 100);
+    const followed = { name: consumer, eventTypes: this.eventTypesOf(consumer) };
+    const caughtUp = await waitUntilCaughtUp(this.store, this.checkpoints, followed, target, { timeoutMs: this.waitMs, intervalMs: 5, maxIntervalMs: 100 });
+    if (!caughtUp) {
+      throw new ServiceUnavailableException({
+        code: 'read_model_lagging',
+        message: `The ${consumer} read model has not reached position yet; retry shortly.`,
+      });
     }
   }
 }
