@@ -276,4 +276,6 @@ export const installationDecider: Decider<InstallationCommand, InstallationState
   initialState: { status: 'absent', lastGeneration: 0 },
   decide,
   evolve,
+  // Bump on any change to `evolve` or to InstallationState: older snapshots then stop being used.
+  snapshot: { name: 'installation', version: 1 },
 };
