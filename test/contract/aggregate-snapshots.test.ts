@@ -20,7 +20,7 @@ aggregateSnapshotContract('PostgreSQL event store', async () => {
 
 // The log in EventStoreDB (its gRPC test double), the snapshots in PostgreSQL, as in production.
 aggregateSnapshotContract('EventStoreDB adapter via gRPC test double', async () => {
-  const db = await createTestDatabase('snapshots-esdb');
+  const db = await createTestDatabase('snapshots_esdb');
   const server = new EventStoreDbTestDouble({});
   const { connectionString } = await server.start();
   const store = new EventStoreDbEventStore(connectionString);
