@@ -1,6 +1,7 @@
 import { Decider, SnapshotIdentity } from '../domain/decider';
 import { upcast } from '../domain/upcasters';
 import { EventStore, RecordedEvent } from '../event-store/event-store.port';
+import { Position } from '../event-store/position';
 import { AggregateSnapshot, SNAPSHOT_EVERY, SnapshotStore } from './aggregate-snapshots';
 import { DomainEvent, eventsOf } from './stream-state';
 
@@ -11,6 +12,8 @@ export interface LoadedAggregate<State> {
   state: State;
   revision: number;
   lastEventId: string | null;
+  /** Log position of that last event (undefined for an empty stream). */
+  position: Position | undefined;
   /** Revision of the snapshot the fold started from, -1 when it folded from the start. */
   snapshotRevision: number;
 }
@@ -44,12 +47,12 @@ export async function loadAggregate<State, Event extends DomainEvent>(
     if (anchor && anchor.revision === snapshot.revision && anchor.id === snapshot.eventId) {
       const tail = fromSnapshot.slice(1);
       const last = fromSnapshot[fromSnapshot.length - 1];
-      return { state: foldFrom(decider, snapshot.state, tail), revision: last.revision, lastEventId: last.id, snapshotRevision: snapshot.revision };
+      return { state: foldFrom(decider, snapshot.state, tail), revision: last.revision, lastEventId: last.id, position: last.position, snapshotRevision: snapshot.revision };
     }
   }
   const recorded = await store.readStream(streamName);
   const last = recorded[recorded.length - 1];
-  return { state: foldFrom(decider, decider.initialState, recorded), revision: last?.revision ?? -1, lastEventId: last?.id ?? null, snapshotRevision: -1 };
+  return { state: foldFrom(decider, decider.initialState, recorded), revision: last?.revision ?? -1, lastEventId: last?.id ?? null, position: last?.position, snapshotRevision: -1 };
 }
 
 /**

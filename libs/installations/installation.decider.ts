@@ -201,6 +201,15 @@ function decide(command: InstallationCommand, state: InstallationState): Install
   }
 }
 
+/**
+ * `secretConfigKeys` absent rather than undefined when there are none, so the state stays plain JSON
+ * and a snapshot of it folds on exactly as the state itself (libs/application/aggregate-snapshots.ts).
+ * A reconfiguration names the whole new set (or none), replacing the previous one.
+ */
+function secretKeysOf(keys: readonly string[] | undefined): Pick<Installation, 'secretConfigKeys'> {
+  return keys === undefined ? {} : { secretConfigKeys: keys };
+}
+
 function evolve(state: InstallationState, event: InstallationEvent): InstallationState {
   if (event.type === 'InstallRequested') {
     const d = event.data;
@@ -217,7 +226,7 @@ function evolve(state: InstallationState, event: InstallationEvent): Installatio
       upgradePolicy: d.upgrade_policy,
       resourceTier: d.resource_tier,
       config: d.config,
-      secretConfigKeys: d.secret_keys,
+      ...secretKeysOf(d.secret_keys),
       lifecycle: 'pending',
       health: 'healthy',
       healthMessage: null,
@@ -239,7 +248,8 @@ function evolve(state: InstallationState, event: InstallationEvent): Installatio
     case 'RedeployRequested':
       return { ...state, installedVersion: event.data.version, generation: event.data.generation, lifecycle: 'pending', lastDeployMessage: null, updatedAt: at };
     case 'InstallationReconfigured': {
-      const next = { ...state, config: event.data.config, secretConfigKeys: event.data.secret_keys, resourceTier: event.data.resource_tier, upgradePolicy: event.data.upgrade_policy, updatedAt: at };
+      const { secretConfigKeys: _replaced, ...unsealed } = state;
+      const next = { ...unsealed, config: event.data.config, ...secretKeysOf(event.data.secret_keys), resourceTier: event.data.resource_tier, upgradePolicy: event.data.upgrade_policy, updatedAt: at };
       return event.data.generation === null ? next : { ...next, generation: event.data.generation, lifecycle: 'pending', lastDeployMessage: null };
     }
     case 'DeployStarted':

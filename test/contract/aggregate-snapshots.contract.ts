@@ -127,7 +127,7 @@ export function aggregateSnapshotContract(name: string, makeTarget: () => Promis
 
       const loaded = await loadAggregate(target.store, snapshots, tally, stream);
 
-      expect(loaded).toEqual({ state: fold(tally, history), revision: 2, lastEventId: recorded[2].id, snapshotRevision: 1 });
+      expect(loaded).toEqual({ state: fold(tally, history), revision: 2, lastEventId: recorded[2].id, position: recorded[2].position, snapshotRevision: 1 });
     });
   });
 }
