@@ -1,5 +1,5 @@
 import * as semver from 'semver';
-import { Decider, assertNever } from '../domain/decider';
+import { Decider, SnapshotIdentity, assertNever } from '../domain/decider';
 import { DomainError, conflict, invalid } from '../domain/domain-error';
 import {
   ChangeVersion,
@@ -282,10 +282,12 @@ function registered(state: PresentInstallation, data: { generation: number; vers
   return { ...state, currentVersion: data.version, servingGeneration: data.generation, previousServingVersion: replaced };
 }
 
+// Bump on any change to `evolve` or to InstallationState: older snapshots then stop being used.
+export const installationSnapshot: SnapshotIdentity = { name: 'installation', version: 1 };
+
 export const installationDecider: Decider<InstallationCommand, InstallationState, InstallationEvent> = {
   initialState: { status: 'absent', lastGeneration: 0 },
   decide,
   evolve,
-  // Bump on any change to `evolve` or to InstallationState: older snapshots then stop being used.
-  snapshot: { name: 'installation', version: 1 },
+  snapshot: installationSnapshot,
 };
