@@ -5,7 +5,10 @@ import { InstallProvider, StartDeploy } from '../installations/installation.comm
 import { installationDecider } from '../installations/installation.decider';
 import { installationStream } from '../installations/installation-identity';
 import { TestDatabase, createTestDatabase } from '../../test/support/test-database';
-import { CommandContext, runCommand } from './command-runner';
+import { CommandContext, SnapshotSource, runCommand } from './command-runner';
+import { PostgresSnapshotStore, SNAPSHOT_EVERY } from './aggregate-snapshots';
+import { loadAggregate } from './snapshot-loader';
+import { ReportHealth } from '../installations/installation.commands';
 import { INSTALLER_SCOPE } from './idempotency-scopes';
 
 const NOW = '2026-01-01T00:00:00.000Z';
@@ -113,5 +116,53 @@ describe('runCommand idempotency scopes (PostgreSQL event store)', () => {
     expect(byInstaller).toMatchObject({ replayed: false, appended: 1 });
     const tenantRetry = await runCommand(store, installationDecider, stream, install, tenant());
     expect(tenantRetry).toMatchObject({ replayed: true, appended: 0, revision: 0 });
+  });
+});
+
+describe('runCommand from snapshots (PostgreSQL event store)', () => {
+  let db: TestDatabase;
+  let store: PostgresEventStore;
+  let source: SnapshotSource;
+  const snapshotErrors: unknown[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('runner_snap');
+    store = new PostgresEventStore(db.pool, { idlePollMs: 500 });
+    source = { snapshots: new PostgresSnapshotStore(db.pool), onSnapshotError: (e) => snapshotErrors.push(e) };
+  });
+  afterAll(async () => {
+    await store.close();
+    await db.drop();
+  });
+  beforeEach(() => {
+    INSTALLER_KEY = `deploy-start:${randomUUID()}:1`;
+  });
+
+  const unkeyed = (): CommandContext => tenant({ idempotencyKey: null, requestHash: null });
+  const health = (i: number): ReportHealth => ({ type: 'ReportHealth', health: i % 2 ? 'degraded' : 'healthy', message: `report ${i}`, now: NOW });
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+  it('answers every command exactly as a whole-stream fold does, past several snapshot refreshes', async () => {
+    const whole = installationStream('acme', { prefix: 'acme', name: `whole-${randomUUID().slice(0, 8)}` });
+    const snapshotted = installationStream('acme', { prefix: 'acme', name: `snap-${randomUUID().slice(0, 8)}` });
+    const commands = [install, ...Array.from({ length: 2 * SNAPSHOT_EVERY + 7 }, (_, i) => health(i))];
+    for (const command of commands) {
+      const expected = await runCommand(store, installationDecider, whole, command, unkeyed());
+      const actual = await runCommand(store, installationDecider, snapshotted, command, unkeyed(), source);
+      expect({ ...actual, position: undefined }).toEqual({ ...expected, position: undefined });
+      await settle();
+    }
+    const loaded = await loadAggregate(store, source.snapshots, { ...installationDecider, snapshot: { name: 'installation', version: 1 } }, snapshotted);
+    expect(loaded.snapshotRevision).toBeGreaterThanOrEqual(2 * SNAPSHOT_EVERY - 1);
+    expect(snapshotErrors).toEqual([]);
+  });
+
+  it('a keyed retry still replays its first attempt when a snapshot source is given', async () => {
+    const stream = installationStream('acme', { prefix: 'acme', name: `keyed-${randomUUID().slice(0, 8)}` });
+    await runCommand(store, installationDecider, stream, install, unkeyed(), source);
+    await runCommand(store, installationDecider, stream, startDeploy, installer(), source);
+    const retry = await runCommand(store, installationDecider, stream, startDeploy, installer({ correlationId: randomUUID() }), source);
+    expect(retry).toMatchObject({ replayed: true, appended: 0, revision: 1 });
+    expect(await store.readStream(stream)).toHaveLength(2);
   });
 });

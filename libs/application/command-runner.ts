@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { v5 as uuidv5 } from 'uuid';
-import { Decider, fold } from '../domain/decider';
+import { Decider, SnapshotIdentity, fold } from '../domain/decider';
 import { DomainError, conflict } from '../domain/domain-error';
 import { schemaVersionOf, upcast } from '../domain/upcasters';
 import { DuplicateEventIds, EventMetadata, EventStore, NewEvent, RecordedEvent, WrongExpectedRevision } from '../event-store/event-store.port';
 import { Position } from '../event-store/position';
 import { DomainEvent, eventsOf } from './stream-state';
 import { inSpan, traceContextMetadata } from '../observability/tracing';
+import { SnapshotStore } from './aggregate-snapshots';
+import { loadAggregate, refreshSnapshotIfDue } from './snapshot-loader';
 
 /** Who and why: becomes every new event's metadata. */
 export interface CommandContext {
@@ -50,19 +52,66 @@ export async function runCommand<Command, State, Event extends DomainEvent>(
   streamName: string,
   command: Command,
   context: CommandContext,
-  /** The stream as the caller has just read it (with another, in one round trip); read here if absent. */
-  alreadyRead?: readonly RecordedEvent[],
+  /**
+   * The stream as the caller has just read it (with another, in one round trip), or where its
+   * snapshots are kept; read here, whole, if absent.
+   */
+  source?: readonly RecordedEvent[] | SnapshotSource,
 ): Promise<CommandOutcome<State>> {
-  const recorded = (alreadyRead ?? (await store.readStream(streamName))).map(upcast);
   const key = context.idempotencyKey ?? null;
+  // A keyed command must look for its first attempt among all the stream's events, so it reads them all.
+  if (source && isSnapshotSource(source) && decider.snapshot && !key) {
+    return runFromSnapshot(store, { ...decider, snapshot: decider.snapshot }, streamName, command, context, source);
+  }
+  const recorded = (source && !isSnapshotSource(source) ? source : await store.readStream(streamName)).map(upcast);
 
   if (key) {
     const replay = replayOf(decider, recorded, key, context);
     if (replay) return replay;
   }
 
-  const state = fold(decider, eventsOf<Event>(recorded));
   const revision = recorded.length - 1;
+  const loaded = { state: fold(decider, eventsOf<Event>(recorded)), revision, position: recorded[revision]?.position };
+  const { outcome } = await decideAndAppend(store, decider, streamName, command, context, loaded);
+  return outcome;
+}
+
+/** Where a stream's snapshots are kept, and where a failed (background) snapshot write is reported. */
+export interface SnapshotSource {
+  snapshots: SnapshotStore;
+  onSnapshotError: (error: unknown) => void;
+}
+
+function isSnapshotSource(source: readonly RecordedEvent[] | SnapshotSource): source is SnapshotSource {
+  return 'snapshots' in source;
+}
+
+/** An unkeyed command on a snapshotted aggregate: load from the snapshot, then refresh it if it is due. */
+async function runFromSnapshot<Command, State, Event extends DomainEvent>(
+  store: EventStore,
+  decider: Decider<Command, State, Event> & { snapshot: SnapshotIdentity },
+  streamName: string,
+  command: Command,
+  context: CommandContext,
+  source: SnapshotSource,
+): Promise<CommandOutcome<State>> {
+  const loaded = await loadAggregate(store, source.snapshots, decider, streamName);
+  const { outcome, lastEventId } = await decideAndAppend(store, decider, streamName, command, context, loaded);
+  const current = { ...loaded, state: outcome.state, revision: outcome.revision, lastEventId: lastEventId ?? loaded.lastEventId };
+  refreshSnapshotIfDue(source.snapshots, decider.snapshot, streamName, current, source.onSnapshotError);
+  return outcome;
+}
+
+/** Checks `If-Match`, decides, and appends with the revision that was read. */
+async function decideAndAppend<Command, State, Event extends DomainEvent>(
+  store: EventStore,
+  decider: Decider<Command, State, Event>,
+  streamName: string,
+  command: Command,
+  context: CommandContext,
+  loaded: { state: State; revision: number; position: Position | undefined },
+): Promise<{ outcome: CommandOutcome<State>; lastEventId: string | null }> {
+  const { state, revision } = loaded;
   if (context.expectedRevision !== undefined && context.expectedRevision !== revision) {
     throw new DomainError(
       'precondition_failed',
@@ -73,22 +122,23 @@ export async function runCommand<Command, State, Event extends DomainEvent>(
 
   const decided = decider.decide(command, state);
   if (decided.length === 0) {
-    return { state, revision, position: recorded[revision]?.position, appended: 0, replayed: false };
+    return { outcome: { state, revision, position: loaded.position, appended: 0, replayed: false }, lastEventId: null };
   }
 
   const events = newEvents(decided, context);
-
+  const key = context.idempotencyKey ?? null;
   try {
     const result = await inSpan('event-store append', { attributes: { 'provider_store.stream': streamName } }, () =>
       store.append(streamName, events, revision === -1 ? 'no_stream' : revision),
     );
-    return {
+    const outcome = {
       state: decided.reduce((folded, event) => decider.evolve(folded, event), state),
       revision: result.nextExpectedRevision,
       position: result.position,
       appended: events.length,
       replayed: false,
     };
+    return { outcome, lastEventId: events[events.length - 1].id };
   } catch (error) {
     if (error instanceof WrongExpectedRevision) {
       throw conflict('concurrent_modification', 'Another request changed this resource at the same moment; fetch it again and retry.');

@@ -24,7 +24,7 @@ export class GetArtifactQuery extends Query<StoredArtifact> {
   }
 }
 
-type ArtifactInfrastructure = Pick<Infrastructure, 'pool' | 'eventStore' | 'checkpoints' | 'artifacts'>;
+type ArtifactInfrastructure = Pick<Infrastructure, 'pool' | 'eventStore' | 'checkpoints' | 'artifacts' | 'snapshots'>;
 
 const NOT_FOUND = () => notFound('artifact_not_found', 'No artifact with this sha256 is available to you.');
 

@@ -4,6 +4,7 @@ import { checkpointsTable } from '../event-store/consumers/checkpoint-store';
 import { READ_MODEL_TABLES } from '../read-models/read-models';
 import { ARTIFACT_TABLES } from '../artifacts/artifact-tables';
 import { SECRET_TABLES } from '../secrets/secret-tables';
+import { aggregateSnapshotsTable } from '../application/aggregate-snapshots';
 import { DeclaredTable } from './table-spec';
 import { withAdvisoryLock } from './advisory-lock';
 import { TableChange, applyDeclaredTables } from './declared-tables';
@@ -41,7 +42,7 @@ const MIGRATION_LOCK = 'provider-store:migrations';
  * Every table made from its declaration; the checkpoints first, since a refold resets some of them;
  * the artifact store's last (uploaded bytes, not read models).
  */
-export const DECLARED_TABLES: readonly DeclaredTable[] = [checkpointsTable, ...READ_MODEL_TABLES, ...ARTIFACT_TABLES, ...SECRET_TABLES];
+export const DECLARED_TABLES: readonly DeclaredTable[] = [checkpointsTable, ...READ_MODEL_TABLES, ...ARTIFACT_TABLES, ...SECRET_TABLES, aggregateSnapshotsTable];
 
 /**
  * Brings the database's schema up to date, one process at a time (several apps may start

@@ -7,6 +7,19 @@ export interface Decider<Command, State, Event> {
   decide(command: Command, state: State): Event[];
   evolve(state: State, event: Event): State;
   initialState: State;
+  /**
+   * Present on deciders whose folded state may be cached as a snapshot (`libs/application/
+   * aggregate-snapshots.ts`). Bump `version` whenever `evolve` or the state's shape changes in a way
+   * that would fold the same events differently: a snapshot is used only under the version that wrote
+   * it, so a bump makes every older snapshot a miss and the next load folds from the start.
+   */
+  snapshot?: SnapshotIdentity;
+}
+
+/** Which fold a snapshot holds: the decider's name (one per aggregate) and its `evolve`'s version. */
+export interface SnapshotIdentity {
+  name: string;
+  version: number;
 }
 
 export function fold<State, Event>(decider: Pick<Decider<unknown, State, Event>, 'evolve' | 'initialState'>, events: Iterable<Event>): State {

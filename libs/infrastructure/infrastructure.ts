@@ -12,6 +12,8 @@ import { createArtifactStore } from '../artifacts/create-artifact-store';
 import { InlineProjections } from '../projection-engine/inline-projections';
 import { refoldInlineProjections } from '../projection-engine/inline-refold';
 import { PROJECTIONS } from '../../projections/projections';
+import { SnapshotSource } from '../application/command-runner';
+import { PostgresSnapshotStore } from '../application/aggregate-snapshots';
 
 /**
  * The process's connections, made once in the composition root and shared by whichever apps run in
@@ -34,6 +36,8 @@ export interface Infrastructure {
   databaseUrl: string;
   /** Uploaded wheels: PostgreSQL unless ARTIFACT_STORE_URL names an S3 bucket. */
   artifacts: ArtifactStore;
+  /** Folded state of aggregate streams, in PostgreSQL whichever store holds the log (issue 17). */
+  snapshots: SnapshotSource;
   close(): Promise<void>;
 }
 
@@ -112,6 +116,11 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
     checkpoints,
     databaseUrl,
     artifacts,
+    snapshots: {
+      snapshots: new PostgresSnapshotStore(pool),
+      // A snapshot not written leaves the older one, still correct: worth a warning, not a failure.
+      onSnapshotError: (error) => logger.warn({ err: error }, 'aggregate snapshot not written'),
+    },
     close: async () => {
       await eventStore.close().catch(() => undefined);
       await artifacts.close().catch(() => undefined);

@@ -1,5 +1,5 @@
 import * as semver from 'semver';
-import { Decider, assertNever } from '../domain/decider';
+import { Decider, SnapshotIdentity, assertNever } from '../domain/decider';
 import { DomainError, conflict, invalid } from '../domain/domain-error';
 import {
   ChangeVersion,
@@ -201,6 +201,15 @@ function decide(command: InstallationCommand, state: InstallationState): Install
   }
 }
 
+/**
+ * `secretConfigKeys` absent rather than undefined when there are none, so the state stays plain JSON
+ * and a snapshot of it folds on exactly as the state itself (libs/application/aggregate-snapshots.ts).
+ * A reconfiguration names the whole new set (or none), replacing the previous one.
+ */
+function secretKeysOf(keys: readonly string[] | undefined): Pick<Installation, 'secretConfigKeys'> {
+  return keys === undefined ? {} : { secretConfigKeys: keys };
+}
+
 function installed(d: InstallRequested['data']): PresentInstallation {
   return {
     status: 'present',
@@ -215,7 +224,7 @@ function installed(d: InstallRequested['data']): PresentInstallation {
     upgradePolicy: d.upgrade_policy,
     resourceTier: d.resource_tier,
     config: d.config,
-    secretConfigKeys: d.secret_keys,
+    ...secretKeysOf(d.secret_keys),
     lifecycle: 'pending',
     health: 'healthy',
     healthMessage: null,
@@ -239,7 +248,8 @@ function evolve(state: InstallationState, event: InstallationEvent): Installatio
     case 'RedeployRequested':
       return newGeneration(state, event.data.version, event.data.generation, at);
     case 'InstallationReconfigured': {
-      const next = { ...state, config: event.data.config, secretConfigKeys: event.data.secret_keys, resourceTier: event.data.resource_tier, upgradePolicy: event.data.upgrade_policy, updatedAt: at };
+      const { secretConfigKeys: _replaced, ...unsealed } = state;
+      const next = { ...unsealed, config: event.data.config, ...secretKeysOf(event.data.secret_keys), resourceTier: event.data.resource_tier, upgradePolicy: event.data.upgrade_policy, updatedAt: at };
       return event.data.generation === null ? next : { ...next, generation: event.data.generation, lifecycle: 'pending', lastDeployMessage: null };
     }
     case 'DeployStarted':
@@ -277,8 +287,12 @@ function registered(state: PresentInstallation, data: { generation: number; vers
   return { ...state, currentVersion: data.version, servingGeneration: data.generation, previousServingVersion: replaced };
 }
 
+// Bump on any change to `evolve` or to InstallationState: older snapshots then stop being used.
+export const installationSnapshot: SnapshotIdentity = { name: 'installation', version: 1 };
+
 export const installationDecider: Decider<InstallationCommand, InstallationState, InstallationEvent> = {
   initialState: { status: 'absent', lastGeneration: 0 },
   decide,
   evolve,
+  snapshot: installationSnapshot,
 };

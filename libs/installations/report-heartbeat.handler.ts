@@ -49,6 +49,7 @@ export class ReportHeartbeatHandler implements ICommandHandler<ReportHeartbeatCo
       streamName,
       { type: 'ReportHealth', health: status, message: reported, now: context.now },
       context,
+      this.infrastructure.snapshots,
     );
   }
 }

@@ -217,6 +217,8 @@ function evolveProvider(state: ProviderState, event: ProviderEvent): ProviderSta
 export const providerDecider: Decider<ProviderCommand, ProviderState, ProviderEvent> = {
   initialState: { status: 'unknown' },
   evolve: evolveProvider,
+  // Bump on any change to `evolveProvider`, `evolveBuild` or ProviderState: older snapshots then stop being used.
+  snapshot: { name: 'provider', version: 1 },
   decide(command, state) {
     switch (command.type) {
       case 'PublishVersion':
