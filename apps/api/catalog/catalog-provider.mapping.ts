@@ -1,20 +1,13 @@
-import { KnownProvider } from '../../../libs/providers/provider.decider';
-import { ProviderScope } from '../../../libs/providers/provider.events';
+import { CatalogEntry, KnownProvider } from '../../../libs/providers/provider.decider';
 import { PLATFORM_PREFIX, canonicalOf } from '../../../libs/providers/provider-identity';
 import { latestVersion } from '../../../libs/providers/version-selection';
 import { ProviderResponse } from './catalog.dto';
 
-/** A catalog_providers row as node-postgres returns it. */
-export interface CatalogRow {
+/** A catalog_providers row as node-postgres returns it: the provider's catalog entry and what the catalog adds. */
+export interface CatalogRow extends CatalogEntry {
   prefix: string;
   name: string;
   owner_org: string;
-  scope: ProviderScope;
-  display_name: string | null;
-  description: string | null;
-  icon_url: string | null;
-  readme: string | null;
-  tags: string[];
   latest_version: string | null;
   install_count: number;
   revision: string;
