@@ -174,7 +174,8 @@ function readPassword(file: string, onWarning: (message: string) => void): strin
  * could not reach it (a clone under a mode-700 home): then a folder under the system temp dir,
  * keyed by the checkout's path, takes its place.
  */
-function dataRootFor(name: string): string {
+/** Where a named embedded server keeps its data (and its password file). */
+export function dataRootFor(name: string): string {
   const inRepo = join(PROJECT_ROOT, '.data', name);
   if (process.getuid?.() !== 0 || traversableByOthers(PROJECT_ROOT)) return inRepo;
   const key = createHash('sha256').update(PROJECT_ROOT).digest('hex').slice(0, 12);
