@@ -7,6 +7,7 @@ import { Deployer, DesiredDeployment } from '../../apps/installer/deployer.port'
 import { RunningInstaller, createDeployer, startInstaller } from '../../apps/installer/installer';
 import { RegisteringDeployer } from '../support/registering-deployer';
 import { TestApp, TestResponse, startTestApp } from '../support/test-app';
+import { waitUntil } from '../../libs/event-store/consumers/wait-until';
 
 interface Effect {
   installation_id: string;
@@ -167,7 +168,10 @@ describe('rollouts: auto-upgrades are safe and staged, and no rollout waits for 
     expect((await publish('acme/yank', '1.0.0')).status).toBe(201);
     await installEverywhere('acme/yank', '1.0.0');
     expect((await publish('acme/yank', '1.1.0')).status).toBe(201);
-    await sleep(300);
+    // Yanked once its rollout is planned and before the first wave (one interval later) starts: the
+    // case to hold. Waiting on the plan, not a fixed pause, keeps a loaded machine from yanking first.
+    const planned = await waitUntil(async () => (await rolloutEvents('auto-upgrade-acme.yank@1.1.0')).length > 0, { timeoutMs: 10_000, intervalMs: 20 });
+    expect(planned).toBe(true);
     expect((await t.request('POST', '/providers/acme/yank/versions/1.1.0/yank', { key, body: { reason: 'broken build' } })).status).toBeLessThan(300);
     await sleep(WAVE_INTERVAL_MS * 2);
     expect(deployer.applied.filter((a) => a.name === 'yank' && a.version === '1.1.0')).toEqual([]);
