@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import pino from 'pino';
 import { DesiredDeployment } from '../../apps/installer/deployer.port';
 import { createDeployer, startInstaller } from '../../apps/installer/installer';
@@ -16,6 +13,7 @@ import { providerDecider } from '../../libs/providers/provider.decider';
 import { CheckpointStore } from '../../libs/event-store/consumers/checkpoint-store';
 import { PostgresEventStore } from '../../libs/event-store/postgres/postgres-event-store';
 import { KubernetesApiTestDouble, RecordedRequest } from '../support/kubernetes-test-double/kubernetes-api-test-double';
+import { TestDoubleCluster, startTestDoubleCluster } from '../support/kubernetes-test-double/test-double-cluster';
 import { createTestDatabase } from '../support/test-database';
 
 const NS = 'provider-store';
@@ -192,28 +190,20 @@ async function eventually<T>(read: () => Promise<T>, accept: (value: T) => boole
 const calls = (requests: RecordedRequest[]) => requests.map((r) => `${r.method} ${r.path}${r.query.labelSelector ? `?labelSelector=${r.query.labelSelector}` : ''}`);
 
 describe('Kubernetes deployer against the recorded Kubernetes API test double', () => {
+  let cluster: TestDoubleCluster;
   let double: KubernetesApiTestDouble;
-  let dir: string;
   let deployer: KubernetesDeployer;
-  const savedKubeconfig = process.env.KUBECONFIG;
 
   beforeAll(async () => {
-    double = new KubernetesApiTestDouble();
-    await double.start();
-    dir = mkdtempSync(path.join(tmpdir(), 'kube-double-'));
-    const file = path.join(dir, 'kubeconfig.yaml');
-    writeFileSync(file, double.kubeconfig());
     // The deployer loads its configuration the production way: KUBECONFIG.
-    process.env.KUBECONFIG = file;
+    cluster = await startTestDoubleCluster();
+    double = cluster.double;
     deployer = new KubernetesDeployer({ namespace: NS, runtimeImage: IMAGE, logger });
   });
 
   afterAll(async () => {
-    if (savedKubeconfig === undefined) delete process.env.KUBECONFIG;
-    else process.env.KUBECONFIG = savedKubeconfig;
     await deployer.close();
-    await double.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await cluster.close();
   });
 
   beforeEach(() => double.clearRequests());
@@ -461,23 +451,16 @@ describe('Kubernetes deployer against the recorded Kubernetes API test double', 
 });
 
 describe('installer with DEPLOYER=kubernetes', () => {
+  let cluster: TestDoubleCluster;
   let double: KubernetesApiTestDouble;
-  let dir: string;
-  const savedKubeconfig = process.env.KUBECONFIG;
 
   beforeAll(async () => {
-    double = new KubernetesApiTestDouble();
-    await double.start();
-    dir = mkdtempSync(path.join(tmpdir(), 'kube-double-'));
-    writeFileSync(path.join(dir, 'kubeconfig.yaml'), double.kubeconfig());
-    process.env.KUBECONFIG = path.join(dir, 'kubeconfig.yaml');
+    cluster = await startTestDoubleCluster();
+    double = cluster.double;
   });
 
   afterAll(async () => {
-    if (savedKubeconfig === undefined) delete process.env.KUBECONFIG;
-    else process.env.KUBECONFIG = savedKubeconfig;
-    await double.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await cluster.close();
   });
 
   it('the configuration selects the Kubernetes deployer', async () => {

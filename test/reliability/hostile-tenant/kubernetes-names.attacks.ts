@@ -1,11 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import pino from 'pino';
 import { DesiredDeployment } from '../../../apps/installer/deployer.port';
 import { KubernetesDeployer } from '../../../apps/installer/kubernetes/kubernetes.deployer';
 import { generationName } from '../../../apps/installer/kubernetes/kubernetes-manifests';
 import { KubernetesApiTestDouble } from '../../support/kubernetes-test-double/kubernetes-api-test-double';
+import { TestDoubleCluster, startTestDoubleCluster } from '../../support/kubernetes-test-double/test-double-cluster';
 
 /*
  * A tenant choosing its organisation and provider names so that `ps-${tenant}-${prefix}-${name}`
@@ -43,27 +41,19 @@ function secretValue(secret: { data?: Record<string, string>; stringData?: Recor
 
 export function kubernetesNameAttacks(): void {
   describe('Kubernetes object names', () => {
+    let cluster: TestDoubleCluster;
     let double: KubernetesApiTestDouble;
-    let dir: string;
     let deployer: KubernetesDeployer;
-    const savedKubeconfig = process.env.KUBECONFIG;
 
     beforeAll(async () => {
-      double = new KubernetesApiTestDouble();
-      await double.start();
-      dir = mkdtempSync(path.join(tmpdir(), 'kube-attack-'));
-      const file = path.join(dir, 'kubeconfig.yaml');
-      writeFileSync(file, double.kubeconfig());
-      process.env.KUBECONFIG = file;
+      cluster = await startTestDoubleCluster();
+      double = cluster.double;
       deployer = new KubernetesDeployer({ namespace: NS, runtimeImage: 'ghcr.io/provider-store/runtime', logger: pino({ level: 'silent' }) });
     });
 
     afterAll(async () => {
-      if (savedKubeconfig === undefined) delete process.env.KUBECONFIG;
-      else process.env.KUBECONFIG = savedKubeconfig;
       await deployer.close();
-      await double.stop();
-      rmSync(dir, { recursive: true, force: true });
+      await cluster.close();
     });
 
     it('a tenant whose names join to another tenant’s gets objects of its own; the victim’s Secret and Deployment are untouched', async () => {
