@@ -18,9 +18,10 @@ describe('bench (quick mode)', () => {
     const run = spawnSync(process.execPath, [RUN], {
       cwd: ROOT,
       // EventStoreDB lines are checked in bench-eventstoredb.test.ts; here they must be absent, and why said.
-      env: { ...process.env, BENCH_QUICK: '1', EVENTSTORE_URL: '', BENCH_RESULTS_DIR: resultsDir },
+      // The peer event store (bench/peer) runs when already installed, never installed here: no network.
+      env: { ...process.env, BENCH_QUICK: '1', EVENTSTORE_URL: '', BENCH_PEER_INSTALL: '0', BENCH_RESULTS_DIR: resultsDir },
       encoding: 'utf8',
-      timeout: 120_000,
+      timeout: 180_000,
       maxBuffer: 64 * 1024 * 1024,
     });
     if (run.status !== 0) throw new Error(`bench exited ${run.status} (${run.signal ?? 'no signal'}):\n${run.stderr}`);
@@ -33,6 +34,10 @@ describe('bench (quick mode)', () => {
     for (const r of written) expect(table).toContain(`| ${r.name} |`);
     rmSync(resultsDir, { recursive: true, force: true });
     expect(run.stderr).toContain('EVENTSTORE_URL is unset');
+    const names = written.map((r) => r.name);
+    expect(names).toEqual(expect.arrayContaining(['query_installed_get', 'query_installed_get_http']));
+    if (existsSync(join(ROOT, 'bench', 'peer', 'node_modules', '@event-driven-io', 'emmett-postgresql'))) expect(names).toContain('append_1_peer');
+    else expect(run.stderr).toContain('append_1_peer skipped: bench/peer/node_modules is absent');
     for (const line of lines) {
       const r = JSON.parse(line);
       expect(typeof r.name).toBe('string');
@@ -55,5 +60,5 @@ describe('bench (quick mode)', () => {
         expect(r.rss_series.first_window_median_rss_mb).toBeGreaterThan(0);
       }
     }
-  }, 130_000);
+  }, 190_000);
 });

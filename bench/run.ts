@@ -13,6 +13,7 @@ import { Client } from 'pg';
 import { createPool, migrate } from '../libs/database/database';
 import { startOrAttachEmbeddedPostgres } from '../libs/database/embedded-postgres';
 import { benchAppend, benchAppendEventStoreDb, createRawTable } from './append';
+import { benchAppendPeer } from './append-peer';
 import { benchCommands } from './command-http';
 import { benchQueries, startApi } from './http';
 import { EventStoreDbServer, describeEventStoreDbServer } from './eventstoredb-server';
@@ -102,6 +103,8 @@ async function main(): Promise<void> {
           log(`append_${batch}`);
           const postgres = await benchAppend(pool, rss, batch, appendMs);
           emit(postgres);
+          const peer = batch === 1 ? await benchAppendPeer(pool, url, rss, appendMs, postgres, log) : undefined;
+          if (peer) emit(peer);
           if (EVENTSTORE_URL && esdb) {
             log(`append_${batch}_eventstoredb`);
             emit(await benchAppendEventStoreDb(EVENTSTORE_URL, esdb, rss, batch, appendMs, postgres));
