@@ -18,14 +18,17 @@ describe('bench (quick mode)', () => {
     const run = spawnSync(process.execPath, [RUN], {
       cwd: ROOT,
       // EventStoreDB lines are checked in bench-eventstoredb.test.ts; here they must be absent, and why said.
-      env: { ...process.env, BENCH_QUICK: '1', EVENTSTORE_URL: '', BENCH_RESULTS_DIR: resultsDir },
+      // The history group's shape needs only a few requests per length.
+      env: { ...process.env, BENCH_QUICK: '1', EVENTSTORE_URL: '', BENCH_RESULTS_DIR: resultsDir, BENCH_HISTORY_REQUESTS: '6' },
       encoding: 'utf8',
-      timeout: 120_000,
+      timeout: 170_000,
       maxBuffer: 64 * 1024 * 1024,
     });
     if (run.status !== 0) throw new Error(`bench exited ${run.status} (${run.signal ?? 'no signal'}):\n${run.stderr}`);
     const lines = run.stdout.split('\n').filter((l) => l.trim() !== '');
     expect(lines.length).toBeGreaterThanOrEqual(4);
+    const names = lines.map((l) => (JSON.parse(l) as { name: string }).name);
+    expect(names).toEqual(expect.arrayContaining(['command_by_stream_length', 'install_by_version_count']));
     // The same results in latest.json, and one table row each in latest.md.
     const written = JSON.parse(readFileSync(join(resultsDir, 'latest.json'), 'utf8')) as Array<{ name: string }>;
     expect(written.map((r) => r.name)).toEqual(lines.map((l) => (JSON.parse(l) as { name: string }).name));
@@ -48,6 +51,14 @@ describe('bench (quick mode)', () => {
         expect(typeof r.baseline[field]).toBe('number');
         expect(r.baseline[field]).toBeGreaterThan(0);
       }
+      if (r.name === 'command_by_stream_length') {
+        expect(Object.keys(r.parameters.by_stream_length)).toEqual(['10', '100', '1000', '10000']);
+        expect(r.parameters.by_stream_length['10000'].p99_ms).toBeGreaterThan(0);
+      }
+      if (r.name === 'install_by_version_count') {
+        expect(Object.keys(r.parameters.by_version_count)).toEqual(['2', '100', '1000']);
+        expect(r.parameters.by_version_count['100'].p50_ms).toBeGreaterThan(0);
+      }
       if (r.name === 'command_http') {
         expect(typeof r.rss_series.slope_mb_per_min).toBe('number');
         expect(typeof r.rss_series.growth_mb).toBe('number');
@@ -55,5 +66,5 @@ describe('bench (quick mode)', () => {
         expect(r.rss_series.first_window_median_rss_mb).toBeGreaterThan(0);
       }
     }
-  }, 130_000);
+  }, 180_000);
 });

@@ -32,18 +32,29 @@ const HIGH = versionOf(1);
 /** Installs done before the timed ones (fresh tenants too), so the first timed one pays no warm-up. */
 const WARM_UP_TENANTS = 3;
 
-const lengthProvider = (events: number) => ({ prefix: STREAM_PREFIX, name: `len${events}` });
+/** The `copy`-th provider whose installation holds `events` events (each installation needs a provider of its own). */
+const lengthProvider = (events: number, copy: number) => ({ prefix: STREAM_PREFIX, name: `len${events}-${copy}` });
+
+/**
+ * Every command appends one event, so a stream grows as it is measured: the commands on one length
+ * rotate over enough installations that each grows by at most its seeded length (a 10-event stream
+ * ends below 2 × 10 + 2 events, the warm-up pair included), where the longest barely move.
+ */
+const copiesOf = (events: number, commands: number) => Math.max(1, Math.ceil(commands / events));
 const versionsProvider = (count: number) => ({ prefix: STREAM_PREFIX, name: `versions${count}` });
 
 /** Seeds both benchmarks' histories into `url`'s fresh database, then runs them against the API started on it. */
 export async function benchHistory(url: string, rss: RssSampler, o: HistoryOptions): Promise<BenchResult[]> {
   await migrate(url);
   const tenant = `hist${randomBytes(4).toString('hex')}`;
+  const copies = o.streamLengths.flatMap((n) => Array.from({ length: copiesOf(n, commandsPerLength(o)) }, (_, copy) => lengthProvider(n, copy)));
   const providers: Array<SeededStream<ProviderCommand>> = [
-    ...o.streamLengths.map((n) => providerHistory(lengthProvider(n), 2)),
+    ...copies.map((provider) => providerHistory(provider, 2)),
     ...o.versionCounts.map((n) => providerHistory(versionsProvider(n), n)),
   ];
-  const installations: Array<SeededStream<InstallationCommand>> = o.streamLengths.map((n) => installationHistory(tenant, lengthProvider(n), n, LOW, HIGH));
+  const installations: Array<SeededStream<InstallationCommand>> = o.streamLengths.flatMap((n) =>
+    Array.from({ length: copiesOf(n, commandsPerLength(o)) }, (_, copy) => installationHistory(tenant, lengthProvider(n, copy), n, LOW, HIGH)),
+  );
   const seedStarted = Date.now();
   await seedStreams(url, providers, installations);
   const pool = createPool(url, 4, 'bench-history');
@@ -97,31 +108,37 @@ function bySize(sizes: readonly number[], figures: readonly Measured[]): Record<
   );
 }
 
+/** Timed commands per stream length: whole downgrade/upgrade pairs. */
+const commandsPerLength = (o: HistoryOptions) => 2 * Math.ceil(o.requests / 2);
+
 /**
- * Downgrade then upgrade, alternating, on one installation per stream length; the lengths take turns
- * request by request (their order rotated each turn). One pair per installation first, untimed: the
- * first command after COPY may have to fold the whole stream (no snapshot yet), which is a one-off.
+ * Downgrade then upgrade, alternating per installation, over the installations of each stream length;
+ * the lengths take turns request by request (their order rotated each turn). One pair per installation
+ * first, untimed: the first command after COPY may have to fold the whole stream (no snapshot yet),
+ * which is a one-off.
  */
 async function commandByStreamLength(api: RunningApi, key: string, rss: RssSampler, o: HistoryOptions, seeding: string): Promise<BenchResult> {
   const lengths = o.streamLengths;
   if (lengths.some((n) => installedVersionAfter(n, LOW, HIGH) !== HIGH)) throw new Error('stream lengths must be even: each seeded installation must end at the upper version');
   const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
-  const change = (events: number, down: boolean): Request => ({
-    path: `/providers/installed/${STREAM_PREFIX}/${lengthProvider(events).name}/${down ? 'downgrade' : 'upgrade'}`,
+  const change = (events: number, copy: number, down: boolean): Request => ({
+    path: `/providers/installed/${STREAM_PREFIX}/${lengthProvider(events, copy).name}/${down ? 'downgrade' : 'upgrade'}`,
     body: JSON.stringify(down ? { target_version: LOW } : { version: HIGH }),
   });
-  const pairs = Math.ceil(o.requests / 2);
-  // Request i: turn t = floor(i / lengths.length) (even: down, odd: up), length rotated by the pair.
+  const commands = commandsPerLength(o);
+  // The c-th command on a length goes to its installation c mod copies, which it finds at HIGH on
+  // even visits (down) and at LOW on odd ones (up); the lengths' order rotates by turn.
   const plan: Array<{ length: number; request: Request }> = [];
-  for (let t = 0; t < 2 * pairs; t++) {
-    const pair = Math.floor(t / 2);
+  for (let c = 0; c < commands; c++) {
     for (let j = 0; j < lengths.length; j++) {
-      const length = lengths[(j + pair) % lengths.length];
-      plan.push({ length, request: change(length, t % 2 === 0) });
+      const length = lengths[(j + c) % lengths.length];
+      const copies = copiesOf(length, commands);
+      plan.push({ length, request: change(length, c % copies, Math.floor(c / copies) % 2 === 0) });
     }
   }
-  o.log(`command_by_stream_length: warm-up (one downgrade and upgrade per installation, untimed)`);
-  await sequential(api, lengths.flatMap((n) => [change(n, true), change(n, false)]), headers, 'command_by_stream_length warm-up');
+  const warmUp = lengths.flatMap((n) => Array.from({ length: copiesOf(n, commands) }, (_, copy) => [change(n, copy, true), change(n, copy, false)]).flat());
+  o.log(`command_by_stream_length: warm-up (one downgrade and upgrade per installation, ${warmUp.length} commands, untimed)`);
+  await sequential(api, warmUp, headers, 'command_by_stream_length warm-up');
   o.log(`command_by_stream_length: ${plan.length} commands over streams of ${lengths.join(', ')} events`);
   rss.reset();
   const latencies = await sequential(api, plan.map((p) => p.request), headers, 'command_by_stream_length');
@@ -131,11 +148,13 @@ async function commandByStreamLength(api: RunningApi, key: string, rss: RssSampl
     {
       stream_lengths: lengths,
       by_stream_length: bySize(lengths, figures),
+      installations_per_length: lengths.map((n) => copiesOf(n, commands)),
+      events_during_run: lengths.map((n) => `${n + 2}–${n + 2 + Math.ceil(commands / copiesOf(n, commands))}`),
       ours: `the ${lengths[lengths.length - 1]}-event stream`,
       baseline: `the ${lengths[0]}-event stream, same run, same API, interleaved request by request`,
-      commands_per_length: 2 * pairs,
-      endpoint: `POST /providers/installed/${STREAM_PREFIX}/len{n}/downgrade (to ${LOW}) then …/upgrade (to ${HIGH}), 1 connection, one request at a time`,
-      history: `InstallRequested, then UpgradeRequested up and down alternating (installer not running: no deploy events); each stream grows by one event per command`,
+      commands_per_length: commands,
+      endpoint: `POST /providers/installed/${STREAM_PREFIX}/len{n}-{i}/downgrade (to ${LOW}) then …/upgrade (to ${HIGH}), 1 connection, one request at a time`,
+      history: `InstallRequested, then UpgradeRequested up and down alternating (installer not running: no deploy events); each command appends one event, so short lengths rotate over several installations`,
       warm_up: 'one downgrade and one upgrade per installation before the timed run',
       seeding,
       latency_unit: 'ms per command as autocannon reports it; ops_per_sec = 1 / mean latency (sequential)',

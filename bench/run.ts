@@ -30,8 +30,8 @@ const ONLY = new Set((process.env.BENCH_ONLY ?? 'append,command,query,rebuild,hi
 const COMMAND_SECONDS = positiveInt('BENCH_COMMAND_SECONDS', QUICK ? 4 : 300);
 /** Events in the rebuilt history: 100,000 quick, 1,000,000 full (BENCH_REBUILD_EVENTS overrides). */
 const REBUILD_EVENTS = positiveInt('BENCH_REBUILD_EVENTS', QUICK ? 100_000 : 1_000_000);
-/** Timed commands per stream length and installs per version count in the history group: 100 quick, 300 full. */
-const HISTORY_REQUESTS = positiveInt('BENCH_HISTORY_REQUESTS', QUICK ? 100 : 300);
+/** Timed commands per stream length and installs per version count in the history group: 100 quick, 200 full. */
+const HISTORY_REQUESTS = positiveInt('BENCH_HISTORY_REQUESTS', QUICK ? 100 : 200);
 /** With EVENTSTORE_URL set, append and rebuild also run on that EventStoreDB, reported as `…_eventstoredb` lines. */
 const EVENTSTORE_URL = process.env.EVENTSTORE_URL || undefined;
 /** `BENCH_RESULTS_DIR` (tests point it at a scratch folder, so `npm test` leaves the committed results alone). */
