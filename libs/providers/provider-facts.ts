@@ -37,10 +37,23 @@ interface FactsRow {
  * `version_state` is what the provider decider's own fold makes of that version's events.
  */
 export class ReadModelProviderFacts implements ProviderFacts {
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    /**
+     * Asked when the rows lack the provider or a version named: a mistaken name (a 404 to come) or
+     * events some writer appended without the inline read models (a tool, a test). The stream decides.
+     */
+    private readonly fallback: ProviderFacts,
+  ) {}
 
   async load(provider: ProviderId, versions: ReadonlyArray<string | null | undefined>): Promise<ProviderState> {
     const named = versions.filter((v): v is string => typeof v === 'string');
+    const found = await this.fromReadModels(provider, named);
+    const complete = found.status === 'listed' && named.every((v) => isVersionState(found.versions[v]));
+    return complete ? found : this.fallback.load(provider, versions);
+  }
+
+  private async fromReadModels(provider: ProviderId, named: readonly string[]): Promise<ProviderState> {
     const { rows } = await this.pool.query<FactsRow>({
       name: 'provider_facts',
       text: `SELECT c.owner_org, c.scope, c.created_at, c.updated_at,
@@ -66,8 +79,13 @@ export class ReadModelProviderFacts implements ProviderFacts {
   }
 }
 
+function isVersionState(value: unknown): value is VersionState {
+  return typeof value === 'object' && value !== null && 'version' in value && 'status' in value;
+}
+
 /** The read models when the store writes both inline, else the folded stream. */
 export function providerFactsFor(aggregates: Pick<Aggregates, 'eventStore' | 'snapshots'>, pool: Pool): ProviderFacts {
   const inline = aggregates.eventStore.inlineProjections ?? [];
-  return inline.includes('catalog') && inline.includes('provider-versions') ? new ReadModelProviderFacts(pool) : new FoldedProviderFacts(aggregates);
+  const folded = new FoldedProviderFacts(aggregates);
+  return inline.includes('catalog') && inline.includes('provider-versions') ? new ReadModelProviderFacts(pool, folded) : folded;
 }
