@@ -14,9 +14,11 @@ export interface IdempotencyRecord {
 /**
  * (scope, key) → the first response's place in the log, so that a retried request finds what it did
  * with one lookup by key instead of scanning the metadata of every event of its stream. Rows older
- * than the retention are ignored and purged; the key's effect stays single all the same, because the
- * events' ids derive from scope and key, so a retry after the retention collides in the log and the
- * runner falls back to scanning the stream (see `command-runner.ts`).
+ * than the retention are ignored and purged. On PostgreSQL the key's effect stays single all the same:
+ * the events' ids derive from scope and key and are unique in the log, so a retry after the retention
+ * collides and the runner falls back to scanning the stream (see `command-runner.ts`). EventStoreDB
+ * checks ids only where an append expects them: there a retry past the retention is a new request
+ * (unless its events are among those read after the stream's snapshot).
  */
 export const idempotencyKeysTable: DeclaredTable = {
   spec: {
