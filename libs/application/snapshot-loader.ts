@@ -71,6 +71,10 @@ export async function loadAggregate<State, Event extends DomainEvent>(
   streamName: string,
   upToRevision?: number,
 ): Promise<LoadedAggregate<State>> {
+  if (upToRevision === undefined) {
+    const current = await loadRecent(store, snapshots, decider, streamName);
+    if (current) return current;
+  }
   const snapshot = await snapshots.read<State>(streamName, decider.snapshot, { maxRevision: upToRevision });
   const after = snapshot && (await tailAfter(store, streamName, snapshot, upToRevision));
   if (snapshot && after) {
@@ -78,6 +82,40 @@ export async function loadAggregate<State, Event extends DomainEvent>(
   }
   const recorded = await store.readStream(streamName, upToRevision === undefined ? {} : { maxCount: upToRevision + 1 });
   return loaded(foldOn(decider, { state: decider.initialState, occurredUntil: null }, recorded), recorded[recorded.length - 1], -1);
+}
+
+/**
+ * Events read from the stream's end beside the snapshot: more than a snapshot's refresh interval,
+ * so that they reach back to the snapshot (or to the stream's start) in all but rare cases.
+ */
+const RECENT_EVENTS = SNAPSHOT_EVERY + 14;
+
+/**
+ * The current state in one round trip of latency: the newest snapshot and the stream's last events
+ * are read at once, and folded when those events reach back to the snapshot's anchor (or the stream
+ * is that short). Undefined when they do not (a long stream with no recent snapshot): the caller
+ * reads from the snapshot instead.
+ */
+async function loadRecent<State, Event extends DomainEvent>(
+  store: EventStore,
+  snapshots: SnapshotStore,
+  decider: SnapshottedFold<State, Event>,
+  streamName: string,
+): Promise<LoadedAggregate<State> | undefined> {
+  const [snapshot, newestFirst] = await Promise.all([
+    snapshots.read<State>(streamName, decider.snapshot),
+    store.readStream(streamName, { direction: 'backwards', maxCount: RECENT_EVENTS }),
+  ]);
+  const recent = [...newestFirst].reverse();
+  const first = recent[0];
+  if (!first) return loaded(foldOn(decider, { state: decider.initialState, occurredUntil: null }, []), undefined, -1);
+  const anchorAt = snapshot ? snapshot.revision - first.revision : -1;
+  if (snapshot && anchorAt >= 0 && recent[anchorAt]?.id === snapshot.eventId) {
+    const tail = recent.slice(anchorAt + 1);
+    return loaded(foldOn(decider, snapshot, tail), recent[recent.length - 1], snapshot.revision);
+  }
+  if (first.revision === 0) return loaded(foldOn(decider, { state: decider.initialState, occurredUntil: null }, recent), recent[recent.length - 1], -1);
+  return undefined;
 }
 
 /**
