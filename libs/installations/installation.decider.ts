@@ -1,5 +1,5 @@
 import * as semver from 'semver';
-import { Decider, SnapshotIdentity, assertNever } from '../domain/decider';
+import { Decider, assertNever } from '../domain/decider';
 import { DomainError, conflict, invalid } from '../domain/domain-error';
 import {
   ChangeVersion,
@@ -290,12 +290,10 @@ function registered(state: PresentInstallation, data: { generation: number; vers
   return { ...state, currentVersion: data.version, servingGeneration: data.generation, previousServingVersion: replaced };
 }
 
-// Bump on any change to `evolve` or to InstallationState: older snapshots then stop being used.
-export const installationSnapshot: SnapshotIdentity = { name: 'installation', version: 2 };
-
 export const installationDecider: Decider<InstallationCommand, InstallationState, InstallationEvent> = {
   initialState: { status: 'absent', lastGeneration: 0 },
   decide,
   evolve,
-  snapshot: installationSnapshot,
+  // Bump on any change to `evolve` or to InstallationState: older snapshots then stop being used.
+  snapshot: { name: 'installation', version: 2 },
 };
