@@ -66,6 +66,118 @@ function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
 }
 
+/** What every group of one run shares: the server, the run's database, the RSS sampler and the output. */
+interface BenchRun {
+  adminUrl: string;
+  dbName: string;
+  url: string;
+  rss: RssSampler;
+  esdb?: EventStoreDbServer;
+  emit: (result: BenchResult) => void;
+}
+
+/** A database of its own beside the run's (`<run>_<suffix>`), migrated, dropped afterwards whatever happens. */
+async function withScratchDatabase<T>(run: BenchRun, suffix: string, work: (url: string) => Promise<T>): Promise<T> {
+  const name = `${run.dbName}_${suffix}`;
+  await admin(run.adminUrl, `CREATE DATABASE ${name}`);
+  try {
+    const url = withDatabase(run.adminUrl, name);
+    await migrate(url);
+    return await work(url);
+  } finally {
+    await admin(run.adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((e) => log(`could not drop ${name}: ${String(e)}`));
+  }
+}
+
+async function appendGroup(run: BenchRun): Promise<void> {
+  const pool = createPool(run.url, 20, 'bench');
+  try {
+    await createRawTable(pool);
+    const appendMs = QUICK ? 2_000 : 15_000;
+    for (const batch of [1, 100]) {
+      log(`append_${batch}`);
+      const postgres = await benchAppend(pool, run.rss, batch, appendMs);
+      run.emit(postgres);
+      const peer = batch === 1 ? await benchAppendPeer(pool, run.url, run.rss, appendMs, postgres, log) : undefined;
+      if (peer) run.emit(peer);
+      if (EVENTSTORE_URL && run.esdb) {
+        log(`append_${batch}_eventstoredb`);
+        run.emit(await benchAppendEventStoreDb(EVENTSTORE_URL, run.esdb, run.rss, batch, appendMs, postgres));
+      }
+    }
+  } finally {
+    await pool.end();
+  }
+}
+
+/** command_http (+ projection_lag) and the queries, on one API over the run's database. */
+async function apiGroups(run: BenchRun): Promise<void> {
+  log('starting API');
+  const api = await startApi(run.url);
+  try {
+    if (ONLY.has('command')) {
+      // The same API with INLINE_PROJECTIONS=false, on a database of its own: command_http's
+      // figure without inline read models, measured in rounds interleaved with ours.
+      await withScratchDatabase(run, 'off', async (offUrl) => {
+        const apiOff = await startApi(offUrl, { INLINE_PROJECTIONS: 'false' });
+        try {
+          log('command_http + projection_lag: preparing providers and installations');
+          const options = { providers: QUICK ? 200 : 1_000, durationSec: COMMAND_SECONDS, baselineDurationSec: Math.min(COMMAND_SECONDS, QUICK ? 4 : 30), connections: 32, log };
+          (await benchCommands(api, apiOff, run.url, run.rss, options)).forEach(run.emit);
+        } finally {
+          await apiOff.close();
+        }
+      });
+    }
+    if (ONLY.has('query')) {
+      log('query_installed: seeding');
+      const options = { perTenant: QUICK ? 2_000 : 10_000, total: QUICK ? 20_000 : 100_000, durationSec: QUICK ? 4 : 15, connections: 16 };
+      (await benchQueries(api, run.url, run.rss, options)).forEach(run.emit);
+    }
+  } finally {
+    await api.close();
+  }
+}
+
+/** Its own database, so the other benchmarks' events and rows do not change what it measures. */
+async function rebuildGroup(run: BenchRun): Promise<void> {
+  await withScratchDatabase(run, 'rb', async (rebuildUrl) => {
+    const pool = createPool(rebuildUrl, 4, 'bench');
+    try {
+      log(`rebuild: seeding ${REBUILD_EVENTS.toLocaleString('en')} events`);
+      const postgres = await benchRebuild(rebuildUrl, pool, REBUILD_EVENTS, log);
+      run.emit(postgres);
+      const { esdb } = run;
+      if (!EVENTSTORE_URL || !esdb) return;
+      // The read model and checkpoints stay in PostgreSQL, in a database of their own again.
+      await withScratchDatabase(run, 'rbe', async (esdbUrl) => {
+        log(`rebuild_eventstoredb: appending ${REBUILD_EVENTS.toLocaleString('en')} events to EventStoreDB`);
+        run.emit(await benchRebuildEventStoreDb(esdbUrl, EVENTSTORE_URL, esdb, REBUILD_EVENTS, postgres, log));
+      });
+    } finally {
+      await pool.end();
+    }
+  });
+}
+
+async function historyGroup(run: BenchRun): Promise<void> {
+  await withScratchDatabase(run, 'hist', async (historyUrl) => {
+    const streamLengths = QUICK ? [10, 100, 1_000, 10_000] : [10, 100, 1_000, 10_000, 100_000];
+    (await benchHistory(historyUrl, run.rss, { streamLengths, versionCounts: [2, 100, 1_000], requests: HISTORY_REQUESTS, log })).forEach(run.emit);
+  });
+}
+
+async function describeEventStoreDb(): Promise<EventStoreDbServer | undefined> {
+  if (!ONLY.has('append') && !ONLY.has('rebuild')) return undefined;
+  if (!EVENTSTORE_URL) {
+    log('EVENTSTORE_URL is unset: append and rebuild run on PostgreSQL only (no …_eventstoredb lines)');
+    return undefined;
+  }
+  const esdb = await describeEventStoreDbServer(EVENTSTORE_URL);
+  log(`EventStoreDB at EVENTSTORE_URL reports version ${esdb.version}${esdb.isTestDouble ? ' (the gRPC TEST DOUBLE: its figures are not EventStoreDB figures)' : ''}`);
+  return esdb;
+}
+
 async function main(): Promise<void> {
   let stopServer: () => Promise<void> = async () => undefined;
   let adminUrl = process.env.DATABASE_URL;
@@ -76,138 +188,29 @@ async function main(): Promise<void> {
     log(`embedded PostgreSQL ${pg.owned ? 'started' : 'attached'} (pg-bench)`);
   }
   const dbName = `bench_${randomBytes(6).toString('hex')}`;
-  const url = withDatabase(adminUrl, dbName);
-  const rss = new RssSampler();
   const results: BenchResult[] = [];
-  const emit = (r: BenchResult) => {
-    results.push(r);
-    process.stdout.write(JSON.stringify(r) + '\n');
+  const run: BenchRun = {
+    adminUrl,
+    dbName,
+    url: withDatabase(adminUrl, dbName),
+    rss: new RssSampler(),
+    esdb: await describeEventStoreDb(),
+    emit: (r) => {
+      results.push(r);
+      process.stdout.write(JSON.stringify(r) + '\n');
+    },
   };
-
-  let esdb: EventStoreDbServer | undefined;
-  if (EVENTSTORE_URL && (ONLY.has('append') || ONLY.has('rebuild'))) {
-    esdb = await describeEventStoreDbServer(EVENTSTORE_URL);
-    log(`EventStoreDB at EVENTSTORE_URL reports version ${esdb.version}${esdb.isTestDouble ? ' (the gRPC TEST DOUBLE: its figures are not EventStoreDB figures)' : ''}`);
-  } else if (!EVENTSTORE_URL && (ONLY.has('append') || ONLY.has('rebuild'))) {
-    log('EVENTSTORE_URL is unset: append and rebuild run on PostgreSQL only (no …_eventstoredb lines)');
-  }
 
   await admin(adminUrl, `CREATE DATABASE ${dbName}`);
   try {
-    await migrate(url);
+    await migrate(run.url);
     log(`database ${dbName} created and migrated (${QUICK ? 'quick' : 'full'} mode)`);
-
-    if (ONLY.has('append')) {
-      const pool = createPool(url, 20, 'bench');
-      try {
-        await createRawTable(pool);
-        const appendMs = QUICK ? 2_000 : 15_000;
-        for (const batch of [1, 100]) {
-          log(`append_${batch}`);
-          const postgres = await benchAppend(pool, rss, batch, appendMs);
-          emit(postgres);
-          const peer = batch === 1 ? await benchAppendPeer(pool, url, rss, appendMs, postgres, log) : undefined;
-          if (peer) emit(peer);
-          if (EVENTSTORE_URL && esdb) {
-            log(`append_${batch}_eventstoredb`);
-            emit(await benchAppendEventStoreDb(EVENTSTORE_URL, esdb, rss, batch, appendMs, postgres));
-          }
-        }
-      } finally {
-        await pool.end();
-      }
-    }
-
-    if (ONLY.has('command') || ONLY.has('query')) {
-      log('starting API');
-      const api = await startApi(url);
-      try {
-        if (ONLY.has('command')) {
-          // The same API with INLINE_PROJECTIONS=false, on a database of its own: command_http's
-          // figure without inline read models, measured in rounds interleaved with ours.
-          const offDb = `${dbName}_off`;
-          const offUrl = withDatabase(adminUrl, offDb);
-          await admin(adminUrl, `CREATE DATABASE ${offDb}`);
-          try {
-            await migrate(offUrl);
-            const apiOff = await startApi(offUrl, { INLINE_PROJECTIONS: 'false' });
-            try {
-              log('command_http + projection_lag: preparing providers and installations');
-              const commands = await benchCommands(api, apiOff, url, rss, {
-                providers: QUICK ? 200 : 1_000,
-                durationSec: COMMAND_SECONDS,
-                baselineDurationSec: Math.min(COMMAND_SECONDS, QUICK ? 4 : 30),
-                connections: 32,
-                log,
-              });
-              commands.forEach(emit);
-            } finally {
-              await apiOff.close();
-            }
-          } finally {
-            await admin(adminUrl, `DROP DATABASE IF EXISTS ${offDb} WITH (FORCE)`);
-          }
-        }
-        if (ONLY.has('query')) {
-          log('query_installed: seeding');
-          const queries = await benchQueries(api, url, rss, {
-            perTenant: QUICK ? 2_000 : 10_000,
-            total: QUICK ? 20_000 : 100_000,
-            durationSec: QUICK ? 4 : 15,
-            connections: 16,
-          });
-          queries.forEach(emit);
-        }
-      } finally {
-        await api.close();
-      }
-    }
-
-    if (ONLY.has('rebuild')) {
-      // Its own database, so the other benchmarks' events and rows do not change what it measures.
-      const rebuildDb = `${dbName}_rb`;
-      const rebuildUrl = withDatabase(adminUrl, rebuildDb);
-      await admin(adminUrl, `CREATE DATABASE ${rebuildDb}`);
-      try {
-        await migrate(rebuildUrl);
-        const pool = createPool(rebuildUrl, 4, 'bench');
-        try {
-          log(`rebuild: seeding ${REBUILD_EVENTS.toLocaleString('en')} events`);
-          const postgres = await benchRebuild(rebuildUrl, pool, REBUILD_EVENTS, log);
-          emit(postgres);
-          if (EVENTSTORE_URL && esdb) {
-            // The read model and checkpoints stay in PostgreSQL, in a database of their own again.
-            const esdbDb = `${dbName}_rbe`;
-            const esdbUrl = withDatabase(adminUrl, esdbDb);
-            await admin(adminUrl, `CREATE DATABASE ${esdbDb}`);
-            try {
-              await migrate(esdbUrl);
-              log(`rebuild_eventstoredb: appending ${REBUILD_EVENTS.toLocaleString('en')} events to EventStoreDB`);
-              emit(await benchRebuildEventStoreDb(esdbUrl, EVENTSTORE_URL, esdb, REBUILD_EVENTS, postgres, log));
-            } finally {
-              await admin(adminUrl, `DROP DATABASE IF EXISTS ${esdbDb} WITH (FORCE)`).catch((e) => log(`could not drop ${esdbDb}: ${String(e)}`));
-            }
-          }
-        } finally {
-          await pool.end();
-        }
-      } finally {
-        await admin(adminUrl, `DROP DATABASE IF EXISTS ${rebuildDb} WITH (FORCE)`).catch((e) => log(`could not drop ${rebuildDb}: ${String(e)}`));
-      }
-    }
-
-    if (ONLY.has('history')) {
-      const historyDb = `${dbName}_hist`;
-      await admin(adminUrl, `CREATE DATABASE ${historyDb}`);
-      try {
-        const streamLengths = QUICK ? [10, 100, 1_000, 10_000] : [10, 100, 1_000, 10_000, 100_000];
-        (await benchHistory(withDatabase(adminUrl, historyDb), rss, { streamLengths, versionCounts: [2, 100, 1_000], requests: HISTORY_REQUESTS, log })).forEach(emit);
-      } finally {
-        await admin(adminUrl, `DROP DATABASE IF EXISTS ${historyDb} WITH (FORCE)`).catch((e) => log(`could not drop ${historyDb}: ${String(e)}`));
-      }
-    }
+    if (ONLY.has('append')) await appendGroup(run);
+    if (ONLY.has('command') || ONLY.has('query')) await apiGroups(run);
+    if (ONLY.has('rebuild')) await rebuildGroup(run);
+    if (ONLY.has('history')) await historyGroup(run);
   } finally {
-    rss.stop();
+    run.rss.stop();
     await admin(adminUrl, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((e) => log(`could not drop ${dbName}: ${String(e)}`));
     await stopServer();
   }
