@@ -7,11 +7,12 @@
  * loaded from there at run time, so the root project neither depends on it nor needs its types.
  */
 import { spawnSync } from 'node:child_process';
+import { admin } from './admin-sql';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import { Client, Pool } from 'pg';
+import { Pool } from 'pg';
 import { NewEvent } from '../libs/event-store/event-store.port';
 import { PostgresEventStore } from '../libs/event-store/postgres/postgres-event-store';
 import { WRITERS, events } from './append';
@@ -85,15 +86,6 @@ function loadPeer(log: (message: string) => void): LoadedPeer {
   }
 }
 
-async function admin(url: string, sql: string): Promise<void> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 const toEmmett = (batch: NewEvent[]): EmmettEvent[] => batch.map((e) => ({ type: e.type, data: e.data, metadata: { ...e.metadata, messageId: e.id } }));
 

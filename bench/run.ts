@@ -7,9 +7,9 @@
  * bench/results/latest.json and latest.md, and drops the database.
  */
 import { randomBytes } from 'node:crypto';
+import { admin, withDatabase } from './admin-sql';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Client } from 'pg';
 import { createPool, migrate } from '../libs/database/database';
 import { startOrAttachEmbeddedPostgres } from '../libs/database/embedded-postgres';
 import { benchAppend, benchAppendEventStoreDb, createRawTable } from './append';
@@ -38,21 +38,7 @@ const EVENTSTORE_URL = process.env.EVENTSTORE_URL || undefined;
 /** `BENCH_RESULTS_DIR` (tests point it at a scratch folder, so `npm test` leaves the committed results alone). */
 const RESULTS_DIR = process.env.BENCH_RESULTS_DIR ? resolve(process.env.BENCH_RESULTS_DIR) : resolve(__dirname, '..', '..', 'bench', 'results');
 
-function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
-}
 
-async function admin(url: string, sql: string): Promise<void> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 function positiveInt(name: string, fallback: number): number {
   const raw = process.env[name];
