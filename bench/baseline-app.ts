@@ -7,7 +7,7 @@ import { Pool } from 'pg';
 import { ApiKeyGuard } from '../apps/api/auth/api-key.guard';
 import { RequireScope } from '../apps/api/auth/auth.decorators';
 import { DowngradeProviderDto, InstallProviderDto, UpgradeProviderDto } from '../apps/api/installations/installation.dto';
-import { configureHttp } from '../apps/api/platform/http-setup';
+import { configureApi, configureExpress } from '../apps/api/platform/http-setup';
 import { EVENT_STORE, PG_POOL } from '../apps/api/platform/tokens';
 import { PostgresEventStore } from '../libs/event-store/postgres/postgres-event-store';
 import { AppConfig } from '../libs/config/app-config';
@@ -79,7 +79,8 @@ export async function startBaselineApp(pool: Pool, config: AppConfig): Promise<B
 
   await pool.query('CREATE TABLE IF NOT EXISTS bench_raw_commands (LIKE es_events INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES)');
   const app: INestApplication = await NestFactory.create(BaselineModule, { bodyParser: false, logger: false });
-  configureHttp(app, config);
+  configureExpress(app, config);
+  configureApi(app, { swaggerUi: true });
   await app.listen(0, '127.0.0.1');
   const address = (app.getHttpServer() as Server).address() as AddressInfo;
   return { baseUrl: `http://127.0.0.1:${address.port}`, close: () => app.close() };

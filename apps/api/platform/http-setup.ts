@@ -3,12 +3,14 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import express, { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { AppConfig } from '../../../libs/config/app-config';
-import { continueRequestTrace, startRequestSpan } from '../../../libs/observability/http-tracing';
-import { assignRequestId } from './request-context';
+import { continueExpressTrace, startExpressTrace } from '../../../libs/observability/http-tracing';
+import { requestIdOf } from './request-context';
 import { errorBody } from './error-body';
 import { documentIgnoredRequestFields } from './openapi-extras';
 import { RequestValidationError, flattenValidationErrors, jsonTypeOf } from './request-errors';
-import { rejectUnstorableText } from './storable-text';
+import { httpMetrics } from './http-metrics';
+import { pathOf } from './http-types';
+import { unstorableTextRefusal } from './storable-text';
 import { trustProxySetting } from './trust-proxy';
 
 /**
@@ -44,24 +46,40 @@ function bodyErrors(error: unknown, _req: Request, res: Response, next: NextFunc
   next(error);
 }
 
-export function configureHttp(app: INestApplication, config: AppConfig): void {
+/** Refuses, before anything runs, a request nesting too deep or carrying text PostgreSQL cannot store. */
+function rejectUnstorableText(request: Request, response: Response, next: NextFunction): void {
+  const refusal = unstorableTextRefusal(pathOf(request), request.query, request.body);
+  if (refusal) response.status(refusal.status).json(refusal.body);
+  else next();
+}
+
+/** The Express side of the HTTP edge: security headers, body parsing, request id, span, metrics. */
+export function configureExpress(app: INestApplication, config: AppConfig): void {
   const server = app.getHttpAdapter().getInstance() as express.Express;
   server.disable('x-powered-by');
   server.set('etag', false);
   server.set('trust proxy', trustProxySetting());
-  app.use(assignRequestId);
-  app.use(startRequestSpan);
+  app.use(httpMetrics());
+  app.use((request: Request, response: Response, next: NextFunction) => {
+    response.setHeader('X-Request-Id', requestIdOf(request));
+    next();
+  });
+  app.use(startExpressTrace);
   app.use(helmet());
   app.use(bareJsonContentType);
   app.use(express.json({ limit: config.bodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }));
   app.use(bodyErrors);
-  app.use(continueRequestTrace);
+  app.use(continueExpressTrace);
   // A command with no body (an upgrade to latest, say) is an empty object, not a missing one.
   app.use((req: Request, _res: Response, next: NextFunction) => {
     if (req.body === undefined) req.body = {};
     next();
   });
   app.use(rejectUnstorableText);
+}
+
+/** What either adapter shares: validation, shutdown hooks, the OpenAPI document. */
+export function configureApi(app: INestApplication, options: { swaggerUi: boolean }): void {
   app.useGlobalPipes(
     new ValidationPipe({
       // Unknown fields are dropped, not refused: the platform's models ignore them, and an SDK that
@@ -89,7 +107,7 @@ export function configureHttp(app: INestApplication, config: AppConfig): void {
       .build(),
   );
   documentIgnoredRequestFields(document);
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi.json', yamlDocumentUrl: 'openapi.yaml' });
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi.json', yamlDocumentUrl: 'openapi.yaml', ui: options.swaggerUi });
 }
 
 export { jsonTypeOf };
