@@ -2,14 +2,28 @@ import fastifyHelmet from '@fastify/helmet';
 import { BadRequestException } from '@nestjs/common';
 import { context } from '@opentelemetry/api';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../../../libs/config/app-config';
 import { RequestSpan, startRequestSpan } from '../../../libs/observability/http-tracing';
 import { observabilityMetrics } from '../../../libs/observability/metrics';
+import { errorBody } from './error-body';
 import { pathOf } from './http-types';
 import { requestIdOf } from './request-context';
 import { unstorableTextRefusal } from './storable-text';
 import { trustProxySetting } from './trust-proxy';
+
+/**
+ * The router refuses a path it cannot decode (`%ZZ`, `%uFF0E`) before any hook runs: answered here
+ * with the error body, as bytes so that the media type stays bare (see the preSerialization hook).
+ */
+function refuseUnreadableUrl(_error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const body = errorBody('bad_request', 'The request URL is not validly percent-encoded.');
+  void reply
+    .header('X-Request-Id', requestIdOf(request.raw))
+    .type('application/json')
+    .status(400)
+    .send(Buffer.from(JSON.stringify(body)));
+}
 
 /**
  * Routing as clients have always seen it: paths match whatever their case or trailing slash, and a
@@ -21,6 +35,7 @@ export function fastifyAdapter(config: AppConfig): FastifyAdapter {
     bodyLimit: config.bodyLimitBytes,
     routerOptions: { ignoreTrailingSlash: true, caseSensitive: false, maxParamLength: 8192 },
     requestIdHeader: false,
+    frameworkErrors: refuseUnreadableUrl,
   });
 }
 
