@@ -6,7 +6,7 @@ import { PostgresEventStore } from '../libs/event-store/postgres/postgres-event-
 import { EventStoreDbServer } from './eventstoredb-server';
 import { BenchResult, Measured, RssSampler, round, timedLoop } from './stats';
 
-const WRITERS = 16;
+export const WRITERS = 16;
 
 /**
  * The baseline table: es_events' columns, defaults, identity and indexes (primary key, the two
@@ -46,7 +46,7 @@ async function measureAppends(store: EventStore, streamPrefix: string, batch: nu
   });
 }
 
-const events = (n: number) => Array.from({ length: n }, (_, i) => newEvent(i));
+export const events = (n: number) => Array.from({ length: n }, (_, i) => newEvent(i));
 const nameOf = (batch: number) => `append_${batch}`;
 
 /** One run of ours (PostgresEventStore.append) and of the baseline (raw INSERT), `batch` events per call. */

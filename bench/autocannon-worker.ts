@@ -27,8 +27,8 @@ interface WorkerInput {
   body?: string;
   /** When set, alternates the path suffix: `${path}/${suffixes[i % n]}` (upgrade / downgrade). */
   suffixes?: string[];
-  /** When set, rotated over instead of `paths`: each request's own path and body. */
-  requests?: Array<{ path: string; body?: string }>;
+  /** When set, rotated over instead of `paths`: each request's own path and body, and headers added to `headers`. */
+  requests?: Array<{ path: string; body?: string; headers?: Record<string, string> }>;
   /** Stop after this many requests instead of after `durationSec`. */
   amount?: number;
 }
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
           const i = next++;
           if (input.requests) {
             const r = input.requests[i % input.requests.length];
-            return { ...req, path: r.path, ...(r.body !== undefined ? { body: r.body } : {}) };
+            return { ...req, path: r.path, ...(r.body !== undefined ? { body: r.body } : {}), ...(r.headers ? { headers: { ...input.headers, ...r.headers } } : {}) };
           }
           const base = input.paths[i % input.paths.length];
           const path = input.suffixes ? `${base}/${input.suffixes[Math.floor(i / input.paths.length) % input.suffixes.length]}` : base;

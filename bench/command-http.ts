@@ -11,7 +11,7 @@ import { providerStream } from '../libs/providers/provider-identity';
 import { RecordedEvent } from '../libs/event-store/event-store.port';
 import { ProjectionConsumer } from '../libs/projection-engine/projection-consumer';
 import { startBaselineApp } from './baseline-app';
-import { RunningApi, WorkerOutput, httpMeasured, runAutocannon } from './http';
+import { RunningApi, WorkerOutput, httpMeasured, merged, runAutocannon } from './http';
 import { BenchResult, Measured, RssSampler, RssSeries, round, summarise } from './stats';
 
 export interface CommandOptions {
@@ -198,19 +198,6 @@ function result(name: string, parameters: Record<string, unknown>, ours: Measure
 
 /** Rounds of command_http per mode, interleaved (ours, then without inline read models, and again). */
 const ROUNDS = 3;
-
-/** One report of several autocannon runs: counts and time added, samples joined. */
-function merged(outs: readonly WorkerOutput[]): WorkerOutput {
-  return {
-    ok: outs.reduce((n, o) => n + o.ok, 0),
-    non2xx: outs.reduce((n, o) => n + o.non2xx, 0),
-    errors: outs.reduce((n, o) => n + o.errors, 0),
-    elapsedMs: outs.reduce((n, o) => n + o.elapsedMs, 0),
-    latencies: outs.flatMap((o) => o.latencies),
-    // Whole seconds of each round (its last is partial).
-    okPerSecond: outs.flatMap((o) => o.okPerSecond.slice(0, Math.floor(o.elapsedMs / 1000))),
-  };
-}
 
 /**
  * command_http (upgrade/downgrade at `connections` connections), command_http_install (one install

@@ -13,6 +13,7 @@ import { ApiKeyScope } from '../libs/api-keys/api-key';
 import { ConsumerRunner } from '../libs/event-store/consumers/consumer-runner';
 import { Infrastructure, createInfrastructure } from '../libs/infrastructure/infrastructure';
 import { startProjections } from '../libs/projection-engine/start-projections';
+import { startBareHttpServer } from './bare-http-server';
 import { BenchResult, Measured, RssSampler, round, summarise, timedLoop } from './stats';
 import { createKeyAndWait } from '../test/support/api-key-fixture';
 
@@ -99,6 +100,19 @@ export function httpMeasured(out: WorkerOutput): Measured {
   return { ...m, ops: out.ok, ops_per_sec: round(out.ok / (out.elapsedMs / 1000)) };
 }
 
+/** One report of several autocannon runs: counts and time added, samples joined. */
+export function merged(outs: readonly WorkerOutput[]): WorkerOutput {
+  return {
+    ok: outs.reduce((n, o) => n + o.ok, 0),
+    non2xx: outs.reduce((n, o) => n + o.non2xx, 0),
+    errors: outs.reduce((n, o) => n + o.errors, 0),
+    elapsedMs: outs.reduce((n, o) => n + o.elapsedMs, 0),
+    latencies: outs.flatMap((o) => o.latencies),
+    // Whole seconds of each round (its last is partial).
+    okPerSecond: outs.flatMap((o) => o.okPerSecond.slice(0, Math.floor(o.elapsedMs / 1000))),
+  };
+}
+
 export interface QueryOptions {
   perTenant: number;
   total: number;
@@ -160,6 +174,8 @@ export async function benchQueries(api: RunningApi, databaseUrl: string, rss: Rs
       paths: getNames.map((p) => `/providers/installed/${p.prefix}/${p.name}`),
     });
     results.push(httpResult('query_installed_get', { ...common, endpoint: 'GET /providers/installed/{prefix}/{name}', non_2xx: getOut.non2xx, errors: getOut.errors, baseline: 'SELECT one row by primary key, raw pg pool' }, getOut, getBase, rss));
+    const getPaths = getNames.map((p) => `/providers/installed/${p.prefix}/${p.name}`);
+    results.push(await benchGetAgainstBareHttp(api, databaseUrl, rss, o, { tenant, authorization: headers.authorization, paths: getPaths }));
   } finally {
     await rawPool.end();
   }
@@ -180,4 +196,64 @@ function httpResult(name: string, parameters: Record<string, unknown> & { target
     target,
     met: healthy && measured.p99_ms < 5,
   };
+}
+
+const BARE_HTTP_ROUNDS = 3;
+
+/**
+ * query_installed_get_http: query_installed_get's requests on the API and on a bare node:http + pg
+ * server doing the same SELECT (bench/bare-http-server.ts), in interleaved rounds (bare first), the
+ * same connections and total duration per side.
+ */
+async function benchGetAgainstBareHttp(
+  api: RunningApi,
+  databaseUrl: string,
+  rss: RssSampler,
+  o: QueryOptions,
+  target: { tenant: string; authorization: string; paths: string[] },
+): Promise<BenchResult> {
+  const poolSize = api.infrastructure.config.databasePoolSize;
+  const bare = await startBareHttpServer({ databaseUrl, poolSize, tenant: target.tenant, authorization: target.authorization });
+  try {
+    const headers = { authorization: target.authorization };
+    // The same body for the same installation, or the comparison means nothing.
+    const [ours, theirs] = await Promise.all([api.baseUrl, bare.baseUrl].map(async (base) => (await fetch(`${base}${target.paths[0]}`, { headers })).text()));
+    if (ours !== theirs) throw new Error(`the bare server answers ${theirs}\nthe API answers ${ours}`);
+    rss.reset();
+    const load = (url: string) => runAutocannon({ url, connections: o.connections, durationSec: o.durationSec / BARE_HTTP_ROUNDS, method: 'GET', headers, paths: target.paths });
+    const oursRounds: WorkerOutput[] = [];
+    const bareRounds: WorkerOutput[] = [];
+    for (let r = 0; r < BARE_HTTP_ROUNDS; r++) {
+      bareRounds.push(await load(bare.baseUrl));
+      oursRounds.push(await load(api.baseUrl));
+    }
+    const [out, baseOut] = [merged(oursRounds), merged(bareRounds)];
+    const measured = httpMeasured(out);
+    const baseline = httpMeasured(baseOut);
+    const ratio = round(measured.ops_per_sec / baseline.ops_per_sec, 3);
+    return {
+      name: 'query_installed_get_http',
+      parameters: {
+        connections: o.connections,
+        duration_s: o.durationSec,
+        rounds: `${BARE_HTTP_ROUNDS} × ${round(o.durationSec / BARE_HTTP_ROUNDS, 2)} s per side, interleaved (bare server first)`,
+        installations_for_tenant: o.perTenant,
+        installations_total: o.total,
+        endpoint: 'GET /providers/installed/{prefix}/{name}',
+        non_2xx: out.non2xx,
+        errors: out.errors,
+        baseline_non_2xx: baseOut.non2xx,
+        baseline_errors: baseOut.errors,
+        baseline: `bare node:http + pg server (bench/bare-http-server.ts): the same SELECT by key, JSON body and ETag; pool of ${poolSize} as the API's`,
+      },
+      ...measured,
+      peak_rss_mb: rss.peakMb(),
+      baseline,
+      ratio,
+      target: 'ratio >= 0.6',
+      met: [out, baseOut].every((x) => x.non2xx === 0 && x.errors === 0) && ratio >= 0.6,
+    };
+  } finally {
+    await bare.close();
+  }
 }

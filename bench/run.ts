@@ -13,15 +13,17 @@ import { Client } from 'pg';
 import { createPool, migrate } from '../libs/database/database';
 import { startOrAttachEmbeddedPostgres } from '../libs/database/embedded-postgres';
 import { benchAppend, benchAppendEventStoreDb, createRawTable } from './append';
+import { benchAppendPeer } from './append-peer';
 import { benchCommands } from './command-http';
 import { benchQueries, startApi } from './http';
 import { EventStoreDbServer, describeEventStoreDbServer } from './eventstoredb-server';
 import { benchRebuild, benchRebuildEventStoreDb } from './rebuild';
+import { benchHistory } from './history';
 import { BenchResult, RssSampler } from './stats';
 
 const QUICK = process.env.BENCH_QUICK === '1';
-/** `BENCH_ONLY=append,command,query,rebuild` runs only those groups (default: all); `command_http` is `command`. */
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'append,command,query,rebuild').split(',').map((s) => (s.trim() === 'command_http' ? 'command' : s.trim())));
+/** `BENCH_ONLY=append,command,query,rebuild,history` runs only those groups (default: all); `command_http` is `command`. */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'append,command,query,rebuild,history').split(',').map((s) => (s.trim() === 'command_http' ? 'command' : s.trim())));
 /**
  * Seconds of the measured command_http run (ours): 300 in full mode, so a full run is the 5-minute
  * run the memory target (RSS flat) asks for; 4 in quick mode.
@@ -29,6 +31,8 @@ const ONLY = new Set((process.env.BENCH_ONLY ?? 'append,command,query,rebuild').
 const COMMAND_SECONDS = positiveInt('BENCH_COMMAND_SECONDS', QUICK ? 4 : 300);
 /** Events in the rebuilt history: 100,000 quick, 1,000,000 full (BENCH_REBUILD_EVENTS overrides). */
 const REBUILD_EVENTS = positiveInt('BENCH_REBUILD_EVENTS', QUICK ? 100_000 : 1_000_000);
+/** Timed commands per stream length and installs per version count in the history group: 100 quick, 200 full. */
+const HISTORY_REQUESTS = positiveInt('BENCH_HISTORY_REQUESTS', QUICK ? 100 : 200);
 /** With EVENTSTORE_URL set, append and rebuild also run on that EventStoreDB, reported as `…_eventstoredb` lines. */
 const EVENTSTORE_URL = process.env.EVENTSTORE_URL || undefined;
 /** `BENCH_RESULTS_DIR` (tests point it at a scratch folder, so `npm test` leaves the committed results alone). */
@@ -102,6 +106,8 @@ async function main(): Promise<void> {
           log(`append_${batch}`);
           const postgres = await benchAppend(pool, rss, batch, appendMs);
           emit(postgres);
+          const peer = batch === 1 ? await benchAppendPeer(pool, url, rss, appendMs, postgres, log) : undefined;
+          if (peer) emit(peer);
           if (EVENTSTORE_URL && esdb) {
             log(`append_${batch}_eventstoredb`);
             emit(await benchAppendEventStoreDb(EVENTSTORE_URL, esdb, rss, batch, appendMs, postgres));
@@ -187,6 +193,17 @@ async function main(): Promise<void> {
         }
       } finally {
         await admin(adminUrl, `DROP DATABASE IF EXISTS ${rebuildDb} WITH (FORCE)`).catch((e) => log(`could not drop ${rebuildDb}: ${String(e)}`));
+      }
+    }
+
+    if (ONLY.has('history')) {
+      const historyDb = `${dbName}_hist`;
+      await admin(adminUrl, `CREATE DATABASE ${historyDb}`);
+      try {
+        const streamLengths = QUICK ? [10, 100, 1_000, 10_000] : [10, 100, 1_000, 10_000, 100_000];
+        (await benchHistory(withDatabase(adminUrl, historyDb), rss, { streamLengths, versionCounts: [2, 100, 1_000], requests: HISTORY_REQUESTS, log })).forEach(emit);
+      } finally {
+        await admin(adminUrl, `DROP DATABASE IF EXISTS ${historyDb} WITH (FORCE)`).catch((e) => log(`could not drop ${historyDb}: ${String(e)}`));
       }
     }
   } finally {

@@ -43,17 +43,23 @@ export function round(n: number, digits = 1): number {
   return Math.round(n * f) / f;
 }
 
+/** Every operation's duration and the wall-clock time of one timed run, for merging interleaved rounds. */
+export interface TimedSamples {
+  durationsMs: number[];
+  elapsedMs: number;
+}
+
 /**
  * Runs `concurrency` loops for `durationMs`, each calling `op(worker, iteration)` back to back, and
  * records every operation's wall-clock duration (process.hrtime.bigint). An operation that throws
  * aborts the whole run: a benchmark must not count failures as work.
  */
-export async function timedLoop(
+export async function timedSamples(
   durationMs: number,
   concurrency: number,
   op: (worker: number, iteration: number) => Promise<void>,
-): Promise<Measured> {
-  const durations: number[] = [];
+): Promise<TimedSamples> {
+  const durationsMs: number[] = [];
   const started = process.hrtime.bigint();
   const deadline = started + BigInt(Math.round(durationMs * 1e6));
   await Promise.all(
@@ -61,12 +67,29 @@ export async function timedLoop(
       for (let i = 0; process.hrtime.bigint() < deadline; i++) {
         const t0 = process.hrtime.bigint();
         await op(worker, i);
-        durations.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        durationsMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
       }
     }),
   );
-  const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
-  return summarise(durations, elapsedMs);
+  return { durationsMs, elapsedMs: Number(process.hrtime.bigint() - started) / 1e6 };
+}
+
+/** `timedSamples`, summarised. */
+export async function timedLoop(
+  durationMs: number,
+  concurrency: number,
+  op: (worker: number, iteration: number) => Promise<void>,
+): Promise<Measured> {
+  const { durationsMs, elapsedMs } = await timedSamples(durationMs, concurrency, op);
+  return summarise(durationsMs, elapsedMs);
+}
+
+/** Several rounds of one side as one run: every operation, over the rounds' summed time. */
+export function summariseRounds(rounds: readonly TimedSamples[]): Measured {
+  return summarise(
+    rounds.flatMap((r) => r.durationsMs),
+    rounds.reduce((ms, r) => ms + r.elapsedMs, 0),
+  );
 }
 
 /** process.memoryUsage().rss sampled every 100 ms; `reset()` starts a new peak for the next benchmark. */

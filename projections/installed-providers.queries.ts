@@ -1,7 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { INFRASTRUCTURE } from '../libs/application/infrastructure-token';
-import { loadState } from '../libs/application/stream-state';
+import { loadState } from '../libs/application/aggregates';
 import { notFound } from '../libs/domain/domain-error';
 import { Infrastructure } from '../libs/infrastructure/infrastructure';
 import { installationDecider } from '../libs/installations/installation.decider';
@@ -23,7 +23,7 @@ const VERSIONS = providerVersionsProjection.table.name;
 /** Written by the installer's deployers, not by a projection. */
 const OBSERVATIONS = 'deployment_observations';
 
-type Reads = Pick<Infrastructure, 'pool' | 'eventStore'>;
+type Reads = Pick<Infrastructure, 'pool' | 'eventStore' | 'aggregates'>;
 
 export class ListInstalledProvidersQuery extends Query<{ items: InstalledProviderResponse[]; total: number }> {
   constructor(
@@ -102,10 +102,10 @@ export class GetInstalledProviderHandler implements IQueryHandler<GetInstalledPr
   }
 
   private async asOf(tenant: string, provider: ProviderId, asOf: Date): Promise<InstalledWithRevision> {
-    const { state, revision } = await loadState(this.infrastructure.eventStore, installationDecider, installationStream(tenant, provider), asOf);
+    const { state, revision } = await loadState(this.infrastructure.aggregates, installationDecider, installationStream(tenant, provider), asOf);
     if (state.status !== 'present') throw notInstalled(provider, asOf);
     // `upgrade_available` is about today's catalog, as in the read model.
-    const latest = latestVersion((await loadState(this.infrastructure.eventStore, providerDecider, providerStream(provider))).state);
+    const latest = latestVersion((await loadState(this.infrastructure.aggregates, providerDecider, providerStream(provider))).state);
     return { body: installedFromState(state, latest?.version ?? null), revision: String(revision) };
   }
 }

@@ -2,7 +2,7 @@ import { Inject } from '@nestjs/common';
 import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import * as semver from 'semver';
 import { INFRASTRUCTURE } from '../libs/application/infrastructure-token';
-import { loadState } from '../libs/application/stream-state';
+import { loadState } from '../libs/application/aggregates';
 import { notFound } from '../libs/domain/domain-error';
 import { Infrastructure } from '../libs/infrastructure/infrastructure';
 import { VersionState, isVisibleTo, providerDecider } from '../libs/providers/provider.decider';
@@ -52,7 +52,7 @@ export class GetVersionQuery extends Query<VersionWithRevision> {
   }
 }
 
-type InfrastructureReads = Pick<Infrastructure, 'pool' | 'eventStore'>;
+type InfrastructureReads = Pick<Infrastructure, 'pool' | 'eventStore' | 'aggregates'>;
 
 @QueryHandler(ListVersionsQuery)
 export class ListVersionsHandler implements IQueryHandler<ListVersionsQuery, VersionPage> {
@@ -119,9 +119,9 @@ async function requireVisible(infrastructure: InfrastructureReads, provider: Pro
 
 /** Time travel reads the provider's stream, not a read model. */
 async function versionsAt(infrastructure: InfrastructureReads, provider: ProviderId, reader: Publisher, asOf: Date): Promise<Readonly<Record<string, VersionState>>> {
-  const { state } = await loadState(infrastructure.eventStore, providerDecider, providerStream(provider), asOf);
+  const { state } = await loadState(infrastructure.aggregates, providerDecider, providerStream(provider), asOf);
   // Visibility is today's: a provider made private since is not readable through its past either.
-  const now = state.status === 'unknown' ? undefined : (await loadState(infrastructure.eventStore, providerDecider, providerStream(provider))).state;
+  const now = state.status === 'unknown' ? undefined : (await loadState(infrastructure.aggregates, providerDecider, providerStream(provider))).state;
   if (state.status === 'unknown' || now === undefined || now.status === 'unknown' || !isVisibleTo(now, reader)) throw notFound('provider_not_found', `Provider ${canonicalOf(provider)} did not exist at ${asOf.toISOString()}.`);
   return state.versions;
 }

@@ -1,7 +1,7 @@
 import { PresentInstallation } from '../../libs/installations/installation.decider';
 import { hashToken } from '../../libs/installations/registration-token';
 import { InstallationEffects, causeOf } from './installation-effects';
-import { DeployRequest, Recorded, deployStartedAt } from './installer-events';
+import { DeployRequest, Recorded } from './installer-events';
 import { Reaction, SpentAttempts, attemptsText } from './reaction';
 import { RegistrationDeadlines } from './registration-deadlines';
 
@@ -22,7 +22,7 @@ export class DeployRequestedReaction implements Reaction<Recorded<DeployRequest>
     // A policy-only reconfiguration changes nothing that runs.
     if (generation === null) return;
     const stream = event.streamName;
-    const { state, events } = await this.effects.load(stream);
+    const { state } = await this.effects.load(stream);
     if (state.status !== 'present' || state.generation !== generation) {
       this.effects.logger.debug({ stream, generation }, 'deploy skipped: generation superseded');
       return;
@@ -32,7 +32,7 @@ export class DeployRequestedReaction implements Reaction<Recorded<DeployRequest>
       this.effects.logger.debug({ stream, generation, lifecycle: state.lifecycle }, 'deploy skipped: generation already settled');
       return;
     }
-    const startedAt = alreadyStarted ? (deployStartedAt(events, generation) ?? state.updatedAt) : await this.startDeploy(event, state, generation);
+    const startedAt = alreadyStarted ? (state.deployStartedAt ?? state.updatedAt) : await this.startDeploy(event, state, generation);
     if (startedAt === undefined) return;
 
     const version = await this.effects.versionOf(state);

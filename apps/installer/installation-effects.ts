@@ -1,16 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { CommandOutcome, runCommand } from '../../libs/application/command-runner';
-import { loadState, stateOf } from '../../libs/application/stream-state';
+import { Aggregates, loadCurrent } from '../../libs/application/aggregates';
 import { DomainError } from '../../libs/domain/domain-error';
-import { EventStore, RecordedEvent } from '../../libs/event-store/event-store.port';
+import { RecordedEvent } from '../../libs/event-store/event-store.port';
 import { InstallationCommand } from '../../libs/installations/installation.commands';
 import { InstallationState, PresentInstallation, installationDecider } from '../../libs/installations/installation.decider';
-import { InstallationEvent } from '../../libs/installations/installation.events';
 import { RegistrationTokens } from '../../libs/installations/registration-token';
-import { providerStream } from '../../libs/providers/provider-identity';
-import { ProviderState, VersionState, providerDecider } from '../../libs/providers/provider.decider';
-import { ProviderEvent } from '../../libs/providers/provider.events';
+import { VersionState } from '../../libs/providers/provider.decider';
+import { ProviderFacts } from '../../libs/providers/provider-facts';
 import { ARTIFACTS_ROUTE, artifactUrl } from '../../libs/artifacts/artifact-url';
 import { Deployer, DesiredDeployment } from './deployer.port';
 import { DeploymentObservations } from './deployment-observations';
@@ -45,7 +43,8 @@ export function causeOf(event: RecordedEvent): Cause {
 }
 
 export interface InstallationEffectsOptions {
-  store: EventStore;
+  aggregates: Aggregates;
+  providerFacts: ProviderFacts;
   deployer: Deployer;
   tokens: RegistrationTokens;
   observations: DeploymentObservations;
@@ -62,7 +61,8 @@ export interface InstallationEffectsOptions {
  * starting at the same moment.
  */
 export class InstallationEffects {
-  readonly store: EventStore;
+  readonly aggregates: Aggregates;
+  readonly providerFacts: ProviderFacts;
   readonly deployer: Deployer;
   readonly tokens: RegistrationTokens;
   readonly observations: DeploymentObservations;
@@ -72,7 +72,8 @@ export class InstallationEffects {
   private readonly locks = new StreamLocks();
 
   constructor(options: InstallationEffectsOptions) {
-    this.store = options.store;
+    this.aggregates = options.aggregates;
+    this.providerFacts = options.providerFacts;
     this.deployer = options.deployer;
     this.tokens = options.tokens;
     this.observations = options.observations;
@@ -89,18 +90,15 @@ export class InstallationEffects {
     return this.clock().toISOString();
   }
 
-  async load(stream: string): Promise<{ state: InstallationState; events: RecordedEvent[] }> {
-    const events = await this.store.readStream(stream);
-    return { state: stateOf<InstallationState, InstallationEvent>(installationDecider, events).state, events };
+  /** The installation now, from its snapshot and the events after it. */
+  async load(stream: string): Promise<{ state: InstallationState }> {
+    const { state } = await loadCurrent(this.aggregates, installationDecider, stream);
+    return { state };
   }
 
-  /** A version of the installation's provider, as its stream says now (the installed one unless named). */
+  /** A version of the installation's provider, as its facts say now (the installed one unless named). */
   async versionOf(state: PresentInstallation, version: string = state.installedVersion): Promise<VersionState | undefined> {
-    const { state: provider } = await loadState<ProviderState, ProviderEvent>(
-      this.store,
-      providerDecider,
-      providerStream({ prefix: state.prefix, name: state.name }),
-    );
+    const provider = await this.providerFacts.load({ prefix: state.prefix, name: state.name }, [version]);
     return provider.status === 'unknown' ? undefined : provider.versions[version];
   }
 
@@ -132,7 +130,7 @@ export class InstallationEffects {
     for (let attempt = 0; ; attempt++) {
       const now = this.now();
       try {
-        return await runCommand(this.store, installationDecider, stream, { ...command, now }, {
+        return await runCommand(this.aggregates, installationDecider, stream, { ...command, now }, {
           actor: INSTALLER_ACTOR,
           correlationId,
           causationId: cause?.causationId ?? null,

@@ -19,6 +19,9 @@ import { RegistrationReceivedReaction } from './registration-received.reaction';
 import { UninstallRequestedReaction } from './uninstall-requested.reaction';
 import { Deactivated, PoisonedEventGuard } from './poisoned-event-guard';
 
+import { Aggregates } from '../../libs/application/aggregates';
+import { ProviderFacts } from '../../libs/providers/provider-facts';
+
 export { INSTALLER_EVENT_TYPES } from './installer-events';
 export { INSTALLER_ACTOR, INSTALLER_IDEMPOTENCY_SCOPE } from './installation-effects';
 export const INSTALLER_CONSUMER = 'installer';
@@ -27,6 +30,9 @@ const DEACTIVATION_GRACE_MS = 5_000;
 
 export interface InstallerConsumerOptions {
   store: EventStore;
+  /** Where installations are loaded from (snapshots) and the installer's commands appended. */
+  aggregates: Aggregates;
+  providerFacts: ProviderFacts;
   pool: Pool;
   checkpoints: CheckpointStore;
   deployer: Deployer;

@@ -57,15 +57,17 @@ export async function createDeployer(config: AppConfig, logger: Logger): Promise
  * installer consumer under its advisory lock (active in one replica, standing by in the others).
  */
 export async function startInstaller(
-  infrastructure: Pick<Infrastructure, 'config' | 'logger' | 'pool' | 'eventStore' | 'checkpoints'>,
+  infrastructure: Pick<Infrastructure, 'config' | 'logger' | 'pool' | 'eventStore' | 'checkpoints' | 'aggregates' | 'providerFacts'>,
   overrides: InstallerOverrides = {}): Promise<RunningInstaller> {
-  const { config, logger, pool, eventStore, checkpoints } = infrastructure;
+  const { config, logger, pool, eventStore, checkpoints, aggregates, providerFacts } = infrastructure;
   const installerLogger = logger.child({ app: 'installer' });
   const tokens = await RegistrationTokens.load(pool);
   const deployer = instrumentDeployer(overrides.deployer ?? (await createDeployer(config, installerLogger)));
   let runner: ConsumerRunner | undefined;
   const consumer = new InstallerConsumer({
     store: eventStore,
+    aggregates,
+    providerFacts,
     pool,
     checkpoints,
     // Sealed config is opened only here, just before the deployer hands it to the runtime.

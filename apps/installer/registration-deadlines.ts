@@ -3,7 +3,6 @@ import { Pool } from 'pg';
 import { installationStream } from '../../libs/installations/installation-identity';
 import { mapBounded } from './batch-order';
 import { Cause, InstallationEffects } from './installation-effects';
-import { deployStartedAt } from './installer-events';
 
 export interface RegistrationDeadlinesOptions {
   registrationTimeoutMs: number;
@@ -164,10 +163,10 @@ export class RegistrationDeadlines {
   /** Fails the current deploy if, by the log, it is still waiting past its deadline. */
   private timeOut(stream: string, generation?: number, cause?: Cause): Promise<void> {
     return this.effects.exclusively(stream, async () => {
-      const { state, events } = await this.effects.load(stream);
+      const { state } = await this.effects.load(stream);
       if (state.status !== 'present' || state.lifecycle !== 'processing') return;
       if (state.deployedGeneration !== state.generation || (generation !== undefined && generation !== state.generation)) return;
-      const startedAt = deployStartedAt(events, state.generation) ?? state.updatedAt;
+      const startedAt = state.deployStartedAt ?? state.updatedAt;
       if (Date.parse(startedAt) + this.options.registrationTimeoutMs > this.effects.clock().getTime()) {
         this.expect(stream, { installationId: state.installationId, generation: state.generation, startedAt, cause: cause ?? { correlationId: randomUUID(), causationId: null } });
         return;

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import * as semver from 'semver';
 import { AUTO_UPGRADE_ROLLOUT_SCOPE, autoUpgradeScope } from '../../libs/application/idempotency-scopes';
 import { runCommand } from '../../libs/application/command-runner';
-import { loadState, stateOf } from '../../libs/application/stream-state';
+import { loadCurrent, loadState } from '../../libs/application/aggregates';
 import { DomainError } from '../../libs/domain/domain-error';
 import { LogConsumer } from '../../libs/event-store/consumers/log-consumer';
 import { RecordedEvent } from '../../libs/event-store/event-store.port';
@@ -11,9 +11,6 @@ import { Position } from '../../libs/event-store/position';
 import { Infrastructure } from '../../libs/infrastructure/infrastructure';
 import { installationStream } from '../../libs/installations/installation-identity';
 import { InstallationState, installationDecider } from '../../libs/installations/installation.decider';
-import { providerStream } from '../../libs/providers/provider-identity';
-import { ProviderState, providerDecider } from '../../libs/providers/provider.decider';
-import { ProviderEvent } from '../../libs/providers/provider.events';
 import { latestVersion } from '../../libs/providers/version-selection';
 import { AUTO_UPGRADE_EVENT_TYPES, AutoUpgradeCommand, Rollout, autoUpgradeRolloutDecider } from './auto-upgrade-rollout';
 
@@ -93,7 +90,7 @@ export class AutoUpgradeWaves implements LogConsumer {
 
   /** One step of one rollout, decided on the log as it stands now. */
   async advance(stream: string): Promise<void> {
-    const { state } = await loadState(this.infrastructure.eventStore, autoUpgradeRolloutDecider, stream);
+    const { state } = await loadState(this.infrastructure.aggregates, autoUpgradeRolloutDecider, stream);
     if (state.status !== 'rolling') {
       this.open.delete(stream);
       return;
@@ -127,7 +124,7 @@ export class AutoUpgradeWaves implements LogConsumer {
 
   /** Why the version may not roll out any further, by the provider's stream now; undefined if it may. */
   private async reasonToStop(rollout: Rollout): Promise<string | undefined> {
-    const { state: provider } = await loadState<ProviderState, ProviderEvent>(this.infrastructure.eventStore, providerDecider, providerStream(rollout));
+    const provider = await this.infrastructure.providerFacts.load(rollout, [rollout.version]);
     if (provider.status !== 'listed') return 'provider_deleted';
     const target = provider.versions[rollout.version];
     if (!target || target.status === 'yanked') return 'yanked';
@@ -140,10 +137,9 @@ export class AutoUpgradeWaves implements LogConsumer {
   private async outcomeOf(rollout: Rollout, wave: number): Promise<WaveOutcome> {
     const members = rollout.waves[wave] ?? [];
     const streams = members.map((m) => installationStream(m.tenant, rollout));
-    const histories = streams.length > 0 ? await this.infrastructure.eventStore.readStreams(streams) : [];
+    const loaded = await Promise.all(streams.map((stream) => loadCurrent(this.infrastructure.aggregates, installationDecider, stream)));
     const outcome: WaveOutcome = { inFlight: 0, failed: 0, total: members.length };
-    for (const events of histories) {
-      const state = stateOf(installationDecider, events).state;
+    for (const { state } of loaded) {
       if (state.status !== 'present' || state.installedVersion !== rollout.version) continue;
       if (state.lifecycle === 'pending' || state.lifecycle === 'processing') outcome.inFlight++;
       else if (state.lifecycle === 'failed') outcome.failed++;
@@ -162,14 +158,14 @@ export class AutoUpgradeWaves implements LogConsumer {
     const stream = installationStream(member.tenant, rollout);
     for (let attempt = 1; ; attempt++) {
       const now = new Date().toISOString();
-      const events = await this.infrastructure.eventStore.readStream(stream);
-      const state: InstallationState = stateOf(installationDecider, events).state;
+      const loaded = await loadCurrent(this.infrastructure.aggregates, installationDecider, stream);
+      const state: InstallationState = loaded.state;
       // The tenant may have changed its mind since the plan: only an auto installation still behind moves.
       if (state.status !== 'present' || state.installationId !== member.installation_id || state.upgradePolicy !== 'auto') return;
       if (state.lifecycle === 'deleting' || !semver.lt(state.installedVersion, rollout.version)) return;
       try {
         await runCommand(
-          this.infrastructure.eventStore,
+          this.infrastructure.aggregates,
           installationDecider,
           stream,
           { type: 'ChangeVersion', direction: 'up', targetVersion: rollout.version, reason: 'auto', targetYanked: false, now },
@@ -181,7 +177,7 @@ export class AutoUpgradeWaves implements LogConsumer {
             requestHash: null,
             now,
           },
-          events,
+          loaded,
         );
         return;
       } catch (error) {
@@ -194,7 +190,7 @@ export class AutoUpgradeWaves implements LogConsumer {
   }
 
   async record(stream: string, command: AutoUpgradeCommand): Promise<void> {
-    await runCommand(this.infrastructure.eventStore, autoUpgradeRolloutDecider, stream, command, {
+    await runCommand(this.infrastructure.aggregates, autoUpgradeRolloutDecider, stream, command, {
       actor: AUTO_UPGRADE_ACTOR,
       correlationId: randomUUID(),
       idempotencyScope: AUTO_UPGRADE_ROLLOUT_SCOPE,

@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import * as semver from 'semver';
 import { autoUpgradeScope } from '../../libs/application/idempotency-scopes';
 import { runCommand } from '../../libs/application/command-runner';
-import { loadState } from '../../libs/application/stream-state';
 import { DomainError } from '../../libs/domain/domain-error';
 import { waitUntilCaughtUp } from '../../libs/event-store/consumers/caught-up';
 import { LogConsumer } from '../../libs/event-store/consumers/log-consumer';
@@ -12,9 +11,7 @@ import { Position } from '../../libs/event-store/position';
 import { Infrastructure } from '../../libs/infrastructure/infrastructure';
 import { installationStream } from '../../libs/installations/installation-identity';
 import { installationDecider } from '../../libs/installations/installation.decider';
-import { ProviderId, providerStream } from '../../libs/providers/provider-identity';
-import { ProviderState, providerDecider } from '../../libs/providers/provider.decider';
-import { ProviderEvent } from '../../libs/providers/provider.events';
+import { ProviderId } from '../../libs/providers/provider-identity';
 import { latestVersion } from '../../libs/providers/version-selection';
 import { installedProvidersProjection } from '../../projections/installed-providers.projection';
 import { AutoUpgradeWaves, AUTO_UPGRADE_ACTOR } from './auto-upgrade-waves';
@@ -72,7 +69,7 @@ export class AutoUpgradeProcessManager implements LogConsumer {
 
   private async plan(provider: ProviderId, version: string): Promise<void> {
     if (semver.prerelease(version) !== null) return;
-    const { state } = await loadState<ProviderState, ProviderEvent>(this.infrastructure.eventStore, providerDecider, providerStream(provider));
+    const state = await this.infrastructure.providerFacts.load(provider, [version]);
     if (state.status !== 'listed' || state.versions[version]?.status !== 'published') return;
     const latest = latestVersion(state);
     if (latest && semver.gt(latest.version, version)) return;
@@ -104,7 +101,7 @@ export class AutoUpgradeProcessManager implements LogConsumer {
       const now = new Date().toISOString();
       try {
         await runCommand(
-          this.infrastructure.eventStore,
+          this.infrastructure.aggregates,
           installationDecider,
           installationStream(row.tenant, provider),
           { type: 'CancelYankedRollout', version, now },

@@ -62,7 +62,7 @@ export class HealthWatchdog {
     for (const row of silent) {
       const now = new Date().toISOString();
       await runCommand(
-        this.infrastructure.eventStore,
+        this.infrastructure.aggregates,
         installationDecider,
         installationStream(row.tenant, row),
         { type: 'ReportHealth', health: 'degraded', message: `No heartbeat from the runtime for ${row.seconds}s.`, now },

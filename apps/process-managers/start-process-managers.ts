@@ -5,6 +5,7 @@ import { AutoUpgradeWaves } from './auto-upgrade-waves';
 import { HealthWatchdog } from './health-watchdog';
 import { WheelValidationProcessManager } from './wheel-validation.process-manager';
 import { startArtifactCollection } from '../../libs/artifacts/artifact-collector';
+import { startIdempotencyPurge } from './idempotency-purge';
 
 export interface Stoppable {
   stop(): Promise<void>;
@@ -28,5 +29,5 @@ export function startProcessManagers(infrastructure: Infrastructure): Array<Cons
   const wheelValidation = new ConsumerRunner(infrastructure.pool, infrastructure.eventStore, new WheelValidationProcessManager(infrastructure, infrastructure.logger), infrastructure.logger);
   wheelValidation.start();
   const wavesTimer: Stoppable = { stop: async () => waves.stop() };
-  return [autoUpgrade, wavesTimer, wavesRunner, watchdog, ...startArtifactCollection(infrastructure), wheelValidation];
+  return [autoUpgrade, wavesTimer, wavesRunner, watchdog, ...startArtifactCollection(infrastructure), wheelValidation, startIdempotencyPurge(infrastructure)];
 }

@@ -77,7 +77,7 @@ export class WheelValidationProcessManager implements LogConsumer {
       const now = new Date().toISOString();
       try {
         const outcome = await runCommand(
-          this.infrastructure.eventStore,
+          this.infrastructure.aggregates,
           providerDecider,
           providerStream({ prefix, name }),
           { type: 'CompleteBuild', provider: { prefix, name }, version, result, now },

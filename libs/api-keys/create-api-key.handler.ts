@@ -25,12 +25,12 @@ export class CreateApiKeyCommand extends Command<IssuedKey> {
 /** Issues a key: the secret is returned this once; only its hash is stored. */
 @CommandHandler(CreateApiKeyCommand)
 export class CreateApiKeyHandler implements ICommandHandler<CreateApiKeyCommand, IssuedKey> {
-  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Pick<Infrastructure, 'eventStore'>) {}
+  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Pick<Infrastructure, 'eventStore' | 'aggregates'>) {}
 
   async execute({ request, context }: CreateApiKeyCommand): Promise<IssuedKey> {
     const issued = issueApiKey();
     await runCommand(
-      this.infrastructure.eventStore,
+      this.infrastructure.aggregates,
       apiKeyDecider,
       apiKeyStream(issued.keyId),
       {

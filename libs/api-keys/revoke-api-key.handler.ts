@@ -17,11 +17,11 @@ export class RevokeApiKeyCommand extends Command<{ alreadyRevoked: boolean }> {
 /** Revoking twice is not an error: the second time says so and changes nothing. */
 @CommandHandler(RevokeApiKeyCommand)
 export class RevokeApiKeyHandler implements ICommandHandler<RevokeApiKeyCommand, { alreadyRevoked: boolean }> {
-  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Pick<Infrastructure, 'eventStore'>) {}
+  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Pick<Infrastructure, 'eventStore' | 'aggregates'>) {}
 
   async execute({ keyId, context }: RevokeApiKeyCommand): Promise<{ alreadyRevoked: boolean }> {
     const outcome = await runCommand(
-      this.infrastructure.eventStore,
+      this.infrastructure.aggregates,
       apiKeyDecider,
       apiKeyStream(keyId),
       { type: 'RevokeApiKey', keyId, now: context.now },

@@ -8,26 +8,40 @@ export interface AggregateSnapshot<State> {
   revision: number;
   eventId: string;
   state: State;
+  /**
+   * The latest `occurred_at` among every event folded into `state` (ISO), so that a time-travel read
+   * (`as_of`) may start from this snapshot only when all of them had happened by then.
+   */
+  occurredUntil: string;
 }
 
-/** Refresh a stream's snapshot once this many events have been appended after it. */
+/** Which snapshot a load may start from: the newest at or before a revision, or one whose events all precede a time. */
+export interface SnapshotBound {
+  maxRevision?: number;
+  occurredBy?: Date;
+}
+
+/** Write a stream's next snapshot once this many events have been appended after the last one. */
 export const SNAPSHOT_EVERY = 50;
 
 /**
- * Folded state of aggregate streams, one row per stream and fold. A cache, never a source of truth:
- * the log refills it on the next loads, so a changed declaration recreates it empty. Lives in
- * PostgreSQL whichever event store holds the log (PostgreSQL is always there, beside the read models).
+ * Folded state of aggregate streams, kept every SNAPSHOT_EVERY events per stream and fold, so that a
+ * command loads from the newest and a read `as_of` a past time from the newest before it. A cache,
+ * never a source of truth: the log refills it on the next loads, so a changed declaration recreates it
+ * empty. Lives in PostgreSQL whichever event store holds the log (PostgreSQL is always there, beside
+ * the read models).
  */
 export const aggregateSnapshotsTable: DeclaredTable = {
   spec: {
     name: 'aggregate_snapshots',
-    key: ['stream_name', 'decider'],
+    key: ['stream_name', 'decider', 'stream_revision'],
     columns: {
       stream_name: 'text',
       decider: 'text',
-      decider_version: 'integer',
       stream_revision: 'bigint',
+      decider_version: 'integer',
       event_id: 'text',
+      occurred_until: 'timestamptz',
       state: 'jsonb',
       written_at: 'timestamptz',
     },
@@ -49,43 +63,46 @@ export function roundTripsAsJson(state: unknown): boolean {
 }
 
 export interface SnapshotStore {
-  /** The stream's snapshot written under exactly this fold's name and version, if any. */
-  read<State>(streamName: string, fold: SnapshotIdentity): Promise<AggregateSnapshot<State> | undefined>;
-  /** Keeps the newer of the stored and the given snapshot (by revision), or replaces one of another version. */
+  /** The stream's newest snapshot within `bound`, written under exactly this fold's name and version, if any. */
+  read<State>(streamName: string, fold: SnapshotIdentity, bound?: SnapshotBound): Promise<AggregateSnapshot<State> | undefined>;
+  /** Adds a snapshot (a second one at the same revision is ignored); drops the stream's snapshots of other versions of the fold. */
   write<State>(streamName: string, fold: SnapshotIdentity, snapshot: AggregateSnapshot<State>): Promise<void>;
 }
 
 interface SnapshotRow {
   stream_revision: string;
   event_id: string;
+  occurred_until: Date;
   state: unknown;
 }
 
 export class PostgresSnapshotStore implements SnapshotStore {
   constructor(private readonly pool: Pool) {}
 
-  async read<State>(streamName: string, fold: SnapshotIdentity): Promise<AggregateSnapshot<State> | undefined> {
+  async read<State>(streamName: string, fold: SnapshotIdentity, bound: SnapshotBound = {}): Promise<AggregateSnapshot<State> | undefined> {
     const { rows } = await this.pool.query<SnapshotRow>(
-      `SELECT stream_revision, event_id, state FROM aggregate_snapshots
-        WHERE stream_name = $1 AND decider = $2 AND decider_version = $3`,
-      [streamName, fold.name, fold.version],
+      `SELECT stream_revision, event_id, occurred_until, state FROM aggregate_snapshots
+        WHERE stream_name = $1 AND decider = $2 AND decider_version = $3
+          AND ($4::bigint IS NULL OR stream_revision <= $4) AND ($5::timestamptz IS NULL OR occurred_until <= $5)
+        ORDER BY stream_revision DESC LIMIT 1`,
+      [streamName, fold.name, fold.version, bound.maxRevision ?? null, bound.occurredBy ?? null],
     );
     const row = rows[0];
+    if (!row) return undefined;
     // The state was checked to round-trip through JSON when written, so it is the state folded then.
-    return row ? { revision: Number(row.stream_revision), eventId: row.event_id, state: row.state as State } : undefined;
+    return { revision: Number(row.stream_revision), eventId: row.event_id, occurredUntil: row.occurred_until.toISOString(), state: row.state as State };
   }
 
   async write<State>(streamName: string, fold: SnapshotIdentity, snapshot: AggregateSnapshot<State>): Promise<void> {
     if (!roundTripsAsJson(snapshot.state)) return;
     await this.pool.query(
-      `INSERT INTO aggregate_snapshots (stream_name, decider, decider_version, stream_revision, event_id, state, written_at)
-       VALUES ($1, $2, $3, $4, $5, $6, now())
-       ON CONFLICT (stream_name, decider) DO UPDATE
-         SET decider_version = excluded.decider_version, stream_revision = excluded.stream_revision,
-             event_id = excluded.event_id, state = excluded.state, written_at = excluded.written_at
-         WHERE aggregate_snapshots.decider_version <> excluded.decider_version
-            OR aggregate_snapshots.stream_revision < excluded.stream_revision`,
-      [streamName, fold.name, fold.version, snapshot.revision, snapshot.eventId, JSON.stringify(snapshot.state)],
+      `WITH stale AS (
+         DELETE FROM aggregate_snapshots WHERE stream_name = $1 AND decider = $2 AND decider_version <> $3
+       )
+       INSERT INTO aggregate_snapshots (stream_name, decider, decider_version, stream_revision, event_id, occurred_until, state, written_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+       ON CONFLICT (stream_name, decider, stream_revision) DO NOTHING`,
+      [streamName, fold.name, fold.version, snapshot.revision, snapshot.eventId, snapshot.occurredUntil, JSON.stringify(snapshot.state)],
     );
   }
 }

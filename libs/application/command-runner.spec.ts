@@ -5,10 +5,8 @@ import { InstallProvider, StartDeploy } from '../installations/installation.comm
 import { installationDecider } from '../installations/installation.decider';
 import { installationStream } from '../installations/installation-identity';
 import { TestDatabase, createTestDatabase } from '../../test/support/test-database';
-import { CommandContext, SnapshotSource, runCommand } from './command-runner';
-import { PostgresSnapshotStore, SNAPSHOT_EVERY } from './aggregate-snapshots';
-import { loadAggregate } from './snapshot-loader';
-import { ReportHealth } from '../installations/installation.commands';
+import { CommandContext, runCommand } from './command-runner';
+import { Aggregates, aggregatesIn } from './aggregates';
 import { INSTALLER_SCOPE } from './idempotency-scopes';
 
 const NOW = '2026-01-01T00:00:00.000Z';
@@ -52,17 +50,26 @@ const installer = (overrides: Partial<CommandContext> = {}): CommandContext => (
   ...overrides,
 });
 
-describe('runCommand idempotency scopes (PostgreSQL event store)', () => {
+/** The same rules whether the whole stream is scanned, or the index is written by the append or after it. */
+const MODES = [
+  { mode: 'whole stream, no index', recordInAppend: false, aggregates: false },
+  { mode: 'snapshots + index recorded in the append', recordInAppend: true, aggregates: true },
+  { mode: 'snapshots + index recorded after the append (as on EventStoreDB)', recordInAppend: false, aggregates: true },
+];
+
+describe.each(MODES)('runCommand idempotency scopes (PostgreSQL event store, $mode)', ({ recordInAppend, aggregates }) => {
   let db: TestDatabase;
-  let store: PostgresEventStore;
+  let store: Aggregates | PostgresEventStore;
+  let eventStore: PostgresEventStore;
   let stream: string;
 
   beforeAll(async () => {
     db = await createTestDatabase('runner');
-    store = new PostgresEventStore(db.pool, { idlePollMs: 500 });
+    eventStore = new PostgresEventStore(db.pool, { idlePollMs: 500, recordIdempotencyKeys: recordInAppend });
+    store = aggregates ? aggregatesIn(db.pool, eventStore, { idempotencyRetentionMs: 3_600_000, onBackgroundError: (e) => { throw e; } }) : eventStore;
   });
   afterAll(async () => {
-    await store.close();
+    await eventStore.close();
     await db.drop();
   });
   beforeEach(() => {
@@ -72,7 +79,7 @@ describe('runCommand idempotency scopes (PostgreSQL event store)', () => {
 
   it('records the scope beside the key in each event', async () => {
     await runCommand(store, installationDecider, stream, install, tenant());
-    const [event] = await store.readStream(stream);
+    const [event] = await eventStore.readStream(stream);
     expect(event.metadata).toMatchObject({ idempotency_key: INSTALLER_KEY, idempotency_scope: 'acme' });
   });
 
@@ -80,7 +87,7 @@ describe('runCommand idempotency scopes (PostgreSQL event store)', () => {
     await runCommand(store, installationDecider, stream, install, tenant());
     const outcome = await runCommand(store, installationDecider, stream, startDeploy, installer());
     expect(outcome).toMatchObject({ replayed: false, appended: 1, revision: 1 });
-    expect((await store.readStream(stream)).map((e) => e.type)).toEqual(['InstallRequested', 'DeployStarted']);
+    expect((await eventStore.readStream(stream)).map((e) => e.type)).toEqual(['InstallRequested', 'DeployStarted']);
   });
 
   it('the installer retrying its key in its own scope replays and appends nothing', async () => {
@@ -88,7 +95,7 @@ describe('runCommand idempotency scopes (PostgreSQL event store)', () => {
     await runCommand(store, installationDecider, stream, startDeploy, installer());
     const retry = await runCommand(store, installationDecider, stream, startDeploy, installer({ correlationId: randomUUID() }));
     expect(retry).toMatchObject({ replayed: true, appended: 0, revision: 1 });
-    expect(await store.readStream(stream)).toHaveLength(2);
+    expect(await eventStore.readStream(stream)).toHaveLength(2);
   });
 
   it('a reused key with another request in the same scope is still refused (409)', async () => {
@@ -100,7 +107,7 @@ describe('runCommand idempotency scopes (PostgreSQL event store)', () => {
 
   it('an event written before scopes were stored matches only its own actor', async () => {
     // As the runner wrote events before this change: a key, no scope.
-    await store.append(
+    await eventStore.append(
       stream,
       [
         {
@@ -119,50 +126,3 @@ describe('runCommand idempotency scopes (PostgreSQL event store)', () => {
   });
 });
 
-describe('runCommand from snapshots (PostgreSQL event store)', () => {
-  let db: TestDatabase;
-  let store: PostgresEventStore;
-  let source: SnapshotSource;
-  const snapshotErrors: unknown[] = [];
-
-  beforeAll(async () => {
-    db = await createTestDatabase('runner_snap');
-    store = new PostgresEventStore(db.pool, { idlePollMs: 500 });
-    source = { snapshots: new PostgresSnapshotStore(db.pool), onSnapshotError: (e) => snapshotErrors.push(e) };
-  });
-  afterAll(async () => {
-    await store.close();
-    await db.drop();
-  });
-  beforeEach(() => {
-    INSTALLER_KEY = `deploy-start:${randomUUID()}:1`;
-  });
-
-  const unkeyed = (): CommandContext => tenant({ idempotencyKey: null, requestHash: null });
-  const health = (i: number): ReportHealth => ({ type: 'ReportHealth', health: i % 2 ? 'degraded' : 'healthy', message: `report ${i}`, now: NOW });
-  const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
-
-  it('answers every command exactly as a whole-stream fold does, past several snapshot refreshes', async () => {
-    const whole = installationStream('acme', { prefix: 'acme', name: `whole-${randomUUID().slice(0, 8)}` });
-    const snapshotted = installationStream('acme', { prefix: 'acme', name: `snap-${randomUUID().slice(0, 8)}` });
-    const commands = [install, ...Array.from({ length: 2 * SNAPSHOT_EVERY + 7 }, (_, i) => health(i))];
-    for (const command of commands) {
-      const expected = await runCommand(store, installationDecider, whole, command, unkeyed());
-      const actual = await runCommand(store, installationDecider, snapshotted, command, unkeyed(), source);
-      expect({ ...actual, position: undefined }).toEqual({ ...expected, position: undefined });
-      await settle();
-    }
-    const loaded = await loadAggregate(store, source.snapshots, { ...installationDecider, snapshot: { name: 'installation', version: 1 } }, snapshotted);
-    expect(loaded.snapshotRevision).toBeGreaterThanOrEqual(2 * SNAPSHOT_EVERY - 1);
-    expect(snapshotErrors).toEqual([]);
-  });
-
-  it('a keyed retry still replays its first attempt when a snapshot source is given', async () => {
-    const stream = installationStream('acme', { prefix: 'acme', name: `keyed-${randomUUID().slice(0, 8)}` });
-    await runCommand(store, installationDecider, stream, install, unkeyed(), source);
-    await runCommand(store, installationDecider, stream, startDeploy, installer(), source);
-    const retry = await runCommand(store, installationDecider, stream, startDeploy, installer({ correlationId: randomUUID() }), source);
-    expect(retry).toMatchObject({ replayed: true, appended: 0, revision: 1 });
-    expect(await store.readStream(stream)).toHaveLength(2);
-  });
-});

@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { v5 as uuidv5 } from 'uuid';
-import { Decider, SnapshotIdentity, fold } from '../domain/decider';
+import { Decider, fold } from '../domain/decider';
 import { DomainError, conflict } from '../domain/domain-error';
 import { schemaVersionOf, upcast } from '../domain/upcasters';
 import { DuplicateEventIds, EventMetadata, EventStore, NewEvent, RecordedEvent, WrongExpectedRevision } from '../event-store/event-store.port';
 import { Position } from '../event-store/position';
 import { DomainEvent, eventsOf } from './stream-state';
 import { inSpan, traceContextMetadata } from '../observability/tracing';
-import { SnapshotStore } from './aggregate-snapshots';
-import { loadAggregate, refreshSnapshotIfDue } from './snapshot-loader';
+import { Aggregates, isAggregates, loadCurrent } from './aggregates';
+import { IdempotencyRecord } from './idempotency-index';
+import { LoadedAggregate, refreshSnapshotIfDue } from './snapshot-loader';
 
 /** Who and why: becomes every new event's metadata. */
 export interface CommandContext {
@@ -41,65 +42,114 @@ export interface CommandOutcome<State> {
 const IDEMPOTENCY_NAMESPACE = '4f1c3a52-7d0e-4f8a-9b55-2f6d3b1e9c10';
 
 /**
- * The one command-handling path: load the stream, fold it, decide, append with the revision that was
- * read, and answer from the state after the new events, never from a read model. A concurrent writer
+ * The one command-handling path: load the aggregate, decide, append with the revision that was read,
+ * and answer from the state after the new events, never from a read model. A concurrent writer
  * surfaces as a 409; an idempotent retry returns the state its first attempt produced and appends
  * nothing, because its event ids are derived from the key and were stored the first time.
+ *
+ * Given `Aggregates`, the load starts from the stream's snapshot and a keyed request is looked up in
+ * the idempotency index, so the cost does not grow with the stream's history. Given only an event
+ * store (tests, tools), the whole stream is read and scanned.
  */
 export async function runCommand<Command, State, Event extends DomainEvent>(
+  target: Aggregates | EventStore,
+  decider: Decider<Command, State, Event>,
+  streamName: string,
+  command: Command,
+  context: CommandContext,
+  /** The aggregate as the caller has just loaded it from `target` (to build the command), so it is not loaded twice. */
+  justLoaded?: LoadedAggregate<State>,
+): Promise<CommandOutcome<State>> {
+  if (!isAggregates(target)) return runOnWholeStream(target, decider, streamName, command, context);
+  const key = context.idempotencyKey ?? null;
+  if (key) {
+    const first = await target.idempotency.find(context.idempotencyScope, key);
+    if (first) return replayFromIndex(target, decider, streamName, first, context);
+  }
+  const loaded = justLoaded ?? (await loadCurrent(target, decider, streamName));
+  // Not in the index but among the events just read: a record the store had not written yet
+  // (EventStoreDB: a process that stopped between its append and the record).
+  const inTail = key ? loaded.tail.filter((e) => writtenUnderKey(e, key, context)) : [];
+  if (key && inTail.length > 0) {
+    const record = { ...recordOf(streamName, context, key, inTail[0].revision, inTail[inTail.length - 1].revision), requestHash: inTail[0].metadata.request_hash ?? null };
+    recordKey(target, record);
+    return replayFromIndex(target, decider, streamName, record, context);
+  }
+  try {
+    const { outcome, lastEventId } = await decideAndAppend(target.eventStore, decider, streamName, command, context, loaded);
+    if (key && outcome.appended > 0 && !target.eventStore.recordsIdempotencyKeys) {
+      recordKey(target, recordOf(streamName, context, key, outcome.revision - outcome.appended + 1, outcome.revision));
+    }
+    if (decider.snapshot && lastEventId) {
+      const occurredUntil = loaded.occurredUntil !== null && loaded.occurredUntil > context.now ? loaded.occurredUntil : context.now;
+      const current = { ...loaded, state: outcome.state, revision: outcome.revision, lastEventId, position: outcome.position, occurredUntil };
+      refreshSnapshotIfDue(target.snapshots, decider.snapshot, streamName, current, (e) => target.onBackgroundError(e));
+    }
+    return outcome;
+  } catch (error) {
+    if (!key || !isAppendConflict(error)) throw error;
+    // The key's events may stand before the snapshot with no record in the index: written before the
+    // index existed, or older than its retention. Their ids collided, so the stream says what the first
+    // attempt did; this slow path runs only on such a collision.
+    const recorded = (await target.eventStore.readStream(streamName)).map(upcast);
+    const replay = replayOf(decider, recorded, key, context);
+    if (!replay) throw error;
+    const firstRevision = recorded.findIndex((e) => writtenUnderKey(e, key, context));
+    recordKey(target, { ...recordOf(streamName, context, key, firstRevision, replay.revision), requestHash: recorded[firstRevision].metadata.request_hash ?? null });
+    return replay;
+  }
+}
+
+/** A 409 from the append itself (another writer at the same revision, or event ids already used). */
+function isAppendConflict(error: unknown): boolean {
+  return error instanceof DomainError && (error.code === 'concurrent_modification' || error.code === 'idempotency_key_reused');
+}
+
+/** Without snapshots or an index: the whole stream is read, scanned for the key and folded. */
+async function runOnWholeStream<Command, State, Event extends DomainEvent>(
   store: EventStore,
   decider: Decider<Command, State, Event>,
   streamName: string,
   command: Command,
   context: CommandContext,
-  /**
-   * The stream as the caller has just read it (with another, in one round trip), or where its
-   * snapshots are kept; read here, whole, if absent.
-   */
-  source?: readonly RecordedEvent[] | SnapshotSource,
 ): Promise<CommandOutcome<State>> {
+  const recorded = (await store.readStream(streamName)).map(upcast);
   const key = context.idempotencyKey ?? null;
-  // A keyed command must look for its first attempt among all the stream's events, so it reads them all.
-  if (source && isSnapshotSource(source) && decider.snapshot && !key) {
-    return runFromSnapshot(store, { ...decider, snapshot: decider.snapshot }, streamName, command, context, source);
-  }
-  const recorded = (source && !isSnapshotSource(source) ? source : await store.readStream(streamName)).map(upcast);
-
   if (key) {
     const replay = replayOf(decider, recorded, key, context);
     if (replay) return replay;
   }
-
   const revision = recorded.length - 1;
   const loaded = { state: fold(decider, eventsOf<Event>(recorded)), revision, position: recorded[revision]?.position };
   const { outcome } = await decideAndAppend(store, decider, streamName, command, context, loaded);
   return outcome;
 }
 
-/** Where a stream's snapshots are kept, and where a failed (background) snapshot write is reported. */
-export interface SnapshotSource {
-  snapshots: SnapshotStore;
-  onSnapshotError: (error: unknown) => void;
-}
-
-function isSnapshotSource(source: readonly RecordedEvent[] | SnapshotSource): source is SnapshotSource {
-  return 'snapshots' in source;
-}
-
-/** An unkeyed command on a snapshotted aggregate: load from the snapshot, then refresh it if it is due. */
-async function runFromSnapshot<Command, State, Event extends DomainEvent>(
-  store: EventStore,
-  decider: Decider<Command, State, Event> & { snapshot: SnapshotIdentity },
+/** The first attempt's answer, from its record: the stream as it stood after the attempt's last event. */
+async function replayFromIndex<Command, State, Event extends DomainEvent>(
+  aggregates: Aggregates,
+  decider: Decider<Command, State, Event>,
   streamName: string,
-  command: Command,
+  first: IdempotencyRecord,
   context: CommandContext,
-  source: SnapshotSource,
 ): Promise<CommandOutcome<State>> {
-  const loaded = await loadAggregate(store, source.snapshots, decider, streamName);
-  const { outcome, lastEventId } = await decideAndAppend(store, decider, streamName, command, context, loaded);
-  const current = { ...loaded, state: outcome.state, revision: outcome.revision, lastEventId: lastEventId ?? loaded.lastEventId };
-  refreshSnapshotIfDue(source.snapshots, decider.snapshot, streamName, current, source.onSnapshotError);
-  return outcome;
+  if (first.streamName !== streamName) {
+    throw conflict('idempotency_key_reused', `Idempotency-Key "${first.key}" was already used for a different request.`);
+  }
+  if (first.requestHash !== (context.requestHash ?? null)) {
+    throw conflict('idempotency_key_reused', `Idempotency-Key "${first.key}" was already used with a different request body.`);
+  }
+  const then = await loadCurrent(aggregates, decider, streamName, first.lastRevision);
+  return { state: then.state, revision: then.revision, position: then.position, appended: 0, replayed: true };
+}
+
+function recordOf(streamName: string, context: CommandContext, key: string, firstRevision: number, lastRevision: number): IdempotencyRecord {
+  return { scope: context.idempotencyScope, key, streamName, firstRevision, lastRevision, requestHash: context.requestHash ?? null };
+}
+
+/** Not awaited: should it fail, a retry finds the events by their ids instead (see `runCommand`). */
+function recordKey(aggregates: Aggregates, record: IdempotencyRecord): void {
+  aggregates.idempotency.record(record).catch((e: unknown) => aggregates.onBackgroundError(e));
 }
 
 /** Checks `If-Match`, decides, and appends with the revision that was read. */

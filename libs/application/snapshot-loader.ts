@@ -16,43 +16,93 @@ export interface LoadedAggregate<State> {
   position: Position | undefined;
   /** Revision of the snapshot the fold started from, -1 when it folded from the start. */
   snapshotRevision: number;
+  /** Latest `occurred_at` of the events folded (null for none): what a snapshot of this state records. */
+  occurredUntil: string | null;
+  /** The events read after the snapshot (all of them without one), upcast: what the load folded. */
+  tail: readonly RecordedEvent[];
 }
 
-function foldFrom<State, Event extends DomainEvent>(
+function later(a: string | null, b: string): string {
+  return a === null || new Date(b).getTime() > new Date(a).getTime() ? b : a;
+}
+
+function foldOn<State, Event extends DomainEvent>(
   decider: SnapshottedFold<State, Event>,
-  start: State,
+  start: { state: State; occurredUntil: string | null },
   recorded: readonly RecordedEvent[],
-): State {
-  let state = start;
-  for (const event of eventsOf<Event>(recorded.map(upcast))) state = decider.evolve(state, event);
-  return state;
+): { state: State; occurredUntil: string | null; tail: RecordedEvent[] } {
+  let { state, occurredUntil } = start;
+  const tail = recorded.map(upcast);
+  for (const event of eventsOf<Event>(tail)) state = decider.evolve(state, event);
+  for (const event of tail) occurredUntil = later(occurredUntil, event.metadata.occurred_at);
+  return { state, occurredUntil, tail };
+}
+
+function loaded<State>(folded: { state: State; occurredUntil: string | null; tail: RecordedEvent[] }, last: RecordedEvent | undefined, snapshotRevision: number): LoadedAggregate<State> {
+  return { ...folded, revision: last?.revision ?? -1, lastEventId: last?.id ?? null, position: last?.position, snapshotRevision };
 }
 
 /**
- * The stream folded from its snapshot plus the events after it, or from the start when there is no
- * usable snapshot. A snapshot at revision r is used only if the stream's event r is still the event it
- * was folded up to (same id): a stream deleted and written again, or a snapshot of another history,
- * is ignored rather than trusted, so a snapshot can make a load cheaper but never different.
+ * The events from the snapshot's own revision on (at most up to `upToRevision`), when the stream's
+ * event at that revision is still the one the snapshot was folded up to (same id); else undefined.
+ * A stream deleted and written again, or a snapshot of another history, is ignored rather than
+ * trusted, so a snapshot can make a load cheaper but never different.
+ */
+async function tailAfter(
+  store: EventStore,
+  streamName: string,
+  snapshot: AggregateSnapshot<unknown>,
+  upToRevision?: number,
+): Promise<{ anchor: RecordedEvent; tail: RecordedEvent[] } | undefined> {
+  const maxCount = upToRevision === undefined ? undefined : upToRevision - snapshot.revision + 1;
+  const fromSnapshot = await store.readStream(streamName, { fromRevision: snapshot.revision, maxCount });
+  const anchor = fromSnapshot[0];
+  return anchor && anchor.revision === snapshot.revision && anchor.id === snapshot.eventId ? { anchor, tail: fromSnapshot.slice(1) } : undefined;
+}
+
+/**
+ * The stream folded from its newest usable snapshot plus the events after it, or from the start when
+ * there is none. With `upToRevision`, the state as it was after that event (an idempotent replay).
  */
 export async function loadAggregate<State, Event extends DomainEvent>(
   store: EventStore,
   snapshots: SnapshotStore,
   decider: SnapshottedFold<State, Event>,
   streamName: string,
+  upToRevision?: number,
 ): Promise<LoadedAggregate<State>> {
-  const snapshot = await snapshots.read<State>(streamName, decider.snapshot);
-  if (snapshot) {
-    const fromSnapshot = await store.readStream(streamName, { fromRevision: snapshot.revision });
-    const anchor = fromSnapshot[0];
-    if (anchor && anchor.revision === snapshot.revision && anchor.id === snapshot.eventId) {
-      const tail = fromSnapshot.slice(1);
-      const last = fromSnapshot[fromSnapshot.length - 1];
-      return { state: foldFrom(decider, snapshot.state, tail), revision: last.revision, lastEventId: last.id, position: last.position, snapshotRevision: snapshot.revision };
-    }
+  const snapshot = await snapshots.read<State>(streamName, decider.snapshot, { maxRevision: upToRevision });
+  const after = snapshot && (await tailAfter(store, streamName, snapshot, upToRevision));
+  if (snapshot && after) {
+    return loaded(foldOn(decider, snapshot, after.tail), after.tail[after.tail.length - 1] ?? after.anchor, snapshot.revision);
   }
-  const recorded = await store.readStream(streamName);
-  const last = recorded[recorded.length - 1];
-  return { state: foldFrom(decider, decider.initialState, recorded), revision: last?.revision ?? -1, lastEventId: last?.id ?? null, position: last?.position, snapshotRevision: -1 };
+  const recorded = await store.readStream(streamName, upToRevision === undefined ? {} : { maxCount: upToRevision + 1 });
+  return loaded(foldOn(decider, { state: decider.initialState, occurredUntil: null }, recorded), recorded[recorded.length - 1], -1);
+}
+
+/**
+ * The stream as it was at `asOf`: the events whose `occurred_at` is not after it, folded in stream
+ * order. Starts from the newest snapshot all of whose events had happened by then (so the fold is the
+ * same as from the start) and filters the events after it, which keeps an event stamped out of
+ * order (two replicas' clocks) exactly where a fold from the start would put it.
+ */
+export async function loadAggregateAsOf<State, Event extends DomainEvent>(
+  store: EventStore,
+  snapshots: SnapshotStore,
+  decider: SnapshottedFold<State, Event>,
+  streamName: string,
+  asOf: Date,
+): Promise<{ state: State; revision: number }> {
+  const happened = (events: readonly RecordedEvent[]) => events.filter((e) => new Date(e.metadata.occurred_at).getTime() <= asOf.getTime());
+  const snapshot = await snapshots.read<State>(streamName, decider.snapshot, { occurredBy: asOf });
+  const after = snapshot && (await tailAfter(store, streamName, snapshot));
+  // `revision` counts the events folded, less one, as a fold from the start reports it.
+  if (snapshot && after) {
+    const upTo = happened(after.tail);
+    return { state: foldOn(decider, snapshot, upTo).state, revision: snapshot.revision + upTo.length };
+  }
+  const upTo = happened(await store.readStream(streamName));
+  return { state: foldOn(decider, { state: decider.initialState, occurredUntil: null }, upTo).state, revision: upTo.length - 1 };
 }
 
 /**
@@ -64,11 +114,11 @@ export function refreshSnapshotIfDue<State>(
   snapshots: SnapshotStore,
   fold: SnapshotIdentity,
   streamName: string,
-  loaded: LoadedAggregate<State>,
+  current: LoadedAggregate<State>,
   onError: (error: unknown) => void,
   every = SNAPSHOT_EVERY,
 ): void {
-  if (loaded.lastEventId === null || loaded.revision - loaded.snapshotRevision < every) return;
-  const snapshot: AggregateSnapshot<State> = { revision: loaded.revision, eventId: loaded.lastEventId, state: loaded.state };
+  if (current.lastEventId === null || current.occurredUntil === null || current.revision - current.snapshotRevision < every) return;
+  const snapshot: AggregateSnapshot<State> = { revision: current.revision, eventId: current.lastEventId, state: current.state, occurredUntil: current.occurredUntil };
   snapshots.write(streamName, fold, snapshot).catch(onError);
 }

@@ -1,6 +1,6 @@
 import { Decider, fold } from '../domain/decider';
 import { upcast } from '../domain/upcasters';
-import { EventStore, RecordedEvent } from '../event-store/event-store.port';
+import { RecordedEvent } from '../event-store/event-store.port';
 
 export type DomainEvent = { type: string; data: unknown };
 
@@ -15,19 +15,6 @@ function isEventOf<Event extends DomainEvent>(event: RecordedEvent): event is Re
 
 export function eventsOf<Event extends DomainEvent>(recorded: readonly RecordedEvent[]): Event[] {
   return recorded.filter((event): event is RecordedEvent & Event => isEventOf<Event>(event));
-}
-
-/**
- * A stream folded into its aggregate's state — all of it, or (time travel) only the events that had
- * happened by `asOf`. `revision` is that of the last event folded, -1 for none.
- */
-export async function loadState<State, Event extends DomainEvent>(
-  store: EventStore,
-  decider: Pick<Decider<unknown, State, Event>, 'evolve' | 'initialState'>,
-  streamName: string,
-  asOf?: Date,
-): Promise<{ state: State; revision: number }> {
-  return stateOf(decider, await store.readStream(streamName), asOf);
 }
 
 /** The same fold over events already read (e.g. by `readStreams`, together with another stream). */

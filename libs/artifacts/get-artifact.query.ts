@@ -1,7 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { INFRASTRUCTURE } from '../application/infrastructure-token';
-import { loadState } from '../application/stream-state';
+import { loadState } from '../application/aggregates';
 import { notFound } from '../domain/domain-error';
 import { Infrastructure } from '../infrastructure/infrastructure';
 import { RuntimeCredentials, authenticateRuntime } from '../installations/runtime-authentication';
@@ -24,7 +24,7 @@ export class GetArtifactQuery extends Query<StoredArtifact> {
   }
 }
 
-type ArtifactInfrastructure = Pick<Infrastructure, 'pool' | 'eventStore' | 'checkpoints' | 'artifacts' | 'snapshots'>;
+type ArtifactInfrastructure = Pick<Infrastructure, 'pool' | 'eventStore' | 'checkpoints' | 'artifacts' | 'aggregates'>;
 
 const NOT_FOUND = () => notFound('artifact_not_found', 'No artifact with this sha256 is available to you.');
 
@@ -62,7 +62,7 @@ export class GetArtifactHandler implements IQueryHandler<GetArtifactQuery, Store
    */
   private async runtimeMayRead(credentials: RuntimeCredentials, digest: string): Promise<boolean> {
     const { state: installation } = await authenticateRuntime(this.infrastructure, credentials);
-    const { state: provider } = await loadState(this.infrastructure.eventStore, providerDecider, providerStream(installation));
+    const { state: provider } = await loadState(this.infrastructure.aggregates, providerDecider, providerStream(installation));
     if (provider.status === 'unknown') return false;
     const deployed = [installation.installedVersion, installation.currentVersion];
     return deployed.some((version) => version !== null && provider.versions[version]?.wheel_sha256?.toLowerCase() === digest);

@@ -26,6 +26,12 @@ export interface AppConfig {
    * changing it on a database that has events needs `projections rebuild all` afterwards.
    */
   inlineProjections: boolean;
+  /**
+   * How long an Idempotency-Key's first answer is kept in the index (hours). A retry within it is
+   * answered by one lookup; after it, the key's events still cannot be written twice (their ids derive
+   * from the key), but the retry is found by reading its stream.
+   */
+  idempotencyRetentionHours: number;
   /** A log consumer active but behind, whose checkpoint has not moved for this long, makes readiness fail. */
   consumerStallMs: number;
   /** Where the installer and projections processes serve /health/* and /metrics (the API uses PORT). */
@@ -140,6 +146,7 @@ function serverSettings(read: EnvReader): ServerSettings {
     publicUrl: read.url('PUBLIC_URL', ['http:', 'https:']),
     readModelWaitMs: read.int('READ_MODEL_WAIT_MS', 5000, 0, 60_000),
     inlineProjections: read.oneOf('INLINE_PROJECTIONS', ['true', 'false'] as const, 'true') === 'true',
+    idempotencyRetentionHours: read.int('IDEMPOTENCY_RETENTION_HOURS', 24, 1, 24 * 365),
     consumerStallMs: read.int('CONSUMER_STALL_MS', 60_000, 100, 86_400_000),
     healthPort: read.int('HEALTH_PORT', 9464, 0, 65535),
     rateLimitPerMinute: read.int('RATE_LIMIT_PER_MINUTE', 6000, 1, 10_000_000),

@@ -5,6 +5,7 @@ import { READ_MODEL_TABLES } from '../read-models/read-models';
 import { ARTIFACT_TABLES } from '../artifacts/artifact-tables';
 import { SECRET_TABLES } from '../secrets/secret-tables';
 import { aggregateSnapshotsTable } from '../application/aggregate-snapshots';
+import { idempotencyKeysTable } from '../application/idempotency-index';
 import { DeclaredTable } from './table-spec';
 import { withAdvisoryLock } from './advisory-lock';
 import { TableChange, applyDeclaredTables } from './declared-tables';
@@ -42,7 +43,7 @@ const MIGRATION_LOCK = 'provider-store:migrations';
  * Every table made from its declaration; the checkpoints first, since a refold resets some of them;
  * the artifact store's last (uploaded bytes, not read models).
  */
-export const DECLARED_TABLES: readonly DeclaredTable[] = [checkpointsTable, ...READ_MODEL_TABLES, ...ARTIFACT_TABLES, ...SECRET_TABLES, aggregateSnapshotsTable];
+export const DECLARED_TABLES: readonly DeclaredTable[] = [checkpointsTable, ...READ_MODEL_TABLES, ...ARTIFACT_TABLES, ...SECRET_TABLES, aggregateSnapshotsTable, idempotencyKeysTable];
 
 /**
  * Brings the database's schema up to date, one process at a time (several apps may start

@@ -107,6 +107,11 @@ export interface EventStore {
   countEvents?(query: CountEventsQuery): Promise<number>;
   /** Read models the store writes in each append's own transaction (PostgreSQL inline projections). */
   readonly inlineProjections?: readonly string[];
+  /**
+   * True when each append records its keyed request in the idempotency index itself, in the append's
+   * transaction (PostgreSQL); otherwise the command runner records it after the append.
+   */
+  readonly recordsIdempotencyKeys?: boolean;
   close(): Promise<void>;
 }
 

@@ -12,8 +12,8 @@ import { createArtifactStore } from '../artifacts/create-artifact-store';
 import { InlineProjections } from '../projection-engine/inline-projections';
 import { refoldInlineProjections } from '../projection-engine/inline-refold';
 import { PROJECTIONS } from '../../projections/projections';
-import { SnapshotSource } from '../application/command-runner';
-import { PostgresSnapshotStore } from '../application/aggregate-snapshots';
+import { Aggregates, aggregatesIn } from '../application/aggregates';
+import { ProviderFacts, providerFactsFor } from '../providers/provider-facts';
 
 /**
  * The process's connections, made once in the composition root and shared by whichever apps run in
@@ -36,8 +36,10 @@ export interface Infrastructure {
   databaseUrl: string;
   /** Uploaded wheels: PostgreSQL unless ARTIFACT_STORE_URL names an S3 bucket. */
   artifacts: ArtifactStore;
-  /** Folded state of aggregate streams, in PostgreSQL whichever store holds the log (issue 17). */
-  snapshots: SnapshotSource;
+  /** The log with the snapshots and idempotency index that make loading an aggregate cost the same at any length. */
+  aggregates: Aggregates;
+  /** A provider's facts for installs: read models by key on PostgreSQL (inline), its folded stream otherwise. */
+  providerFacts: ProviderFacts;
   close(): Promise<void>;
 }
 
@@ -101,12 +103,18 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
         subscriptionPool: projectionsPool,
         // The API's read models, written in each append's transaction: read-your-writes on every replica.
         inline: config.inlineProjections ? new InlineProjections(PROJECTIONS) : undefined,
+        recordIdempotencyKeys: true,
       });
   logger.info({ eventStore: config.eventStoreUrl ? 'eventstoredb' : 'postgresql', inlineProjections: eventStore.inlineProjections ?? [] }, 'event store selected');
   const checkpoints = new CheckpointStore(pool);
   const refolded = schema.tables.filter((c) => c.action === 'refolded').map((c) => c.table);
   if (refolded.length > 0) await refoldInlineProjections({ pool, eventStore, checkpoints }, PROJECTIONS, refolded, logger);
   const artifacts = createArtifactStore(config, pool);
+  const aggregates = aggregatesIn(pool, eventStore, {
+    idempotencyRetentionMs: config.idempotencyRetentionHours * 3_600_000,
+    // A snapshot or key record not written leaves the log as the truth: worth a warning, not a failure.
+    onBackgroundError: (error: unknown) => logger.warn({ err: error }, 'aggregate snapshot or idempotency record not written'),
+  });
   return {
     config,
     logger,
@@ -116,11 +124,8 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
     checkpoints,
     databaseUrl,
     artifacts,
-    snapshots: {
-      snapshots: new PostgresSnapshotStore(pool),
-      // A snapshot not written leaves the older one, still correct: worth a warning, not a failure.
-      onSnapshotError: (error) => logger.warn({ err: error }, 'aggregate snapshot not written'),
-    },
+    aggregates,
+    providerFacts: providerFactsFor(aggregates, pool),
     close: async () => {
       await eventStore.close().catch(() => undefined);
       await artifacts.close().catch(() => undefined);

@@ -28,7 +28,7 @@ export class ChangeVersionHandler implements ICommandHandler<ChangeVersionComman
 
   async execute({ target, direction, version, context }: ChangeVersionCommand): Promise<InstallationResult> {
     const tenantConfig = new TenantConfig(await installationSecretsOf(this.infrastructure));
-    return runTenantInstallationCommand(this.infrastructure, target, context, async (provider, installation) => {
+    return runTenantInstallationCommand(this.infrastructure, { ...target, versions: [version] }, context, async (provider, installation) => {
       const selected = selectInstallableVersion(provider, target.provider, version);
       // The decider's own refusals (same version, wrong direction, deleting) come first: they need no config.
       if (installation.status === 'present' && installation.lifecycle !== 'deleting' && selected.version !== installation.installedVersion) {

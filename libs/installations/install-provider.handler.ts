@@ -62,7 +62,7 @@ export class InstallProviderHandler implements ICommandHandler<InstallProviderCo
     try {
       // The body may hold secrets: its hash enters the log keyed, never plain.
       const keyed = { ...context, requestHash: secrets.keyedRequestHash(context.requestHash) };
-      const result = await runTenantInstallationCommand(this.infrastructure, target, keyed, commandFor, false);
+      const result = await runTenantInstallationCommand(this.infrastructure, { ...target, versions: [version] }, keyed, commandFor, false);
       // A replayed retry answers with the first attempt's installation: the key made for this id seals nothing.
       if (result.installation.installationId !== installationId) await secrets.shred(installationId);
       return result;

@@ -42,6 +42,8 @@ export interface Installation {
   generation: number;
   /** Generation of the newest deploy the installer started (0: none yet). */
   deployedGeneration: number;
+  /** When the deployed generation's deploy started: the installer's registration deadline runs from it. */
+  deployStartedAt?: string;
   /** Registration-token hashes by generation, so an old runtime can still be recognised. */
   tokenHashes: Readonly<Record<number, string>>;
   lastDeployMessage: string | null;
@@ -257,6 +259,7 @@ function evolve(state: InstallationState, event: InstallationEvent): Installatio
         ...state,
         lifecycle: 'processing',
         deployedGeneration: event.data.generation,
+        deployStartedAt: event.data.at,
         tokenHashes: { ...state.tokenHashes, [event.data.generation]: event.data.token_hash },
         updatedAt: at,
       };
@@ -288,7 +291,7 @@ function registered(state: PresentInstallation, data: { generation: number; vers
 }
 
 // Bump on any change to `evolve` or to InstallationState: older snapshots then stop being used.
-export const installationSnapshot: SnapshotIdentity = { name: 'installation', version: 1 };
+export const installationSnapshot: SnapshotIdentity = { name: 'installation', version: 2 };
 
 export const installationDecider: Decider<InstallationCommand, InstallationState, InstallationEvent> = {
   initialState: { status: 'absent', lastGeneration: 0 },

@@ -32,12 +32,12 @@ export class RecordRegistrationHandler implements ICommandHandler<RecordRegistra
     if (wheel && !sameVersion(wheel.version, state.installedVersion)) {
       const message = `The runtime loaded wheel ${wheel.name} ${wheel.version}, not version ${state.installedVersion}; the deploy failed.`;
       const failure = runtimeContext(state, `wheel-mismatch:${installationId}:${generation}`);
-      await runCommand(this.infrastructure.eventStore, installationDecider, streamName, { type: 'FailDeploy', generation, message, now: failure.now }, failure);
+      await runCommand(this.infrastructure.aggregates, installationDecider, streamName, { type: 'FailDeploy', generation, message, now: failure.now }, failure);
       throw conflict('wheel_mismatch', message);
     }
     const context = runtimeContext(state, `registration:${installationId}:${generation}:${version}`);
     await runCommand(
-      this.infrastructure.eventStore,
+      this.infrastructure.aggregates,
       installationDecider,
       streamName,
       { type: 'RecordRegistration', generation, version, endpoint, wheel, now: context.now },

@@ -23,7 +23,7 @@ export class RedeployInstallationHandler implements ICommandHandler<RedeployInst
   constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Infrastructure) {}
 
   execute({ target, version, context }: RedeployInstallationCommand): Promise<InstallationResult> {
-    return runTenantInstallationCommand(this.infrastructure, target, context, (provider, installation) => {
+    return runTenantInstallationCommand(this.infrastructure, { ...target, versions: [version] }, context, (provider, installation) => {
       if (installation.status !== 'present') throw notInstalled(target.provider);
       const redeployed = version ? selectInstallableVersion(provider, target.provider, version).version : installation.installedVersion;
       return { type: 'Redeploy', version: redeployed, now: context.now };

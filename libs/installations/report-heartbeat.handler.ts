@@ -44,12 +44,11 @@ export class ReportHeartbeatHandler implements ICommandHandler<ReportHeartbeatCo
     if (state.health === status && state.healthMessage === reported) return;
     const context = runtimeContext(state, null);
     await runCommand(
-      this.infrastructure.eventStore,
+      this.infrastructure.aggregates,
       installationDecider,
       streamName,
       { type: 'ReportHealth', health: status, message: reported, now: context.now },
       context,
-      this.infrastructure.snapshots,
     );
   }
 }

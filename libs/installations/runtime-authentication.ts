@@ -3,12 +3,12 @@ import { UnauthorizedException } from '@nestjs/common';
 import { secretMatches } from '../api-keys/api-key-secret';
 import { CommandContext } from '../application/command-runner';
 import { runtimeScope } from '../application/idempotency-scopes';
-import { loadAggregate } from '../application/snapshot-loader';
+import { loadCurrent } from '../application/aggregates';
 import { isCaughtUp } from '../event-store/consumers/caught-up';
 import { waitUntil } from '../event-store/consumers/wait-until';
 import { Infrastructure } from '../infrastructure/infrastructure';
 import { installedProvidersProjection } from '../../projections/installed-providers.projection';
-import { PresentInstallation, installationDecider, installationSnapshot } from './installation.decider';
+import { PresentInstallation, installationDecider } from './installation.decider';
 import { installationStream } from './installation-identity';
 
 const LOOKUP_WAIT_MS = 2_000;
@@ -27,7 +27,7 @@ export interface AuthenticatedRuntime {
   state: PresentInstallation;
 }
 
-type RuntimeInfrastructure = Pick<Infrastructure, 'pool' | 'eventStore' | 'checkpoints' | 'snapshots'>;
+type RuntimeInfrastructure = Pick<Infrastructure, 'pool' | 'eventStore' | 'checkpoints' | 'aggregates'>;
 
 /**
  * A runtime is authenticated by its per-generation registration token (only its SHA-256 is kept, in
@@ -40,7 +40,7 @@ export async function authenticateRuntime(infrastructure: RuntimeInfrastructure,
   if (!located) throw new UnauthorizedException({ code: 'unauthorized', message: REFUSED });
   const streamName = installationStream(located.tenant, { prefix: located.prefix, name: located.name });
   // From the stream's snapshot and the events after it: a beat costs the same on a long stream.
-  const { state } = await loadAggregate(infrastructure.eventStore, infrastructure.snapshots.snapshots, { ...installationDecider, snapshot: installationSnapshot }, streamName);
+  const { state } = await loadCurrent(infrastructure.aggregates, installationDecider, streamName);
   const hash = state.status === 'present' && state.installationId === installationId ? state.tokenHashes[generation] : undefined;
   if (state.status !== 'present' || !hash || !secretMatches(token, hash)) {
     throw new UnauthorizedException({ code: 'unauthorized', message: REFUSED });

@@ -1,8 +1,8 @@
 import { CommandContext, CommandOutcome, runCommand } from '../application/command-runner';
-import { stateOf } from '../application/stream-state';
+import { loadCurrent } from '../application/aggregates';
 import { Infrastructure } from '../infrastructure/infrastructure';
-import { ProviderState, VersionState, providerDecider } from '../providers/provider.decider';
-import { ProviderId, providerStream } from '../providers/provider-identity';
+import { ProviderState, VersionState } from '../providers/provider.decider';
+import { ProviderId } from '../providers/provider-identity';
 import { latestVersion } from '../providers/version-selection';
 import { InstallationCommand } from './installation.commands';
 import { InstallationState, PresentInstallation, installationDecider } from './installation.decider';
@@ -25,33 +25,48 @@ export interface InstallationResult {
 }
 
 /**
- * Builds the domain command from the provider's state and the installation's (present unless
- * installing). May be async: config is validated and its secrets sealed before the command exists.
+ * Builds the domain command from the provider's facts (at least the versions the command names, the
+ * installed one and the latest installable) and the installation's state (present unless installing).
+ * May be async: config is validated and its secrets sealed before the command exists.
  */
 export type CommandFor = (provider: ProviderState, installation: InstallationState) => InstallationCommand | Promise<InstallationCommand>;
 
+/** What the tenant's command is about: its installation, and the versions it names (none, or the one asked for). */
+export interface InstallationCommandTarget extends TenantInstallation {
+  versions?: ReadonlyArray<string | null | undefined>;
+}
+
+const versionsOf = (provider: ProviderState): Readonly<Record<string, VersionState>> => (provider.status === 'unknown' ? {} : provider.versions);
+
 /**
- * The tenant's installation commands share this path: the provider's and the installation's streams
- * are read together (one round trip), the command is built against the provider's own stream (no read
- * model on the command side), and the answer comes from the installation's state after the append.
- * "Not installed" answers before any other error (an unknown version, say) when the command needs an
- * installation.
+ * The tenant's installation commands share this path: the installation is loaded from its snapshot
+ * while the provider's facts are read (at once), the command is built against them (the provider's
+ * own stream or the read models written in its append's transaction), and the answer comes from the
+ * installation's state after the append. "Not installed" answers before any other error (an unknown
+ * version, say) when the command needs an installation.
  */
 export async function runTenantInstallationCommand(
-  infrastructure: Pick<Infrastructure, 'eventStore'>,
-  target: TenantInstallation,
+  infrastructure: Pick<Infrastructure, 'aggregates' | 'providerFacts'>,
+  target: InstallationCommandTarget,
   context: CommandContext,
   commandFor: CommandFor,
   needsInstallation = true,
 ): Promise<InstallationResult> {
   const streamName = installationStream(target.tenant, target.provider);
-  const [providerEvents, installationEvents] = await infrastructure.eventStore.readStreams([providerStream(target.provider), streamName]);
-  const providerState = stateOf(providerDecider, providerEvents).state;
-  const installation = stateOf(installationDecider, installationEvents).state;
+  const named = target.versions ?? [];
+  const [loaded, facts] = await Promise.all([
+    loadCurrent(infrastructure.aggregates, installationDecider, streamName),
+    infrastructure.providerFacts.load(target.provider, named),
+  ]);
+  const installation = loaded.state;
   if (needsInstallation && installation.status !== 'present') throw notInstalled(target.provider);
-  const command = await commandFor(providerState, installation);
-  const outcome = await runCommand(infrastructure.eventStore, installationDecider, streamName, command, context, installationEvents);
+  const installed = installation.status === 'present' ? installation.installedVersion : undefined;
+  const provider = facts.status !== 'unknown' && installed && !versionsOf(facts)[installed] ? await infrastructure.providerFacts.load(target.provider, [...named, installed]) : facts;
+  const command = await commandFor(provider, installation);
+  const outcome = await runCommand(infrastructure.aggregates, installationDecider, streamName, command, context, loaded);
   if (outcome.state.status !== 'present') throw notInstalled(target.provider);
-  const version = providerState.status === 'unknown' ? undefined : providerState.versions[outcome.state.installedVersion];
-  return { outcome, installation: outcome.state, latestVersion: latestVersion(providerState)?.version ?? null, version };
+  const now = outcome.state.installedVersion;
+  // A rollback or a replay may land on a version the command did not name.
+  const withResult = provider.status === 'unknown' || versionsOf(provider)[now] ? provider : await infrastructure.providerFacts.load(target.provider, [now]);
+  return { outcome, installation: outcome.state, latestVersion: latestVersion(provider)?.version ?? null, version: versionsOf(withResult)[now] };
 }

@@ -25,12 +25,12 @@ export class CreateOrganizationCommand extends Command<CommandOutcome<Organizati
 
 @CommandHandler(CreateOrganizationCommand)
 export class CreateOrganizationHandler implements ICommandHandler<CreateOrganizationCommand, CommandOutcome<OrganizationState>> {
-  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Pick<Infrastructure, 'eventStore'>) {}
+  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Pick<Infrastructure, 'eventStore' | 'aggregates'>) {}
 
   async execute({ request, context }: CreateOrganizationCommand): Promise<CommandOutcome<OrganizationState>> {
     const create = () =>
       runCommand(
-        this.infrastructure.eventStore,
+        this.infrastructure.aggregates,
         organizationDecider,
         organizationStream(request.id),
         { type: 'CreateOrganization', id: request.id, name: request.name, ifAbsent: request.ifAbsent, now: context.now },

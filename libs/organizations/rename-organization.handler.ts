@@ -18,9 +18,9 @@ export class RenameOrganizationCommand extends Command<CommandOutcome<Organizati
 /** Renaming to the current name changes nothing and appends nothing. */
 @CommandHandler(RenameOrganizationCommand)
 export class RenameOrganizationHandler implements ICommandHandler<RenameOrganizationCommand, CommandOutcome<OrganizationState>> {
-  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Pick<Infrastructure, 'eventStore'>) {}
+  constructor(@Inject(INFRASTRUCTURE) private readonly infrastructure: Pick<Infrastructure, 'eventStore' | 'aggregates'>) {}
 
   execute({ id, name, context }: RenameOrganizationCommand): Promise<CommandOutcome<OrganizationState>> {
-    return runCommand(this.infrastructure.eventStore, organizationDecider, organizationStream(id), { type: 'RenameOrganization', id, name, now: context.now }, context);
+    return runCommand(this.infrastructure.aggregates, organizationDecider, organizationStream(id), { type: 'RenameOrganization', id, name, now: context.now }, context);
   }
 }

@@ -40,7 +40,7 @@ export class DeleteProviderHandler implements ICommandHandler<DeleteProviderComm
       throw conflict('provider_in_use', `${canonicalOf(provider)} is installed by ${inUse} organisation(s); they must uninstall it first.`);
     }
     return runCommand(
-      this.infrastructure.eventStore,
+      this.infrastructure.aggregates,
       providerDecider,
       providerStream(provider),
       { type: 'DeleteProvider', provider, publisher, now: context.now },

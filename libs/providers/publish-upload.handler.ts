@@ -3,7 +3,7 @@ import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
 import { CommandContext, runCommand } from '../application/command-runner';
 import { INFRASTRUCTURE } from '../application/infrastructure-token';
-import { loadState } from '../application/stream-state';
+import { loadState } from '../application/aggregates';
 import { artifactUrl } from '../artifacts/artifact-url';
 import { Infrastructure } from '../infrastructure/infrastructure';
 import { PublishUploadedVersion, Publisher } from './provider.commands';
@@ -65,7 +65,7 @@ export class PublishUploadHandler implements ICommandHandler<PublishUploadComman
     });
     // The decider's own verdict on the stream as it is now, with a placeholder digest: a duplicate
     // or a refused publish costs no upload.
-    const { state } = await loadState<ProviderState, ProviderEvent>(eventStore, providerDecider, stream);
+    const { state } = await loadState<ProviderState, ProviderEvent>(this.infrastructure.aggregates, providerDecider, stream);
     providerDecider.decide(command('0'.repeat(64), 0), state);
     const stored = await artifacts.put(wheel.content, { maxBytes: config.artifacts.uploadMaxBytes });
     const outcome = await runCommand(eventStore, providerDecider, stream, command(stored.sha256, stored.size), context);

@@ -52,7 +52,7 @@ export class PublishVersionHandler implements ICommandHandler<PublishVersionComm
     assertValidConfigSchema(version.configSchema);
     if (version.wheelSha256) await this.verify(wheelUrl, version.wheelSha256);
     const outcome = await runCommand(
-      this.infrastructure.eventStore,
+      this.infrastructure.aggregates,
       providerDecider,
       providerStream(version.provider),
       { type: 'PublishVersion', ...version, wheelUrl, publisher, runtimeVersion: this.infrastructure.config.runtimeVersion, now: context.now },

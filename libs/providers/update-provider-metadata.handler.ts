@@ -34,7 +34,7 @@ export class UpdateProviderMetadataHandler implements ICommandHandler<UpdateProv
 
   async execute({ provider, changes, publisher, context }: UpdateProviderMetadataCommand): Promise<MetadataUpdated> {
     const outcome = await runCommand(
-      this.infrastructure.eventStore,
+      this.infrastructure.aggregates,
       providerDecider,
       providerStream(provider),
       { type: 'UpdateMetadata', provider, publisher, changes, now: context.now },

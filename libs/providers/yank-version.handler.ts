@@ -26,7 +26,7 @@ export class YankVersionHandler implements ICommandHandler<YankVersionCommand, V
 
   async execute({ provider, version, reason, publisher, context }: YankVersionCommand): Promise<VersionOutcome> {
     const outcome = await runCommand(
-      this.infrastructure.eventStore,
+      this.infrastructure.aggregates,
       providerDecider,
       providerStream(provider),
       { type: 'YankVersion', provider, publisher, version, reason, now: context.now },

@@ -7,6 +7,8 @@ import { fold } from '../../libs/domain/decider';
 import { EventStore } from '../../libs/event-store/event-store.port';
 import { newEvent } from './event-store.contract';
 
+const EPOCH = new Date(0).toISOString();
+
 /** A fold whose result depends on every event and on their order, with plain-JSON state. */
 type TallyEvent = { type: 'Added'; data: { n: number } } | { type: 'Renamed'; data: { name: string } } | { type: 'Reset'; data: Record<string, never> };
 interface Tally {
@@ -96,7 +98,7 @@ export function aggregateSnapshotContract(name: string, makeTarget: () => Promis
       const stream = `tally-${randomUUID()}`;
       const history: TallyEvent[] = [1, 2, 3, 4].map((n) => ({ type: 'Added', data: { n } }));
       await appendAll(stream, history, -1);
-      await snapshots.write(stream, tally.snapshot, { revision: 2, eventId: randomUUID(), state: { total: 999, name: 'forged', trail: [] } });
+      await snapshots.write(stream, tally.snapshot, { revision: 2, eventId: randomUUID(), state: { total: 999, name: 'forged', trail: [] }, occurredUntil: EPOCH });
 
       const loaded = await loadAggregate(target.store, snapshots, tally, stream);
 
@@ -109,7 +111,7 @@ export function aggregateSnapshotContract(name: string, makeTarget: () => Promis
       const history: TallyEvent[] = [5, 6].map((n) => ({ type: 'Added', data: { n } }));
       await appendAll(stream, history, -1);
       const [first] = await target.store.readStream(stream);
-      await snapshots.write(stream, { name: 'tally', version: 0 }, { revision: 0, eventId: first.id, state: { total: 999, name: 'old evolve', trail: [] } });
+      await snapshots.write(stream, { name: 'tally', version: 0 }, { revision: 0, eventId: first.id, state: { total: 999, name: 'old evolve', trail: [] }, occurredUntil: EPOCH });
 
       const loaded = await loadAggregate(target.store, snapshots, tally, stream);
 
@@ -123,11 +125,12 @@ export function aggregateSnapshotContract(name: string, makeTarget: () => Promis
       await appendAll(stream, history, -1);
       const recorded = await target.store.readStream(stream);
       const atOne = fold(tally, history.slice(0, 2));
-      await snapshots.write(stream, tally.snapshot, { revision: 1, eventId: recorded[1].id, state: atOne });
+      await snapshots.write(stream, tally.snapshot, { revision: 1, eventId: recorded[1].id, state: atOne, occurredUntil: EPOCH });
 
       const loaded = await loadAggregate(target.store, snapshots, tally, stream);
 
-      expect(loaded).toEqual({ state: fold(tally, history), revision: 2, lastEventId: recorded[2].id, position: recorded[2].position, snapshotRevision: 1 });
+      expect(loaded).toMatchObject({ state: fold(tally, history), revision: 2, lastEventId: recorded[2].id, position: recorded[2].position, snapshotRevision: 1 });
+      expect(loaded.tail.map((e) => e.id)).toEqual([recorded[2].id]);
     });
   });
 }

@@ -1,3 +1,5 @@
+import { aggregatesIn } from '../../libs/application/aggregates';
+import { FoldedProviderFacts } from '../../libs/providers/provider-facts';
 import pino from 'pino';
 import { DesiredDeployment } from '../../apps/installer/deployer.port';
 import { createDeployer, startInstaller } from '../../apps/installer/installer';
@@ -481,7 +483,8 @@ describe('installer with DEPLOYER=kubernetes', () => {
       DEPLOY_RETRY_BASE_MS: '5',
       INSTALLER_MAX_ATTEMPTS: '4',
     });
-    const installer = await startInstaller({ config, logger, pool: db.pool, eventStore, checkpoints: new CheckpointStore(db.pool) });
+    const aggregates = aggregatesIn(db.pool, eventStore, { idempotencyRetentionMs: 3_600_000, onBackgroundError: () => undefined });
+    const installer = await startInstaller({ config, logger, pool: db.pool, eventStore, checkpoints: new CheckpointStore(db.pool), aggregates, providerFacts: new FoldedProviderFacts(aggregates) });
     try {
       const now = new Date().toISOString();
       const context = { actor: 'test', correlationId: 'c-1', idempotencyScope: 'test', now };

@@ -1,3 +1,5 @@
+import { aggregatesIn } from '../../libs/application/aggregates';
+import { FoldedProviderFacts } from '../../libs/providers/provider-facts';
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -138,8 +140,11 @@ function startInstaller(
     options.deployer ??
     new LocalProcessDeployer({ logger, runtimeCommand: options.runtimeCommand, effectLogFile: effectLog, runtimeDir: stateDir, heartbeatIntervalMs: 200, stopTimeoutMs: 3000 });
   let runner: ConsumerRunner | undefined;
+  const aggregates = aggregatesIn(db.pool, store, { idempotencyRetentionMs: 3_600_000, onBackgroundError: () => undefined });
   const consumer = new InstallerConsumer({
     store,
+    aggregates,
+    providerFacts: new FoldedProviderFacts(aggregates),
     pool: db.pool,
     checkpoints,
     deployer,

@@ -1,7 +1,7 @@
 import { Pool, PoolClient, QueryResult, escapeLiteral } from 'pg';
 import { ExpectedRevision, NewEvent, RecordedEvent } from '../event-store.port';
 import { InlinePlan } from './inline-projector';
-import { APPEND_SQL, AppendRow } from './postgres-event-store.sql';
+import { APPEND_KEYED_SQL, APPEND_SQL, AppendRow } from './postgres-event-store.sql';
 
 /**
  * Two round trips: BEGIN, the read models' shared locks (before the transaction has an id), the
@@ -9,12 +9,20 @@ import { APPEND_SQL, AppendRow } from './postgres-event-store.sql';
  * key order; then their writes with COMMIT. Concurrent appends feeding one row queue on it rather
  * than deadlock or lose an update.
  */
-export async function appendInline(pool: Pool, plan: InlinePlan, streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendRow> {
+export async function appendInline(
+  pool: Pool,
+  plan: InlinePlan,
+  streamName: string,
+  events: readonly NewEvent[],
+  expected: ExpectedRevision,
+  recordKeys: boolean,
+): Promise<AppendRow> {
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    await prepare(client, plan);
-    const results = resultList(await client.query(['BEGIN', plan.locks, executeAppend(streamName, events, expected), ...plan.reads].join(';\n')));
+    const append = recordKeys ? KEYED_APPEND : PLAIN_APPEND;
+    await prepare(client, plan, append);
+    const results = resultList(await client.query(['BEGIN', plan.locks, executeAppend(append.name, streamName, events, expected), ...plan.reads].join(';\n')));
     const row = results[2].rows[0] as AppendRow;
     if (row.commit === null || row.last_revision === null || !row.positions) {
       await client.query('ROLLBACK');
@@ -35,26 +43,27 @@ export async function appendInline(pool: Pool, plan: InlinePlan, streamName: str
 }
 
 /** The append prepared in SQL (per connection), so an inline append can send it with other statements. */
-const INLINE_APPEND = 'es_append_inline';
+const PLAIN_APPEND = { name: 'es_append_inline', sql: APPEND_SQL };
+const KEYED_APPEND = { name: 'es_append_inline_keyed', sql: APPEND_KEYED_SQL };
 /** What each connection has prepared (a connection lives as long as its pooled client). */
 const preparedOn = new WeakMap<PoolClient, Set<string>>();
 
 /** Prepares, in one round trip, whatever this plan EXECUTEs that the connection has not prepared yet. */
-async function prepare(client: PoolClient, plan: InlinePlan): Promise<void> {
+async function prepare(client: PoolClient, plan: InlinePlan, append: { name: string; sql: string }): Promise<void> {
   let done = preparedOn.get(client);
   if (!done) preparedOn.set(client, (done = new Set()));
   const missing: string[] = [];
-  if (!done.has(INLINE_APPEND)) missing.push(`PREPARE ${INLINE_APPEND} (text, uuid[], text[], text[], text[], text, bigint) AS ${APPEND_SQL}`);
+  if (!done.has(append.name)) missing.push(`PREPARE ${append.name} (text, uuid[], text[], text[], text[], text, bigint) AS ${append.sql}`);
   for (const statement of plan.prepared) {
     if (!done.has(statement.name) && !missing.some((m) => m.startsWith(`PREPARE ${statement.name} `))) missing.push(`PREPARE ${statement.name} (jsonb) AS ${statement.sql}`);
   }
   if (missing.length === 0) return;
   await client.query(missing.join(';\n'));
-  done.add(INLINE_APPEND);
+  done.add(append.name);
   for (const statement of plan.prepared) done.add(statement.name);
 }
 
-function executeAppend(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): string {
+function executeAppend(statement: string, streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): string {
   const array = (values: string[], type: string) => `ARRAY[${values.map(escapeLiteral).join(', ')}]::${type}[]`;
   const args = [
     escapeLiteral(streamName),
@@ -65,7 +74,7 @@ function executeAppend(streamName: string, events: readonly NewEvent[], expected
     escapeLiteral(typeof expected === 'number' ? 'exact' : expected),
     typeof expected === 'number' && Number.isInteger(expected) ? String(expected) : 'NULL',
   ];
-  return `EXECUTE ${INLINE_APPEND}(${args.join(', ')})`;
+  return `EXECUTE ${statement}(${args.join(', ')})`;
 }
 
 /** A simple query's results: one per statement. */

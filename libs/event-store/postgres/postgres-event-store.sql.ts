@@ -31,7 +31,25 @@ export interface AppendRow {
  * Measured with 16 writers, 1 event per append: ratio to a raw INSERT 0.2–0.5 with NOTIFY in the
  * statement (bench/README.md). See `wakeSubscribers`.
  */
-export const APPEND_SQL = `
+export const APPEND_SQL = appendSql(false);
+export const APPEND_KEYED_SQL = appendSql(true);
+
+/**
+ * With `recordKeys`, the append also records a keyed request in `idempotency_keys` (see
+ * libs/application/idempotency-index.ts), in the same statement: the key's record exists exactly when
+ * its events do. The first event's metadata carries the key, its scope and the request's hash.
+ */
+export function appendSql(recordKeys: boolean): string {
+  const record = recordKeys
+    ? `, keyed AS (
+  INSERT INTO idempotency_keys (scope, key, stream_name, first_revision, last_revision, request_hash)
+  SELECT m->>'idempotency_scope', m->>'idempotency_key', $1, (SELECT min(stream_revision) FROM ins), (SELECT max(stream_revision) FROM ins), m->>'request_hash'
+    FROM (SELECT ($5::text[])[1]::jsonb AS m) AS first_event
+   WHERE m->>'idempotency_key' IS NOT NULL AND m->>'idempotency_scope' IS NOT NULL AND EXISTS (SELECT 1 FROM ins)
+  ON CONFLICT (scope, key) DO NOTHING
+)`
+    : '';
+  return `
 WITH cur AS (
   SELECT coalesce((SELECT stream_revision FROM es_events WHERE stream_name = $1
                    ORDER BY stream_revision DESC LIMIT 1), -1) AS rev
@@ -47,12 +65,13 @@ WITH cur AS (
         END
   ORDER BY e.ord
   RETURNING stream_revision, transaction_id, global_position
-)
+)${record}
 SELECT (SELECT rev FROM cur)::text AS current_revision,
        (SELECT max(stream_revision) FROM ins)::text AS last_revision,
        (SELECT transaction_id FROM ins LIMIT 1)::text AS commit,
        (SELECT max(global_position) FROM ins)::text AS last_position,
        (SELECT array_agg(global_position ORDER BY stream_revision) FROM ins)::text[] AS positions`;
+}
 
 export const SELECT_COLUMNS = `transaction_id::text AS commit, global_position, stream_name, stream_revision,
   event_id, event_type, data, metadata`;
@@ -70,10 +89,10 @@ export function toRecordedEvent(row: EventRow): RecordedEvent {
 }
 
 // Named: each connection parses and plans the statement once, then only binds and executes it.
-export function appendQuery(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision) {
+export function appendQuery(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision, recordKeys = false) {
   return {
-    name: 'es_append',
-    text: APPEND_SQL,
+    name: recordKeys ? 'es_append_keyed' : 'es_append',
+    text: recordKeys ? APPEND_KEYED_SQL : APPEND_SQL,
     values: [
       streamName,
       events.map((e) => e.id),

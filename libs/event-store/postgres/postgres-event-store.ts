@@ -49,15 +49,22 @@ export class PostgresEventStore implements EventStore {
       subscriptionPool?: Pool;
       /** Read models written in each append's transaction (see `InlineProjector`). */
       inline?: InlineProjector;
+      /**
+       * Record keyed requests in `idempotency_keys` within each append's statement (the table is the
+       * application's: libs/application/idempotency-index.ts, created with the other declared tables).
+       */
+      recordIdempotencyKeys?: boolean;
     } = {},
   ) {
     this.listener = new PostgresNotificationListener(pool, EVENTS_CHANNEL);
     const readPool = options.subscriptionPool ?? pool;
     this.subscriptionReader = { readAll: (o) => this.readAllOn(readPool, o) };
     this.inlineProjections = options.inline?.names ?? [];
+    this.recordsIdempotencyKeys = options.recordIdempotencyKeys ?? false;
   }
 
   readonly inlineProjections: readonly string[];
+  readonly recordsIdempotencyKeys: boolean;
 
   async append(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     if (events.length === 0) throw new Error('append needs at least one event');
@@ -120,8 +127,8 @@ export class PostgresEventStore implements EventStore {
 
   private async tryAppend(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendRow> {
     const plan = this.options.inline?.plan(streamName, events);
-    if (!plan) return (await this.pool.query<AppendRow>(appendQuery(streamName, events, expected))).rows[0];
-    return appendInline(this.pool, plan, streamName, events, expected);
+    if (!plan) return (await this.pool.query<AppendRow>(appendQuery(streamName, events, expected, this.recordsIdempotencyKeys))).rows[0];
+    return appendInline(this.pool, plan, streamName, events, expected, this.recordsIdempotencyKeys);
   }
 
   /**

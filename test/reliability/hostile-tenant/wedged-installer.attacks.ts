@@ -6,7 +6,7 @@ import { WorkerStatus } from '../../../apps/api/operations/worker-status';
 import { Deployer, DesiredDeployment, ObservedDeployment } from '../../../apps/installer/deployer.port';
 import { RunningInstaller, startInstaller } from '../../../apps/installer/installer';
 import { LocalProcessDeployer } from '../../../apps/installer/local-process/local-process.deployer';
-import { loadState } from '../../../libs/application/stream-state';
+import { loadState } from '../../../libs/application/aggregates';
 import { ConsumerRunner } from '../../../libs/event-store/consumers/consumer-runner';
 import { LogConsumer } from '../../../libs/event-store/consumers/log-consumer';
 import { RecordedEvent } from '../../../libs/event-store/event-store.port';
@@ -119,7 +119,7 @@ export function wedgedInstallerAttacks(): void {
     const lifecycleOf = async (key: string) => (await t.request('GET', '/providers/installed/acme/db', { key })).body?.lifecycle_state as string | undefined;
     const streamOf = (tenant: string) => t.infrastructure.eventStore.readStream(installationStream(tenant, ACME_DB));
     const stateOf = async (tenant: string) =>
-      (await loadState<InstallationState, InstallationEvent>(t.infrastructure.eventStore, installationDecider, installationStream(tenant, ACME_DB))).state;
+      (await loadState<InstallationState, InstallationEvent>(t.infrastructure.aggregates, installationDecider, installationStream(tenant, ACME_DB))).state;
 
     /** The installer's checkpoint has passed `event`: it will not be redelivered, whatever follows it. */
     const checkpointPassed = (event: RecordedEvent) => async () => {

@@ -1,0 +1,91 @@
+import { Pool } from 'pg';
+import { Aggregates, loadCurrent } from '../application/aggregates';
+import { EMPTY_CATALOG, ProviderState, VersionState, providerDecider } from './provider.decider';
+import { ProviderScope } from './provider.events';
+import { ProviderId, providerStream } from './provider-identity';
+
+/**
+ * What an installation command, the installer or a rollout needs of a provider: whether it is listed
+ * and to whom, the versions it names and the latest installable one — never every version it ever
+ * had. The answer is a ProviderState holding at least those versions (all of them when folded).
+ */
+export interface ProviderFacts {
+  load(provider: ProviderId, versions: ReadonlyArray<string | null | undefined>): Promise<ProviderState>;
+}
+
+/** The provider's stream, folded from its snapshot: for stores whose read models are written after the append. */
+export class FoldedProviderFacts implements ProviderFacts {
+  constructor(private readonly aggregates: Pick<Aggregates, 'eventStore' | 'snapshots'>) {}
+
+  async load(provider: ProviderId): Promise<ProviderState> {
+    return (await loadCurrent(this.aggregates, providerDecider, providerStream(provider))).state;
+  }
+}
+
+interface FactsRow {
+  owner_org: string;
+  scope: ProviderScope;
+  created_at: Date;
+  updated_at: Date;
+  versions: Record<string, VersionState>;
+}
+
+/**
+ * From the catalog and provider_versions read models, by key, when the event store writes them in each
+ * append's transaction (PostgreSQL inline projections): then they are exactly as current as the
+ * provider's stream, and one indexed query replaces folding every version. Each version's
+ * `version_state` is what the provider decider's own fold makes of that version's events.
+ */
+export class ReadModelProviderFacts implements ProviderFacts {
+  constructor(
+    private readonly pool: Pool,
+    /**
+     * Asked when the rows lack the provider or a version named: a mistaken name (a 404 to come) or
+     * events some writer appended without the inline read models (a tool, a test). The stream decides.
+     */
+    private readonly fallback: ProviderFacts,
+  ) {}
+
+  async load(provider: ProviderId, versions: ReadonlyArray<string | null | undefined>): Promise<ProviderState> {
+    const named = versions.filter((v): v is string => typeof v === 'string');
+    const found = await this.fromReadModels(provider, named);
+    const complete = found.status === 'listed' && named.every((v) => isVersionState(found.versions[v]));
+    return complete ? found : this.fallback.load(provider, versions);
+  }
+
+  private async fromReadModels(provider: ProviderId, named: readonly string[]): Promise<ProviderState> {
+    const { rows } = await this.pool.query<FactsRow>({
+      name: 'provider_facts',
+      text: `SELECT c.owner_org, c.scope, c.created_at, c.updated_at,
+                    coalesce((SELECT jsonb_object_agg(v.version, v.version_state) FROM provider_versions v
+                               WHERE v.prefix = c.prefix AND v.name = c.name
+                                 AND (v.version = ANY($3::text[]) OR v.version = c.latest_version)), '{}'::jsonb) AS versions
+               FROM catalog_providers c WHERE c.prefix = $1 AND c.name = $2`,
+      values: [provider.prefix, provider.name, named],
+    });
+    const row = rows[0];
+    if (!row) return { status: 'unknown' };
+    return {
+      status: 'listed',
+      prefix: provider.prefix,
+      name: provider.name,
+      ownerOrg: row.owner_org,
+      // Only the scope decides an install; the rest of the catalog entry is the catalog's business.
+      catalog: { ...EMPTY_CATALOG, scope: row.scope },
+      versions: row.versions,
+      createdAt: row.created_at.toISOString(),
+      updatedAt: row.updated_at.toISOString(),
+    };
+  }
+}
+
+function isVersionState(value: unknown): value is VersionState {
+  return typeof value === 'object' && value !== null && 'version' in value && 'status' in value;
+}
+
+/** The read models when the store writes both inline, else the folded stream. */
+export function providerFactsFor(aggregates: Pick<Aggregates, 'eventStore' | 'snapshots'>, pool: Pool): ProviderFacts {
+  const inline = aggregates.eventStore.inlineProjections ?? [];
+  const folded = new FoldedProviderFacts(aggregates);
+  return inline.includes('catalog') && inline.includes('provider-versions') ? new ReadModelProviderFacts(pool, folded) : folded;
+}
