@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { INestApplication } from '@nestjs/common';
 import { Pool } from 'pg';
 import { createApi } from '../apps/api/create-api';
-import { HttpAdapterName } from '../apps/api/platform/http-adapter-setting';
 import { loadConfig } from '../libs/config/app-config';
 import { createPool } from '../libs/database/database';
 import { ApiKeyScope } from '../libs/api-keys/api-key';
@@ -25,7 +24,7 @@ export interface RunningApi {
 }
 
 /** The real API with its projections in this process, as test/support/test-app.ts starts it; `env` adds settings. */
-export async function startApi(databaseUrl: string, env: Record<string, string> = {}, adapter?: HttpAdapterName): Promise<RunningApi> {
+export async function startApi(databaseUrl: string, env: Record<string, string> = {}): Promise<RunningApi> {
   // PROJECTIONS_POOL_SIZE passes through, to compare a dedicated projections pool with a shared one.
   const config = loadConfig({
     LOG_LEVEL: 'silent',
@@ -35,7 +34,7 @@ export async function startApi(databaseUrl: string, env: Record<string, string> 
     ...env,
   });
   const infrastructure = await createInfrastructure(config, 'bench');
-  const app: INestApplication = await createApi(infrastructure, adapter);
+  const app: INestApplication = await createApi(infrastructure);
   await app.listen(0, '127.0.0.1');
   const address = (app.getHttpServer() as Server).address() as AddressInfo;
   const workers: ConsumerRunner[] = startProjections(infrastructure);

@@ -1,5 +1,4 @@
-import { Context, SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
-import type { NextFunction, Request, Response } from 'express';
+import { Context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { contextOfTraceparent, tracer } from './tracing';
 
 /** A request's server span: the context to run the request in, and how to end it once answered. */
@@ -25,27 +24,4 @@ export function startRequestSpan(method: string, path: string, traceparent: stri
       span.end();
     },
   };
-}
-
-const TRACE_CONTEXT = Symbol('traceContext');
-
-interface TracedResponse extends Response {
-  [TRACE_CONTEXT]?: Context;
-}
-
-/**
- * Express: the span starts first thing; `continueExpressTrace` re-enters it after the body parsers,
- * whose stream callbacks run outside the request's async context.
- */
-export function startExpressTrace(request: Request, response: Response, next: NextFunction): void {
-  const span = startRequestSpan(request.method, request.path, request.headers.traceparent);
-  (response as TracedResponse)[TRACE_CONTEXT] = span.context;
-  response.on('finish', () => span.end((request.route as { path?: string } | undefined)?.path, response.statusCode));
-  context.with(span.context, next);
-}
-
-export function continueExpressTrace(_request: Request, response: Response, next: NextFunction): void {
-  const spanContext = (response as TracedResponse)[TRACE_CONTEXT];
-  if (spanContext) context.with(spanContext, next);
-  else next();
 }

@@ -1,14 +1,16 @@
-import fastifyHelmet from '@fastify/helmet';
 import { BadRequestException } from '@nestjs/common';
 import { context } from '@opentelemetry/api';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import { AppConfig } from '../../../libs/config/app-config';
 import { RequestSpan, startRequestSpan } from '../../../libs/observability/http-tracing';
 import { observabilityMetrics } from '../../../libs/observability/metrics';
+import { logAnsweredRequest } from '../../../libs/observability/request-logging';
 import { errorBody } from './error-body';
 import { pathOf } from './http-types';
 import { requestIdOf } from './request-context';
+import { securityHeaders } from './security-headers';
 import { unstorableTextRefusal } from './storable-text';
 import { trustProxySetting } from './trust-proxy';
 
@@ -40,7 +42,7 @@ export function fastifyAdapter(config: AppConfig): FastifyAdapter {
 }
 
 /**
- * JSON as Express's strict parser read it: objects and arrays only, an empty body is `{}`, keys
+ * JSON read strictly, as the API always has: objects and arrays only, an empty body is `{}`, keys
  * such as `__proto__` stay plain data (validation drops what no DTO declares).
  */
 function parseStrictJson(_request: FastifyRequest, text: string | Buffer, done: (error: Error | null, body?: unknown) => void): void {
@@ -77,14 +79,16 @@ interface TracedRequest extends FastifyRequest {
 }
 
 /**
- * Per request, in order: its id (echoed), its span (re-entered once the body is parsed, as the
- * parser's stream callbacks run outside the request's async context), the refusal of bodies
- * PostgreSQL cannot store, and on the way out the bare JSON media type and the duration metric.
+ * Per request, in order: helmet's security headers and the request id (echoed), its span
+ * (re-entered once the body is parsed, as the parser's stream callbacks run outside the request's
+ * async context), the refusal of bodies PostgreSQL cannot store, and on the way out the bare JSON
+ * media type, the span's end, the duration metric and the request's log line.
  */
-function registerRequestHooks(server: FastifyInstance): void {
+function registerRequestHooks(server: FastifyInstance, logger: Logger): void {
   const duration = observabilityMetrics().httpRequestDuration;
+  const security = securityHeaders();
   server.addHook('onRequest', (request: TracedRequest, reply, done) => {
-    reply.header('X-Request-Id', requestIdOf(request.raw));
+    void reply.headers(security).header('X-Request-Id', requestIdOf(request.raw));
     request[REQUEST_SPAN] = startRequestSpan(request.method, pathOf(request), request.headers.traceparent);
     done();
   });
@@ -110,17 +114,17 @@ function registerRequestHooks(server: FastifyInstance): void {
     const route = request.routeOptions.url;
     request[REQUEST_SPAN]?.end(route, reply.statusCode);
     duration.observe({ method: request.method, route: route ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    logAnsweredRequest(logger, request.raw, reply.statusCode, reply.elapsedTime);
     done();
   });
 }
 
 /**
- * The Fastify side of the HTTP edge: security headers, body parsing, request hooks. Errors raised
+ * The HTTP edge: body parsing and the request hooks (security headers among them). Errors raised
  * before a route runs (a body refused) reach ErrorFilter through Nest's Fastify error handler.
  */
-export async function configureFastify(app: NestFastifyApplication, config: AppConfig): Promise<void> {
+export function configureFastify(app: NestFastifyApplication, config: AppConfig, logger: Logger): void {
   const server = app.getHttpAdapter().getInstance();
-  await app.register(fastifyHelmet);
   registerBodyParsers(server, config);
-  registerRequestHooks(server);
+  registerRequestHooks(server, logger);
 }

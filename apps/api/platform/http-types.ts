@@ -1,6 +1,6 @@
 import { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
-/** What routes and guards read of a request: the same on either HTTP adapter. */
+/** What routes and guards read of a request (Fastify's request, as Nest hands it to them). */
 export interface HttpRequest {
   method: string;
   url: string;
@@ -23,10 +23,9 @@ export function pathOf(request: { url?: string }): string {
   return query < 0 ? url : url.slice(0, query);
 }
 
-/** The node request under an adapter's wrapper (Fastify keeps it as `raw`; Express's request is one). */
+/** The node request under Fastify's wrapper (`raw`), whose body a route may stream itself. */
 export function rawRequestOf(request: HttpRequest): IncomingMessage {
   if ('raw' in request && request.raw instanceof IncomingMessage) return request.raw;
-  if (request instanceof IncomingMessage) return request;
   throw new Error('The request carries no node request to stream its body from');
 }
 
