@@ -1,7 +1,8 @@
 /** @type {import('jest').Config} */
-// ESM-only packages (the Kubernetes client 1.x and its OIDC dependencies) are compiled to CommonJS
-// for jest, whose module system cannot require ES modules; Node itself loads them natively.
-const ESM_PACKAGES = ['@kubernetes/client-node', 'openid-client', 'oauth4webapi', 'jose', 'rfc4648', 'jsonpath-plus'];
+// ESM-only packages (the Kubernetes client 1.x and its OIDC dependencies, @fastify/static's own
+// content-disposition) are compiled to CommonJS for jest, whose module system cannot require ES
+// modules; Node itself loads them natively. A package may sit one level down, under its dependent.
+const ESM_PACKAGES = ['@kubernetes/client-node', 'openid-client', 'oauth4webapi', 'jose', 'rfc4648', 'jsonpath-plus', 'content-disposition'];
 const transform = {
   '^.+\\.ts$': 'ts-jest',
   '^.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, checkJs: false, isolatedModules: true } }],
@@ -9,7 +10,7 @@ const transform = {
 const common = {
   testEnvironment: 'node',
   transform,
-  transformIgnorePatterns: [`/node_modules/(?!(${ESM_PACKAGES.join('|')})/)`],
+  transformIgnorePatterns: [`/node_modules/(?!((@[^/]+/)?[^/]+/node_modules/)?(${ESM_PACKAGES.join('|')})/)`],
   moduleFileExtensions: ['ts', 'js', 'json'],
 };
 

@@ -1,20 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import { Server } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { Body, Controller, HttpCode, Inject, INestApplication, Module, Param, Post } from '@nestjs/common';
+import { Body, Controller, HttpCode, Inject, Module, Param, Post } from '@nestjs/common';
 import { APP_GUARD, NestFactory } from '@nestjs/core';
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Pool } from 'pg';
 import { ApiKeyGuard } from '../apps/api/auth/api-key.guard';
 import { RequireScope } from '../apps/api/auth/auth.decorators';
 import { DowngradeProviderDto, InstallProviderDto, UpgradeProviderDto } from '../apps/api/installations/installation.dto';
-import { configureHttp } from '../apps/api/platform/http-setup';
+import { configureFastify, fastifyAdapter } from '../apps/api/platform/fastify-http';
+import { configureApi } from '../apps/api/platform/http-setup';
 import { EVENT_STORE, PG_POOL } from '../apps/api/platform/tokens';
 import { PostgresEventStore } from '../libs/event-store/postgres/postgres-event-store';
 import { AppConfig } from '../libs/config/app-config';
+import { createLogger } from '../libs/infrastructure/infrastructure';
 
 /**
  * The command benchmark's baseline: a bare NestJS app with the API's platform setup
- * (`configureHttp`: helmet, body parsing, the global ValidationPipe, Swagger) and its ApiKeyGuard,
+ * (`configureFastify`, `configureApi`: helmet, body parsing, request hooks and log line, the global
+ * ValidationPipe, Swagger) and its ApiKeyGuard,
  * whose routes answer the same paths and bodies as the real command routes (validated by the same
  * DTOs) with one INSERT of one row into `bench_raw_commands` (es_events' shape) each. It lives only
  * in bench/; the product has no such route.
@@ -78,9 +81,10 @@ export async function startBaselineApp(pool: Pool, config: AppConfig): Promise<B
   class BaselineModule {}
 
   await pool.query('CREATE TABLE IF NOT EXISTS bench_raw_commands (LIKE es_events INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES)');
-  const app: INestApplication = await NestFactory.create(BaselineModule, { bodyParser: false, logger: false });
-  configureHttp(app, config);
+  const app = await NestFactory.create<NestFastifyApplication>(BaselineModule, fastifyAdapter(config), { bodyParser: false, logger: false });
+  configureFastify(app, config, createLogger(config, 'bench-baseline'));
+  configureApi(app);
   await app.listen(0, '127.0.0.1');
-  const address = (app.getHttpServer() as Server).address() as AddressInfo;
+  const address = app.getHttpServer().address() as AddressInfo;
   return { baseUrl: `http://127.0.0.1:${address.port}`, close: () => app.close() };
 }

@@ -23,10 +23,10 @@ export interface CommandOptions {
   log: (message: string) => void;
 }
 
-const PREFIX = 'benchco';
-const VERSIONS = ['1.0.0', '2.0.0'];
+export const PREFIX = 'benchco';
+export const VERSIONS = ['1.0.0', '2.0.0'];
 
-async function publishProviders(api: RunningApi, count: number): Promise<string[]> {
+export async function publishProviders(api: RunningApi, count: number): Promise<string[]> {
   const names = Array.from({ length: count }, (_, i) => `svc${i}`);
   let next = 0;
   let clock = Date.parse('2026-01-01T00:00:00Z');

@@ -3,8 +3,6 @@ import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { TerminusModule } from '@nestjs/terminus';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
-import { LoggerModule } from 'nestjs-pino';
-import { requestLoggingParams } from '../../libs/observability/request-logging';
 import { Infrastructure } from '../../libs/infrastructure/infrastructure';
 import { ChangeVersionHandler } from '../../libs/installations/change-version.handler';
 import { InstallProviderHandler } from '../../libs/installations/install-provider.handler';
@@ -82,7 +80,6 @@ export class AppModule {
         CqrsModule.forRoot(),
         TerminusModule.forRoot({ errorLogStyle: 'json' }),
         ThrottlerModule.forRoot(rateLimitOptions(infrastructure)),
-        LoggerModule.forRoot(requestLoggingParams(infrastructure.logger)),
       ],
       // Installations come first: `/providers/installed/{p}/{n}` must win over `/providers/{p}/{n}/…`.
       controllers: [InstallationsController, HistoryController, ProviderVersionsController, CatalogController, RuntimeController, OperationsController, ArtifactsController, OrganizationsController, PublishUploadController],

@@ -1,41 +1,27 @@
-import { Context, SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
-import type { NextFunction, Request, Response } from 'express';
+import { Context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { contextOfTraceparent, tracer } from './tracing';
 
-const TRACE_CONTEXT = Symbol('traceContext');
-
-interface TracedResponse extends Response {
-  [TRACE_CONTEXT]?: Context;
+/** A request's server span: the context to run the request in, and how to end it once answered. */
+export interface RequestSpan {
+  context: Context;
+  /** Names the span by route template (never the raw path) when the route is known. */
+  end(route: string | undefined, status: number): void;
 }
 
-/**
- * The request's server span, continuing an incoming W3C `traceparent`. Named by route template at
- * the end (never the raw path). Started first thing; `continueRequestTrace` re-enters it after the
- * body parsers, whose stream callbacks run outside the request's async context.
- */
-export function startRequestSpan(request: Request, response: Response, next: NextFunction): void {
-  const parent = contextOfTraceparent(request.headers.traceparent);
-  const span = tracer().startSpan(
-    request.method,
-    { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'url.path': request.path } },
-    parent,
-  );
-  const spanContext = trace.setSpan(parent, span);
-  (response as TracedResponse)[TRACE_CONTEXT] = spanContext;
-  response.on('finish', () => {
-    const route = (request.route as { path?: string } | undefined)?.path;
-    if (route) span.updateName(`${request.method} ${route}`);
-    span.setAttribute('http.response.status_code', response.statusCode);
-    if (route) span.setAttribute('http.route', route);
-    if (response.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-    span.end();
-  });
-  context.with(spanContext, next);
+/** Starts the request's server span, continuing an incoming W3C `traceparent`. */
+export function startRequestSpan(method: string, path: string, traceparent: string | string[] | undefined): RequestSpan {
+  const parent = contextOfTraceparent(traceparent);
+  const span = tracer().startSpan(method, { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'url.path': path } }, parent);
+  return {
+    context: trace.setSpan(parent, span),
+    end(route, status) {
+      if (route) {
+        span.updateName(`${method} ${route}`);
+        span.setAttribute('http.route', route);
+      }
+      span.setAttribute('http.response.status_code', status);
+      if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    },
+  };
 }
-
-export function continueRequestTrace(_request: Request, response: Response, next: NextFunction): void {
-  const spanContext = (response as TracedResponse)[TRACE_CONTEXT];
-  if (spanContext) context.with(spanContext, next);
-  else next();
-}
-

@@ -33,5 +33,12 @@ describe('smoke', () => {
     expect(wrong.status).toBe(422);
     const docs = await t.request('GET', '/openapi.json');
     expect(docs.status).toBe(200);
+    // Swagger UI: its page, and the assets it links (relative to /docs, served by @fastify/static).
+    const ui = await t.request('GET', '/docs');
+    expect(ui.status).toBe(200);
+    expect(ui.headers.get('content-type')).toMatch(/^text\/html/);
+    const assets = [...ui.text.matchAll(/(?:src|href)=["']([^"']+\.(?:js|css))["']/g)].map((match) => new URL(match[1], 'http://api/docs').pathname);
+    expect(assets).toEqual(expect.arrayContaining(['/docs/swagger-ui.css', '/docs/swagger-ui-bundle.js', '/docs/swagger-ui-init.js']));
+    for (const asset of assets) expect((await t.request('GET', asset)).status).toBe(200);
   });
 });

@@ -141,7 +141,7 @@ describe(`OpenAPI fuzzing (seed ${SEED}, ${REQUESTS} requests)`, () => {
         slowest.sort((a, b) => b.took - a.took);
         slowest.length = Math.min(slowest.length, 8);
         timeByOp.set(req.operation, (timeByOp.get(req.operation) ?? 0) + took);
-        if (req.kind === 'deep-json' && !(status === 400 && parseCode(text) === 'body_too_deep')) {
+        if (req.kind === 'deep-json' && !(status === 400 && deepBodyRefusal(req.path, parseCode(text)))) {
           fail('a body nested past 64 levels not refused as 400 body_too_deep', req, status, text);
         }
         if (status >= 500) {
@@ -208,6 +208,20 @@ async function appendedSince(t: TestApp, after: string, correlation: string | un
     [after, correlation ?? null],
   );
   return Number(rows[0].n);
+}
+
+/**
+ * How a body nested too deep may be refused: as such, or, when its URL does not percent-decode, for
+ * the URL (the router refuses that before any body is read).
+ */
+function deepBodyRefusal(path: string, code: string | undefined): boolean {
+  if (code === 'body_too_deep') return true;
+  try {
+    decodeURIComponent(path.split('?')[0]);
+    return false;
+  } catch {
+    return code === 'bad_request';
+  }
 }
 
 function parseCode(text: string): string | undefined {

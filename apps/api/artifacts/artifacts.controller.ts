@@ -1,7 +1,7 @@
 import { Controller, Get, Headers, Inject, Param, Res, StreamableFile } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiHeader, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { HttpResponse } from '../platform/http-types';
 import { ARTIFACTS_ROUTE } from '../../../libs/artifacts/artifact-url';
 import { GetArtifactQuery } from '../../../libs/artifacts/get-artifact.query';
 import { EventStore } from '../../../libs/event-store/event-store.port';
@@ -43,13 +43,13 @@ export class ArtifactsController {
     @Headers('authorization') authorization: string | undefined,
     @Headers(INSTALLATION_HEADER) installationId: string | undefined,
     @Headers(GENERATION_HEADER) generation: string | undefined,
-    @Res({ passthrough: true }) response: Response,
+    @Res({ passthrough: true }) response: HttpResponse,
   ): Promise<StreamableFile> {
     const requester = await requesterOf(this.directory, { authorization, installationId, generation });
     const artifact = await this.queries.execute(new GetArtifactQuery(sha256, requester));
     // Content-addressed: the bytes under a digest never change, so caches may keep them for good.
-    response.setHeader('ETag', `"${artifact.sha256}"`);
-    response.setHeader('Cache-Control', 'private, max-age=31536000, immutable');
+    response.header('ETag', `"${artifact.sha256}"`);
+    response.header('Cache-Control', 'private, max-age=31536000, immutable');
     return new StreamableFile(artifact.stream(), { type: 'application/octet-stream', length: artifact.size });
   }
 }

@@ -1,6 +1,6 @@
 import { ExecutionContext, createParamDecorator } from '@nestjs/common';
-import type { Request } from 'express';
 import { ApiKeyScope } from '../../../libs/api-keys/api-key';
+import type { HttpRequest } from '../platform/http-types';
 
 /** The caller, as its API key says: put on the request by the guard, on every command by handlers. */
 export interface Principal {
@@ -10,7 +10,7 @@ export interface Principal {
   platformAdmin: boolean;
 }
 
-export type AuthenticatedRequest = Request & { principal?: Principal };
+export type AuthenticatedRequest = HttpRequest & { principal?: Principal };
 
 export const CurrentPrincipal = createParamDecorator((_data: unknown, ctx: ExecutionContext): Principal => {
   const principal = ctx.switchToHttp().getRequest<AuthenticatedRequest>().principal;

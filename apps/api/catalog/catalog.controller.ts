@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Query, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { HttpRequest, HttpResponse } from '../platform/http-types';
 import { DomainError } from '../../../libs/domain/domain-error';
 import { RequireScope } from '../auth/auth.decorators';
 import { CurrentPrincipal, Principal } from '../auth/principal';
@@ -46,7 +46,7 @@ export class CatalogController {
   @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } })
   @ApiQuery({ name: 'offset', required: false, schema: { type: 'integer', minimum: 0, default: 0 } })
   @ApiOkResponse({ type: ProviderPage, headers: LIST_HEADERS })
-  async list(@Query() query: Record<string, unknown>, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+  async list(@Query() query: Record<string, unknown>, @CurrentPrincipal() principal: Principal, @Req() request: HttpRequest, @Res({ passthrough: true }) response: HttpResponse) {
     const q = typeof query.q === 'string' ? query.q : undefined;
     if (query.q !== undefined && (typeof query.q !== 'string' || query.q.length > 200)) {
       throw new DomainError('invalid', 'validation_failed', 'q must be a string of at most 200 characters.');
@@ -65,7 +65,7 @@ export class CatalogController {
   @ApiOperation({ summary: 'Get a catalog entry' })
   @ApiOkResponse({ type: ProviderResponse })
   @ApiResponse({ status: 404, type: ErrorBody })
-  async get(@Param('prefix') prefix: string, @Param('name') name: string, @CurrentPrincipal() principal: Principal, @Req() request: Request) {
+  async get(@Param('prefix') prefix: string, @Param('name') name: string, @CurrentPrincipal() principal: Principal, @Req() request: HttpRequest) {
     const provider = providerFromPath(prefix, name);
     await this.readModel.waitIfAsked(request, 'catalog');
     return this.queries.execute(new GetCatalogEntryQuery(provider, principal));
@@ -82,8 +82,8 @@ export class CatalogController {
     @Param('name') name: string,
     @Body() body: UpdateProviderDto,
     @CurrentPrincipal() principal: Principal,
-    @Req() request: Request,
-    @Res({ passthrough: true }) response: Response,
+    @Req() request: HttpRequest,
+    @Res({ passthrough: true }) response: HttpResponse,
   ) {
     const provider = providerFromPath(prefix, name);
     const { outcome, provider: state, installCount } = await this.commands.execute(new UpdateProviderMetadataCommand(provider, catalogMetadataOf(body), principal, commandContext(request, principal)));
@@ -97,7 +97,7 @@ export class CatalogController {
   @ApiOperation({ summary: 'Remove a provider from the catalog (its history stays)' })
   @ApiResponse({ status: 204 })
   @ApiResponse({ status: 409, type: ErrorBody, description: 'provider_in_use' })
-  async remove(@Param('prefix') prefix: string, @Param('name') name: string, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+  async remove(@Param('prefix') prefix: string, @Param('name') name: string, @CurrentPrincipal() principal: Principal, @Req() request: HttpRequest, @Res({ passthrough: true }) response: HttpResponse) {
     const provider = providerFromPath(prefix, name);
     const outcome = await this.commands.execute(new DeleteProviderCommand(provider, principal, commandContext(request, principal)));
     setCommandHeaders(response, outcome);

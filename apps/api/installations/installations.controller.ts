@@ -4,7 +4,7 @@ import { configuredDeployer } from '../../../libs/installations/deployment-name'
 import { INFRASTRUCTURE } from '../platform/tokens';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { HttpRequest, HttpResponse } from '../platform/http-types';
 import { ChangeVersionCommand } from '../../../libs/installations/change-version.handler';
 import { InstallProviderCommand } from '../../../libs/installations/install-provider.handler';
 import { ReconfigureInstallationCommand } from '../../../libs/installations/reconfigure-installation.handler';
@@ -65,7 +65,7 @@ export class InstallationsController {
   @ApiResponse({ status: 404, type: ErrorBody, description: 'provider_not_found, version_not_found' })
   @ApiResponse({ status: 409, type: ErrorBody, description: 'already_installed, concurrent_modification, idempotency_key_reused' })
   @ApiResponse({ status: 422, type: ErrorBody, description: 'validation_failed, reserved_config_key, config_invalid, version_yanked, invalid_provider_name' })
-  async install(@Body() body: InstallProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+  async install(@Body() body: InstallProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: HttpRequest, @Res({ passthrough: true }) response: HttpResponse) {
     const target = { tenant: principal.organizationId, provider: parseCanonical(body.provider_name) };
     const command = new InstallProviderCommand(
       target,
@@ -88,7 +88,7 @@ export class InstallationsController {
   @ApiQuery({ name: 'offset', required: false, schema: { type: 'integer', minimum: 0, default: 0 } })
   @ApiQuery({ name: 'min_position', required: false, description: 'Wait (≤ 5 s) until the read model has reached this X-Position' })
   @ApiOkResponse({ type: [InstalledProviderResponse], headers: LIST_HEADERS })
-  async list(@Query() query: Record<string, unknown>, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+  async list(@Query() query: Record<string, unknown>, @CurrentPrincipal() principal: Principal, @Req() request: HttpRequest, @Res({ passthrough: true }) response: HttpResponse) {
     const lifecycle_state = enumParam(query.lifecycle_state, 'lifecycle_state', LIFECYCLE_STATES);
     const health = enumParam(query.health, 'health', HEALTH_STATES);
     const window = listWindowOf(query);
@@ -105,12 +105,12 @@ export class InstallationsController {
   @ApiQuery({ name: 'min_position', required: false })
   @ApiOkResponse({ type: InstalledProviderResponse, headers: { ETag: { description: 'Stream revision' } } })
   @ApiResponse({ status: 404, type: ErrorBody, description: 'not_installed (also for another organisation’s installation)' })
-  async get(@Param('prefix') prefix: string, @Param('name') name: string, @Query('as_of') asOf: unknown, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+  async get(@Param('prefix') prefix: string, @Param('name') name: string, @Query('as_of') asOf: unknown, @CurrentPrincipal() principal: Principal, @Req() request: HttpRequest, @Res({ passthrough: true }) response: HttpResponse) {
     const provider = providerFromPath(prefix, name);
     const instant = asOfParam(asOf);
     if (!instant) await this.readModel.waitIfAsked(request, 'installed-providers', 'catalog');
     const { body, revision } = await this.queries.execute(new GetInstalledProviderQuery(principal.organizationId, provider, instant));
-    response.setHeader('ETag', `"${revision}"`);
+    response.header('ETag', `"${revision}"`);
     return body;
   }
 
@@ -123,7 +123,7 @@ export class InstallationsController {
   @ApiResponse({ status: 409, type: ErrorBody, description: 'installation_deleting, concurrent_modification' })
   @ApiResponse({ status: 412, type: ErrorBody, description: 'revision_mismatch' })
   @ApiResponse({ status: 422, type: ErrorBody, description: 'validation_failed, reserved_config_key, config_invalid' })
-  async reconfigure(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: UpdateInstallationDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+  async reconfigure(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: UpdateInstallationDto, @CurrentPrincipal() principal: Principal, @Req() request: HttpRequest, @Res({ passthrough: true }) response: HttpResponse) {
     const changes = { config: body.config, secretConfig: body.secret_config, resourceTier: body.resource_tier, upgradePolicy: body.upgrade_policy };
     return respond(response, await this.commands.execute(new ReconfigureInstallationCommand(target(principal, prefix, name), changes, commandContext(request, principal))));
   }
@@ -137,7 +137,7 @@ export class InstallationsController {
   @ApiResponse({ status: 200, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
   @ApiResponse({ status: 409, type: ErrorBody, description: 'already_at_version, installation_deleting, concurrent_modification' })
   @ApiResponse({ status: 422, type: ErrorBody, description: 'not_an_upgrade, version_yanked, config_invalid (the current config violates the target config_schema; the message names the keys)' })
-  async upgrade(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: UpgradeProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+  async upgrade(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: UpgradeProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: HttpRequest, @Res({ passthrough: true }) response: HttpResponse) {
     return respond(response, await this.commands.execute(new ChangeVersionCommand(target(principal, prefix, name), 'up', body.version ?? null, commandContext(request, principal))));
   }
 
@@ -150,7 +150,7 @@ export class InstallationsController {
   @ApiResponse({ status: 200, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
   @ApiResponse({ status: 409, type: ErrorBody, description: 'already_at_version, installation_deleting, concurrent_modification' })
   @ApiResponse({ status: 422, type: ErrorBody, description: 'not_a_downgrade, version_yanked, config_invalid (the current config violates the target config_schema; the message names the keys)' })
-  async downgrade(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: DowngradeProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+  async downgrade(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: DowngradeProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: HttpRequest, @Res({ passthrough: true }) response: HttpResponse) {
     return respond(response, await this.commands.execute(new ChangeVersionCommand(target(principal, prefix, name), 'down', body.target_version, commandContext(request, principal))));
   }
 
@@ -162,7 +162,7 @@ export class InstallationsController {
   @ApiHeader(IF_MATCH)
   @ApiResponse({ status: 200, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
   @ApiResponse({ status: 409, type: ErrorBody, description: 'nothing_to_roll_back, installation_deleting, concurrent_modification' })
-  async rollback(@Param('prefix') prefix: string, @Param('name') name: string, @Body() _body: RollbackInstallationDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+  async rollback(@Param('prefix') prefix: string, @Param('name') name: string, @Body() _body: RollbackInstallationDto, @CurrentPrincipal() principal: Principal, @Req() request: HttpRequest, @Res({ passthrough: true }) response: HttpResponse) {
     return respond(response, await this.commands.execute(new RollbackInstallationCommand(target(principal, prefix, name), commandContext(request, principal))));
   }
 
@@ -175,7 +175,7 @@ export class InstallationsController {
   @ApiHeader(IDEMPOTENCY)
   @ApiHeader(IF_MATCH)
   @ApiResponse({ status: 202, type: InstalledProviderResponse, headers: COMMAND_HEADERS })
-  async uninstall(@Param('prefix') prefix: string, @Param('name') name: string, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+  async uninstall(@Param('prefix') prefix: string, @Param('name') name: string, @CurrentPrincipal() principal: Principal, @Req() request: HttpRequest, @Res({ passthrough: true }) response: HttpResponse) {
     return respond(response, await this.commands.execute(new UninstallProviderCommand(target(principal, prefix, name), commandContext(request, principal))));
   }
 
@@ -184,7 +184,7 @@ export class InstallationsController {
   @ApiOperation({ summary: 'Rollout status of the current generation' })
   @ApiOkResponse({ type: DeploymentResultResponse })
   @ApiResponse({ status: 404, type: ErrorBody, description: 'not_installed, not_deployed' })
-  async deployment(@Param('prefix') prefix: string, @Param('name') name: string, @CurrentPrincipal() principal: Principal, @Req() request: Request) {
+  async deployment(@Param('prefix') prefix: string, @Param('name') name: string, @CurrentPrincipal() principal: Principal, @Req() request: HttpRequest) {
     const provider = providerFromPath(prefix, name);
     await this.readModel.waitIfAsked(request, 'installed-providers');
     return this.queries.execute(new GetDeploymentQuery(principal.organizationId, provider));
@@ -197,7 +197,7 @@ export class InstallationsController {
   @ApiHeader(IDEMPOTENCY)
   @ApiHeader(IF_MATCH)
   @ApiResponse({ status: 200, type: DeploymentResultResponse, headers: COMMAND_HEADERS })
-  async deploy(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: DeployProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<DeploymentResultResponse> {
+  async deploy(@Param('prefix') prefix: string, @Param('name') name: string, @Body() body: DeployProviderDto, @CurrentPrincipal() principal: Principal, @Req() request: HttpRequest, @Res({ passthrough: true }) response: HttpResponse): Promise<DeploymentResultResponse> {
     const result = await this.commands.execute(new RedeployInstallationCommand(target(principal, prefix, name), body.version ?? null, commandContext(request, principal)));
     setCommandHeaders(response, result.outcome);
     return deploymentFromResult(result, configuredDeployer(this.infrastructure.config));
@@ -209,7 +209,7 @@ function target(principal: Principal, prefix: string, name: string): TenantInsta
   return { tenant: principal.organizationId, provider: providerFromPath(prefix, name) };
 }
 
-function respond(response: Response, result: InstallationResult): InstalledProviderResponse {
+function respond(response: HttpResponse, result: InstallationResult): InstalledProviderResponse {
   setCommandHeaders(response, result.outcome);
   return installedFromState(result.installation, result.latestVersion);
 }

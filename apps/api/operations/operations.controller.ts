@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, OnModuleDestroy, OnModuleInit, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorResult } from '@nestjs/terminus';
-import type { Response } from 'express';
+import type { HttpResponse } from '../platform/http-types';
 import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
 import { metricsExposition } from '../../../libs/observability/metrics';
 import { refreshProcessMetrics, trackProcessMetrics } from '../../../libs/observability/process-metrics';
@@ -82,11 +82,11 @@ export class OperationsController implements OnModuleInit, OnModuleDestroy {
   @Get('metrics')
   @Public()
   @ApiOperation({ summary: 'Prometheus metrics' })
-  async metrics(@Res() response: Response) {
+  async metrics(@Res({ passthrough: true }) response: HttpResponse): Promise<string> {
     await refreshProcessMetrics();
     const { contentType, body } = await metricsExposition();
-    response.setHeader('Content-Type', contentType);
-    response.send(body);
+    response.header('Content-Type', contentType);
+    return body;
   }
 
   @Get('auth/me')

@@ -1,7 +1,7 @@
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { HttpRequest, HttpResponse } from '../platform/http-types';
 import { DomainError } from '../../../libs/domain/domain-error';
 import { TOKEN_PATTERN } from '../../../libs/providers/provider-identity';
 import { GetOrganizationQuery, ListOrganizationsQuery, OrganizationVisibility } from '../../../projections/organizations.queries';
@@ -29,7 +29,7 @@ export class OrganizationsController {
   @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 100 } })
   @ApiQuery({ name: 'offset', required: false, schema: { type: 'integer', minimum: 0, default: 0 } })
   @ApiOkResponse({ type: [OrganizationResponse], headers: { 'X-Total-Count': { description: 'Number of organisations visible' }, Link: { description: 'RFC 8288 next/prev' } } })
-  async list(@Query() query: Record<string, unknown>, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+  async list(@Query() query: Record<string, unknown>, @CurrentPrincipal() principal: Principal, @Req() request: HttpRequest, @Res({ passthrough: true }) response: HttpResponse) {
     const window = listWindowOf(query);
     await this.readModel.waitIfAsked(request, 'organizations');
     const { items, total } = await this.queries.execute(new ListOrganizationsQuery(visibilityOf(principal), window));
@@ -42,7 +42,7 @@ export class OrganizationsController {
   @ApiOperation({ summary: 'One organisation' })
   @ApiOkResponse({ type: OrganizationResponse })
   @ApiResponse({ status: 404, type: ErrorBody, description: 'organization_not_found (also for another organisation than the key’s)' })
-  async get(@Param('id') id: string, @CurrentPrincipal() principal: Principal, @Req() request: Request): Promise<OrganizationResponse> {
+  async get(@Param('id') id: string, @CurrentPrincipal() principal: Principal, @Req() request: HttpRequest): Promise<OrganizationResponse> {
     // A path no organisation can have names none: 404, and the text is not echoed back.
     if (!TOKEN_PATTERN.test(id)) throw new DomainError('not_found', 'organization_not_found', 'No such organisation.');
     await this.readModel.waitIfAsked(request, 'organizations');

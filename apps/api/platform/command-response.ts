@@ -1,21 +1,21 @@
-import type { Response } from 'express';
 import { CommandOutcome } from '../../../libs/application/command-runner';
 import { Position, encodePosition } from '../../../libs/event-store/position';
+import { HttpResponse } from './http-types';
 
 /** The position each command response reflects, for `ReadModelCatchUpInterceptor` to wait on. */
-const commandPositions = new WeakMap<Response, Position>();
+const commandPositions = new WeakMap<HttpResponse, Position>();
 
 /** Every command response names the stream revision (ETag) and global position it reflects. */
-export function setCommandHeaders(response: Response, outcome: Pick<CommandOutcome<unknown>, 'revision' | 'position'>): void {
-  response.setHeader('ETag', `"${outcome.revision}"`);
+export function setCommandHeaders(response: HttpResponse, outcome: Pick<CommandOutcome<unknown>, 'revision' | 'position'>): void {
+  response.header('ETag', `"${outcome.revision}"`);
   if (outcome.position) {
-    response.setHeader('X-Position', encodePosition(outcome.position));
+    response.header('X-Position', encodePosition(outcome.position));
     commandPositions.set(response, outcome.position);
   }
 }
 
 /** The position a command answered with on this response, if it was a command. */
-export function commandPositionOf(response: Response): Position | undefined {
+export function commandPositionOf(response: HttpResponse): Position | undefined {
   return commandPositions.get(response);
 }
 

@@ -1,4 +1,6 @@
+import { HttpAdapterHost } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import pino from 'pino';
 import { ErrorFilter } from './error.filter';
 
@@ -7,22 +9,25 @@ describe('ErrorFilter', () => {
   function handle(exception: unknown, headers: Record<string, string> = {}) {
     const lines: Array<Record<string, unknown>> = [];
     const logger = pino({ level: 'error' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
-    const request = { method: 'POST', path: '/providers/install', url: '/providers/install?token=secret', headers };
+    const request = { method: 'POST', url: '/providers/install?token=secret', headers };
     const response = {
-      headersSent: false,
+      sent: false,
       statusCode: 0,
       body: undefined as unknown,
-      setHeader: () => undefined,
+      header: () => undefined,
+      getHeader: () => undefined,
       status(code: number) {
         this.statusCode = code;
         return this;
       },
-      json(body: unknown) {
+      send(body: unknown) {
         this.body = body;
         return this;
       },
     };
-    new ErrorFilter(logger).catch(exception, new ExecutionContextHost([request, response]));
+    const adapterHost = new HttpAdapterHost();
+    adapterHost.httpAdapter = new FastifyAdapter();
+    new ErrorFilter(logger, adapterHost).catch(exception, new ExecutionContextHost([request, response]));
     return { lines, response };
   }
 

@@ -1,11 +1,12 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Inject } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import { ThrottlerException } from '@nestjs/throttler';
-import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { DomainError, DomainErrorKind } from '../../../libs/domain/domain-error';
 import { EventStoreUnavailable } from '../../../libs/event-store/event-store.port';
 import { isConnectionError } from '../../../libs/event-store/postgres/connection-errors';
 import { errorBody } from './error-body';
+import { HttpRequest, pathOf } from './http-types';
 import { requestIdOf } from './request-context';
 import { RequestValidationError } from './request-errors';
 import { LOGGER } from './tokens';
@@ -31,6 +32,18 @@ const CODE_BY_STATUS: Record<number, string> = {
   429: 'rate_limited',
   503: 'service_unavailable',
 };
+
+/** Body errors Fastify raises before a route runs, as the error body says them. */
+const FASTIFY_BODY_ERRORS: Record<string, { status: number; code: string; message: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'payload_too_large', message: 'The request body is larger than the server accepts.' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'bad_request', message: 'The request body does not match its Content-Length.' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'unsupported_media_type', message: 'The request body encoding is not supported.' },
+};
+
+function fastifyBodyError(exception: unknown): { status: number; code: string; message: string } | undefined {
+  if (!(exception instanceof Error) || !('code' in exception) || typeof exception.code !== 'string') return undefined;
+  return Object.hasOwn(FASTIFY_BODY_ERRORS, exception.code) ? FASTIFY_BODY_ERRORS[exception.code] : undefined;
+}
 
 interface MappedError {
   status: number;
@@ -60,6 +73,8 @@ function mapError(exception: unknown): MappedError {
       typeof fromResponse.message === 'string' ? fromResponse.message : typeof response === 'string' ? response : exception.message;
     return { status, body: errorBody(fromResponse.code ?? CODE_BY_STATUS[status] ?? 'error', message) };
   }
+  const bodyError = fastifyBodyError(exception);
+  if (bodyError) return { status: bodyError.status, body: errorBody(bodyError.code, bodyError.message) };
   if (exception instanceof EventStoreUnavailable || isConnectionError(exception) || isConnectionError((exception as { driverError?: unknown })?.driverError)) {
     return {
       status: 503,
@@ -72,12 +87,16 @@ function mapError(exception: unknown): MappedError {
 
 @Catch()
 export class ErrorFilter implements ExceptionFilter {
-  constructor(@Inject(LOGGER) private readonly logger: Logger) {}
+  constructor(
+    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly adapterHost: HttpAdapterHost,
+  ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
-    const response = http.getResponse<Response>();
-    const request = http.getRequest<Request>();
+    const response: unknown = http.getResponse();
+    const request = http.getRequest<HttpRequest>();
+    const adapter = this.adapterHost.httpAdapter;
     const mapped = mapError(exception);
     if (mapped.status >= 500) {
       // Method, route path (never the query: it may carry a token) and request id find the request's line.
@@ -85,15 +104,15 @@ export class ErrorFilter implements ExceptionFilter {
         {
           err: exception instanceof Error ? { message: exception.message, stack: exception.stack } : exception,
           method: request.method,
-          path: request.path,
+          path: pathOf(request),
           request_id: requestIdOf(request),
           status: mapped.status,
         },
         'request failed',
       );
     }
-    if (response.headersSent) return;
-    for (const [name, value] of Object.entries(mapped.headers ?? {})) response.setHeader(name, value);
-    response.status(mapped.status).json(mapped.body);
+    if (adapter.isHeadersSent(response)) return;
+    for (const [name, value] of Object.entries(mapped.headers ?? {})) adapter.setHeader(response, name, value);
+    adapter.reply(response, mapped.body, mapped.status);
   }
 }

@@ -1,67 +1,10 @@
 import { INestApplication, ValidationPipe } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import express, { NextFunction, Request, Response } from 'express';
-import helmet from 'helmet';
-import { AppConfig } from '../../../libs/config/app-config';
-import { continueRequestTrace, startRequestSpan } from '../../../libs/observability/http-tracing';
-import { assignRequestId } from './request-context';
-import { errorBody } from './error-body';
 import { documentIgnoredRequestFields } from './openapi-extras';
-import { RequestValidationError, flattenValidationErrors, jsonTypeOf } from './request-errors';
-import { rejectUnstorableText } from './storable-text';
-import { trustProxySetting } from './trust-proxy';
+import { RequestValidationError, flattenValidationErrors } from './request-errors';
 
-/**
- * The platform's SDK reads `application/json` literally and treats a charset parameter as text, so
- * JSON responses carry the bare media type (Express would append `; charset=utf-8`).
- */
-function bareJsonContentType(_req: Request, res: Response, next: NextFunction): void {
-  const setHeader = res.setHeader.bind(res);
-  res.setHeader = (name: string, value: number | string | readonly string[]) => {
-    if (name.toLowerCase() === 'content-type' && typeof value === 'string' && value.startsWith('application/json')) {
-      return setHeader(name, 'application/json');
-    }
-    return setHeader(name, value);
-  };
-  next();
-}
-
-/** Body-parser failures: malformed JSON is a 400, an oversized body a 413, both with the error body. */
-function bodyErrors(error: unknown, _req: Request, res: Response, next: NextFunction): void {
-  const type = (error as { type?: string })?.type;
-  if (type === 'entity.too.large') {
-    res.status(413).json(errorBody('payload_too_large', 'The request body is larger than the server accepts.'));
-    return;
-  }
-  if (type === 'entity.parse.failed') {
-    res.status(400).json(errorBody('malformed_json', 'The request body is not valid JSON.'));
-    return;
-  }
-  if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
-    res.status(415).json(errorBody('unsupported_media_type', 'The request body encoding is not supported.'));
-    return;
-  }
-  next(error);
-}
-
-export function configureHttp(app: INestApplication, config: AppConfig): void {
-  const server = app.getHttpAdapter().getInstance() as express.Express;
-  server.disable('x-powered-by');
-  server.set('etag', false);
-  server.set('trust proxy', trustProxySetting());
-  app.use(assignRequestId);
-  app.use(startRequestSpan);
-  app.use(helmet());
-  app.use(bareJsonContentType);
-  app.use(express.json({ limit: config.bodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }));
-  app.use(bodyErrors);
-  app.use(continueRequestTrace);
-  // A command with no body (an upgrade to latest, say) is an empty object, not a missing one.
-  app.use((req: Request, _res: Response, next: NextFunction) => {
-    if (req.body === undefined) req.body = {};
-    next();
-  });
-  app.use(rejectUnstorableText);
+/** What runs above the HTTP server: validation, shutdown hooks, the OpenAPI document and Swagger UI at /docs. */
+export function configureApi(app: INestApplication): void {
   app.useGlobalPipes(
     new ValidationPipe({
       // Unknown fields are dropped, not refused: the platform's models ignore them, and an SDK that
@@ -89,7 +32,5 @@ export function configureHttp(app: INestApplication, config: AppConfig): void {
       .build(),
   );
   documentIgnoredRequestFields(document);
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi.json', yamlDocumentUrl: 'openapi.yaml' });
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi.json', yamlDocumentUrl: 'openapi.yaml', ui: true });
 }
-
-export { jsonTypeOf };

@@ -1,4 +1,4 @@
-import type { Request, Response } from 'express';
+import { HttpRequest, HttpResponse } from './http-types';
 import { pageOf } from './path-params';
 
 /** The largest `limit` a paged route accepts (see `pageOf`). */
@@ -23,8 +23,8 @@ export function listWindowOf(query: Record<string, unknown>): ListWindow {
  * `X-Total-Count`, and RFC 8288 `Link` relations `next` / `prev` when the window leaves items out on
  * either side. The links repeat the request's own query with only `limit`/`offset` changed.
  */
-export function setListHeaders(request: Request, response: Response, window: ListWindow, total: number): void {
-  response.setHeader('X-Total-Count', String(total));
+export function setListHeaders(request: HttpRequest, response: HttpResponse, window: ListWindow, total: number): void {
+  response.header('X-Total-Count', String(total));
   const links: string[] = [];
   if (window.limit !== null && window.offset + window.limit < total) links.push(link(request, window.limit, window.offset + window.limit, 'next'));
   if (window.offset > 0) {
@@ -32,10 +32,10 @@ export function setListHeaders(request: Request, response: Response, window: Lis
     const size = window.limit ?? Math.min(window.offset, MAX_LIMIT);
     links.push(link(request, size, Math.max(0, window.offset - size), 'prev'));
   }
-  if (links.length > 0) response.setHeader('Link', links.join(', '));
+  if (links.length > 0) response.header('Link', links.join(', '));
 }
 
-function link(request: Request, limit: number, offset: number, rel: 'next' | 'prev'): string {
+function link(request: HttpRequest, limit: number, offset: number, rel: 'next' | 'prev'): string {
   const url = new URL(request.originalUrl, 'http://placeholder');
   url.searchParams.set('limit', String(limit));
   url.searchParams.set('offset', String(offset));

@@ -3,6 +3,7 @@ import * as ipaddr from 'ipaddr.js';
 import type { Pool } from 'pg';
 import { RegistrationTokens, tokenMatches } from '../../../libs/installations/registration-token';
 import type { AuthenticatedRequest } from '../auth/principal';
+import { isRecord } from './http-types';
 import { PgThrottlerStorage } from './pg-throttler-storage';
 
 /** What the limiter needs of the infrastructure: the shared budget lives in the database. */
@@ -63,10 +64,6 @@ class RuntimeTokenCheck {
     });
     return this.tokens;
   }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** IPv4 as is (also when written IPv4-mapped), IPv6 by its /64. */

@@ -1,7 +1,7 @@
 import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
-import type { Response } from 'express';
 import { Observable, mergeMap } from 'rxjs';
 import { READ_MODEL_LAGGING_HEADER, commandPositionOf } from './command-response';
+import { HttpResponse } from './http-types';
 import { ReadModelWaiter } from './read-model-waiter';
 
 /**
@@ -17,13 +17,13 @@ export class ReadModelCatchUpInterceptor implements NestInterceptor {
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (!this.readModels.commandsWait || context.getType() !== 'http') return next.handle();
-    const response = context.switchToHttp().getResponse<Response>();
+    const response = context.switchToHttp().getResponse<HttpResponse>();
     return next.handle().pipe(
       mergeMap(async (body: unknown) => {
         const position = commandPositionOf(response);
         if (!position) return body;
         const lagging = await this.readModels.waitForCommand(position);
-        if (lagging.length > 0) response.setHeader(READ_MODEL_LAGGING_HEADER, lagging.join(','));
+        if (lagging.length > 0) response.header(READ_MODEL_LAGGING_HEADER, lagging.join(','));
         return body;
       }),
     );

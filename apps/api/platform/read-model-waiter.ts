@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ServiceUnavailableException } from '@nestjs/common';
-import type { Request } from 'express';
 import { CheckpointStore } from '../../../libs/event-store/consumers/checkpoint-store';
 import { decodePosition, Position } from '../../../libs/event-store/position';
 import { waitUntilCaughtUp } from '../../../libs/event-store/consumers/caught-up';
@@ -8,6 +7,7 @@ import { EventStore } from '../../../libs/event-store/event-store.port';
 import { PROJECTIONS } from '../../../projections/projections';
 import { DomainError } from '../../../libs/domain/domain-error';
 import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
+import { HttpRequest, isRecord } from './http-types';
 import { INFRASTRUCTURE } from './tokens';
 
 /**
@@ -56,8 +56,9 @@ export class ReadModelWaiter {
     return projection.eventTypes;
   }
 
-  async waitIfAsked(request: Request, consumer: string, ...alsoConsumers: string[]): Promise<void> {
-    const raw = (request.query.min_position as string | undefined) ?? (request.headers['x-min-position'] as string | undefined);
+  async waitIfAsked(request: HttpRequest, consumer: string, ...alsoConsumers: string[]): Promise<void> {
+    const fromQuery = isRecord(request.query) ? request.query.min_position : undefined;
+    const raw = fromQuery ?? request.headers['x-min-position'];
     if (raw === undefined || raw === '') return;
     const target = typeof raw === 'string' ? decodePosition(raw) : undefined;
     if (!target) {

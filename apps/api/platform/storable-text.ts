@@ -1,5 +1,4 @@
-import type { NextFunction, Request, Response } from 'express';
-import { errorBody } from './error-body';
+import { ErrorBody, errorBody } from './error-body';
 
 /**
  * PostgreSQL cannot store U+0000 in `text` or `jsonb`, nor an unpaired UTF-16 surrogate in `jsonb`:
@@ -77,26 +76,25 @@ export function findUnstorable(root: unknown, rootField: string): string | undef
   return undefined;
 }
 
-function decodedPath(request: Request): string {
+function decodedPath(path: string): string {
   try {
-    return decodeURIComponent(request.path);
+    return decodeURIComponent(path);
   } catch {
     return ''; // malformed escapes are the router's to refuse (400)
   }
 }
 
-export function rejectUnstorableText(request: Request, response: Response, next: NextFunction): void {
-  if (jsonDepth(request.body, MAX_BODY_DEPTH) > MAX_BODY_DEPTH || jsonDepth(request.query, MAX_BODY_DEPTH) > MAX_BODY_DEPTH) {
-    response.status(400).json(errorBody('body_too_deep', `The request nests objects or arrays deeper than ${MAX_BODY_DEPTH} levels.`));
-    return;
+/** A request's refusal (status and error body) when it nests too deep or carries unstorable text. */
+export function unstorableTextRefusal(path: string, query: unknown, body: unknown): { status: number; body: ErrorBody } | undefined {
+  if (jsonDepth(body, MAX_BODY_DEPTH) > MAX_BODY_DEPTH || jsonDepth(query, MAX_BODY_DEPTH) > MAX_BODY_DEPTH) {
+    return { status: 400, body: errorBody('body_too_deep', `The request nests objects or arrays deeper than ${MAX_BODY_DEPTH} levels.`) };
   }
-  const field = UNSTORABLE.test(decodedPath(request))
-    ? 'path'
-    : (findUnstorable(request.query, 'query') ?? findUnstorable(request.body, ''));
-  if (field === undefined) return next();
+  const field = UNSTORABLE.test(decodedPath(path)) ? 'path' : (findUnstorable(query, 'query') ?? findUnstorable(body, ''));
+  if (field === undefined) return undefined;
   const name = field || 'body';
   const message = `${name} contains a NUL character or an unpaired surrogate, which cannot be stored`;
-  response
-    .status(422)
-    .json(errorBody('validation_failed', `The request is invalid: ${message}.`, [{ field: name, constraint: 'storableText', message, value_type: 'string' }]));
+  return {
+    status: 422,
+    body: errorBody('validation_failed', `The request is invalid: ${message}.`, [{ field: name, constraint: 'storableText', message, value_type: 'string' }]),
+  };
 }

@@ -3,7 +3,7 @@ import { isCidr } from '../../../libs/network/cidr';
 
 export const TRUST_PROXY_ENV = 'TRUST_PROXY';
 
-/** Names Express (proxy-addr) accepts for well-known ranges. */
+/** Names Fastify's trustProxy (proxy-addr) accepts for well-known ranges. */
 const NAMED_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 
 export type TrustProxySetting = boolean | number | string[];

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import busboy from 'busboy';
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import { DomainError } from '../../../libs/domain/domain-error';
 
 export interface MultipartUploadOptions<Fields, Result> {
@@ -26,7 +26,7 @@ function badRequest(code: string, message: string): DomainError {
  * streamed into `acceptFile` as it arrives. Whatever is refused is drained, so the client reads the
  * answer instead of a reset connection; the first failure is the request's answer.
  */
-export function readMultipartUpload<Fields, Result>(request: Request, options: MultipartUploadOptions<Fields, Result>): Promise<Result> {
+export function readMultipartUpload<Fields, Result>(request: IncomingMessage, options: MultipartUploadOptions<Fields, Result>): Promise<Result> {
   if (!MULTIPART.test(request.headers['content-type'] ?? '')) {
     return Promise.reject(new DomainError('invalid', 'multipart_required', `Send multipart/form-data with a "${options.fieldName}" field and a "${options.fileField}" file.`));
   }
@@ -49,7 +49,7 @@ class MultipartUpload<Fields, Result> {
   private result: Promise<Result> | undefined;
 
   constructor(
-    private readonly request: Request,
+    private readonly request: IncomingMessage,
     private readonly parser: busboy.Busboy,
     private readonly options: MultipartUploadOptions<Fields, Result>,
     private readonly resolve: (value: Result) => void,

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { HttpRequest, HttpResponse } from '../platform/http-types';
 import { PublishVersionCommand } from '../../../libs/providers/publish-version.handler';
 import { YankVersionCommand } from '../../../libs/providers/yank-version.handler';
 import { GetVersionQuery, ListVersionsQuery } from '../../../projections/provider-versions.queries';
@@ -41,7 +41,7 @@ export class ProviderVersionsController {
   @ApiResponse({ status: 403, type: ErrorBody, description: 'prefix_not_owned, platform_admin_required, missing_scope' })
   @ApiResponse({ status: 409, type: ErrorBody, description: 'version_exists, concurrent_modification, idempotency_key_reused' })
   @ApiResponse({ status: 422, type: ErrorBody, description: 'validation_failed, invalid_provider_name, invalid_wheel_url, sha256_mismatch, wheel_unreachable' })
-  async publish(@Body() body: PublishVersionDto, @CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+  async publish(@Body() body: PublishVersionDto, @CurrentPrincipal() principal: Principal, @Req() request: HttpRequest, @Res({ passthrough: true }) response: HttpResponse) {
     const published = versionToPublish(body);
     const { outcome, version } = await this.commands.execute(new PublishVersionCommand(published, principal, commandContext(request, principal)));
     setCommandHeaders(response, outcome);
@@ -62,8 +62,8 @@ export class ProviderVersionsController {
     @Param('name') name: string,
     @Query() query: Record<string, unknown>,
     @CurrentPrincipal() principal: Principal,
-    @Req() request: Request,
-    @Res({ passthrough: true }) response: Response,
+    @Req() request: HttpRequest,
+    @Res({ passthrough: true }) response: HttpResponse,
   ) {
     const provider = providerFromPath(prefix, name);
     const status = enumParam(query.status, 'status', ['building', 'published', 'failed', 'yanked'] as const);
@@ -88,14 +88,14 @@ export class ProviderVersionsController {
     @Param('version') version: string,
     @Query('as_of') rawAsOf: unknown,
     @CurrentPrincipal() principal: Principal,
-    @Req() request: Request,
-    @Res({ passthrough: true }) response: Response,
+    @Req() request: HttpRequest,
+    @Res({ passthrough: true }) response: HttpResponse,
   ) {
     const provider = providerFromPath(prefix, name);
     const asOf = asOfParam(rawAsOf);
     if (!asOf) await this.readModel.waitIfAsked(request, 'provider-versions', 'catalog'); // visibility comes from the catalog
     const { body, streamRevision } = await this.queries.execute(new GetVersionQuery(provider, version, principal, asOf));
-    if (streamRevision !== null) response.setHeader('ETag', `"${streamRevision}"`);
+    if (streamRevision !== null) response.header('ETag', `"${streamRevision}"`);
     return body;
   }
 
@@ -112,8 +112,8 @@ export class ProviderVersionsController {
     @Param('version') version: string,
     @Body() body: YankVersionDto,
     @CurrentPrincipal() principal: Principal,
-    @Req() request: Request,
-    @Res({ passthrough: true }) response: Response,
+    @Req() request: HttpRequest,
+    @Res({ passthrough: true }) response: HttpResponse,
   ) {
     const provider = providerFromPath(prefix, name);
     const yanked = await this.commands.execute(new YankVersionCommand(provider, version, body.reason ?? null, principal, commandContext(request, principal)));

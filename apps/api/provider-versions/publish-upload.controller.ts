@@ -1,7 +1,7 @@
 import { Controller, HttpCode, HttpException, Inject, Post, Req, Res } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import { HttpRequest, HttpResponse, rawRequestOf } from '../platform/http-types';
 import { isArtifactTooLarge } from '../../../libs/artifacts/artifact-store.port';
 import { Infrastructure } from '../../../libs/infrastructure/infrastructure';
 import { PublishUploadCommand } from '../../../libs/providers/publish-upload.handler';
@@ -46,11 +46,11 @@ export class PublishUploadController {
   @ApiResponse({ status: 409, type: ErrorBody, description: 'version_exists, concurrent_modification' })
   @ApiResponse({ status: 413, type: ErrorBody, description: 'payload_too_large (nothing stored)' })
   @ApiResponse({ status: 422, type: ErrorBody, description: 'validation_failed, malformed_metadata, metadata_first, wheel_missing, multipart_required' })
-  async publish(@CurrentPrincipal() principal: Principal, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+  async publish(@CurrentPrincipal() principal: Principal, @Req() request: HttpRequest, @Res({ passthrough: true }) response: HttpResponse) {
     const context = commandContext(request, principal);
     let published: { outcome: VersionOutcome; provider: PublishUploadCommand['version']['provider'] };
     try {
-      published = await readMultipartUpload(request, {
+      published = await readMultipartUpload(rawRequestOf(request), {
         fieldName: 'metadata',
         fileField: 'wheel',
         maxFieldBytes: this.infrastructure.config.bodyLimitBytes,
