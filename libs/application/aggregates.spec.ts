@@ -17,6 +17,8 @@ import { INSTALLER_SCOPE } from './idempotency-scopes';
 
 const NOW = '2026-01-01T00:00:00.000Z';
 const RETENTION_MS = 3_600_000;
+/** What a load reads from a stream's end (snapshot-loader.ts): streams up to this long need no snapshot. */
+const RECENT_EVENTS = SNAPSHOT_EVERY + 14;
 
 const installOf = (installationId: string): InstallProvider => ({
   type: 'InstallProvider',
@@ -160,7 +162,7 @@ describe.each([
     expect(await aggregates.idempotency.find('acme', key)).toBeUndefined();
     expect(await aggregates.idempotency.purge()).toBeGreaterThanOrEqual(1);
     // Enough events after it that the key's event stands before the newest snapshot.
-    for (let i = 0; i < SNAPSHOT_EVERY + 2; i++) await runCommand(aggregates, installationDecider, stream, health(200 + i), context());
+    for (let i = 0; i < RECENT_EVENTS + 2; i++) await runCommand(aggregates, installationDecider, stream, health(200 + i), context());
     await settle();
     const length = (await eventStore.readStream(stream)).length;
     const retry = await runCommand(aggregates, installationDecider, stream, health(9), context({ idempotencyKey: key, requestHash: 'h' }));
@@ -193,19 +195,20 @@ describe.each([
     const stream = newStream('asof');
     const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, minute)).toISOString();
     await runCommand(aggregates, installationDecider, stream, { ...installOf(randomUUID()), now: at(0) }, context({ now: at(0) }));
-    for (let i = 1; i <= 2 * SNAPSHOT_EVERY + 10; i++) {
+    for (let i = 1; i <= 3 * SNAPSHOT_EVERY + 10; i++) {
       await runCommand(aggregates, installationDecider, stream, health(i, at(i)), context({ now: at(i) }));
       if (i % SNAPSHOT_EVERY === 0) await settle();
     }
     await settle();
     const recorded = (await eventStore.readStream(stream)).map(upcast);
-    for (const minute of [0, 30, SNAPSHOT_EVERY + 5, 2 * SNAPSHOT_EVERY + 3]) {
+    // Snapshots begin once the stream outgrows what a load reads from its end (64 events).
+    for (const minute of [0, 30, RECENT_EVENTS + 5, 2 * SNAPSHOT_EVERY + 20, 3 * SNAPSHOT_EVERY + 5]) {
       const asOf = new Date(at(minute));
       const happened = recorded.filter((e) => new Date(e.metadata.occurred_at) <= asOf);
       counter.reset();
       const loaded = await loadState(aggregates, installationDecider, stream, asOf);
       expect(loaded).toEqual({ state: fold(installationDecider, eventsOf(happened)), revision: happened.length - 1 });
-      if (minute > SNAPSHOT_EVERY) expect(counter.read()).toBeLessThanOrEqual(recorded.length - SNAPSHOT_EVERY + 1);
+      if (minute > RECENT_EVENTS) expect(counter.read()).toBeLessThanOrEqual(recorded.length - RECENT_EVENTS + 2);
     }
   });
 });

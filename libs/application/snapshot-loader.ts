@@ -91,9 +91,9 @@ export async function loadAggregate<State, Event extends DomainEvent>(
 const RECENT_EVENTS = SNAPSHOT_EVERY + 14;
 
 /**
- * The current state in one round trip of latency: the newest snapshot and the stream's last events
- * are read at once, and folded when those events reach back to the snapshot's anchor (or the stream
- * is that short). Undefined when they do not (a long stream with no recent snapshot): the caller
+ * The current state from the stream's last events: the whole stream when it is that short (most
+ * streams: one query, no snapshot needed), else folded on from the snapshot when those events reach
+ * back to its anchor. Undefined when they do not (a long stream with no recent snapshot): the caller
  * reads from the snapshot instead.
  */
 async function loadRecent<State, Event extends DomainEvent>(
@@ -102,19 +102,15 @@ async function loadRecent<State, Event extends DomainEvent>(
   decider: SnapshottedFold<State, Event>,
   streamName: string,
 ): Promise<LoadedAggregate<State> | undefined> {
-  const [snapshot, newestFirst] = await Promise.all([
-    snapshots.read<State>(streamName, decider.snapshot),
-    store.readStream(streamName, { direction: 'backwards', maxCount: RECENT_EVENTS }),
-  ]);
-  const recent = [...newestFirst].reverse();
+  const recent = (await store.readStream(streamName, { direction: 'backwards', maxCount: RECENT_EVENTS })).reverse();
   const first = recent[0];
-  if (!first) return loaded(foldOn(decider, { state: decider.initialState, occurredUntil: null }, []), undefined, -1);
+  if (!first || first.revision === 0) return loaded(foldOn(decider, { state: decider.initialState, occurredUntil: null }, recent), recent[recent.length - 1], -1);
+  const snapshot = await snapshots.read<State>(streamName, decider.snapshot);
   const anchorAt = snapshot ? snapshot.revision - first.revision : -1;
   if (snapshot && anchorAt >= 0 && recent[anchorAt]?.id === snapshot.eventId) {
     const tail = recent.slice(anchorAt + 1);
     return loaded(foldOn(decider, snapshot, tail), recent[recent.length - 1], snapshot.revision);
   }
-  if (first.revision === 0) return loaded(foldOn(decider, { state: decider.initialState, occurredUntil: null }, recent), recent[recent.length - 1], -1);
   return undefined;
 }
 
@@ -144,9 +140,10 @@ export async function loadAggregateAsOf<State, Event extends DomainEvent>(
 }
 
 /**
- * Writes a new snapshot when `every` events or more were folded past the one the load started from.
- * Not awaited by the command: a failed or late write only leaves the older snapshot, which stays
- * correct, so the error goes to `onError` (the caller's logger) and nothing else.
+ * Writes a new snapshot when `every` events or more were folded past the one the load started from,
+ * once the stream is at least as long as a load reads from its end (`shorterNeedNone`): a shorter
+ * one is read whole anyway. Not awaited by the command: a failed or late write only leaves the older
+ * snapshot, which stays correct, so the error goes to `onError` (the caller's logger) and nothing else.
  */
 export function refreshSnapshotIfDue<State>(
   snapshots: SnapshotStore,
@@ -155,8 +152,10 @@ export function refreshSnapshotIfDue<State>(
   current: LoadedAggregate<State>,
   onError: (error: unknown) => void,
   every = SNAPSHOT_EVERY,
+  shorterNeedNone = RECENT_EVENTS,
 ): void {
   if (current.lastEventId === null || current.occurredUntil === null || current.revision - current.snapshotRevision < every) return;
+  if (current.revision + 1 < shorterNeedNone) return;
   const snapshot: AggregateSnapshot<State> = { revision: current.revision, eventId: current.lastEventId, state: current.state, occurredUntil: current.occurredUntil };
   snapshots.write(streamName, fold, snapshot).catch(onError);
 }

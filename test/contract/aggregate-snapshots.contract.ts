@@ -8,6 +8,8 @@ import { EventStore } from '../../libs/event-store/event-store.port';
 import { newEvent } from './event-store.contract';
 
 const EPOCH = new Date(0).toISOString();
+/** Longer than a load reads from a stream's end (64 events), so that the load turns to the snapshot. */
+const longHistory = (): TallyEvent[] => Array.from({ length: 80 }, (_, n) => ({ type: 'Added', data: { n: n % 7 } }));
 
 /** A fold whose result depends on every event and on their order, with plain-JSON state. */
 type TallyEvent = { type: 'Added'; data: { n: number } } | { type: 'Renamed'; data: { name: string } } | { type: 'Reset'; data: Record<string, never> };
@@ -82,7 +84,7 @@ export function aggregateSnapshotContract(name: string, makeTarget: () => Promis
             const loaded = await loadAggregate(target.store, snapshots, tally, stream);
             expect(loaded.state).toEqual(fold(tally, history));
             expect(loaded.revision).toBe(history.length - 1);
-            refreshSnapshotIfDue(snapshots, tally.snapshot, stream, loaded, (e) => failures.push(e), every);
+            refreshSnapshotIfDue(snapshots, tally.snapshot, stream, loaded, (e) => failures.push(e), every, 0);
             await settle();
           }
           const stored = await snapshots.read(stream, tally.snapshot);
@@ -96,9 +98,9 @@ export function aggregateSnapshotContract(name: string, makeTarget: () => Promis
 
     it('ignores a snapshot whose event at its revision is not the stream event it was folded up to', async () => {
       const stream = `tally-${randomUUID()}`;
-      const history: TallyEvent[] = [1, 2, 3, 4].map((n) => ({ type: 'Added', data: { n } }));
+      const history = longHistory();
       await appendAll(stream, history, -1);
-      await snapshots.write(stream, tally.snapshot, { revision: 2, eventId: randomUUID(), state: { total: 999, name: 'forged', trail: [] }, occurredUntil: EPOCH });
+      await snapshots.write(stream, tally.snapshot, { revision: history.length - 2, eventId: randomUUID(), state: { total: 999, name: 'forged', trail: [] }, occurredUntil: EPOCH });
 
       const loaded = await loadAggregate(target.store, snapshots, tally, stream);
 
@@ -108,10 +110,10 @@ export function aggregateSnapshotContract(name: string, makeTarget: () => Promis
 
     it('ignores a snapshot written under another version of the fold', async () => {
       const stream = `tally-${randomUUID()}`;
-      const history: TallyEvent[] = [5, 6].map((n) => ({ type: 'Added', data: { n } }));
+      const history = longHistory();
       await appendAll(stream, history, -1);
-      const [first] = await target.store.readStream(stream);
-      await snapshots.write(stream, { name: 'tally', version: 0 }, { revision: 0, eventId: first.id, state: { total: 999, name: 'old evolve', trail: [] }, occurredUntil: EPOCH });
+      const recorded = await target.store.readStream(stream);
+      await snapshots.write(stream, { name: 'tally', version: 0 }, { revision: history.length - 2, eventId: recorded[history.length - 2].id, state: { total: 999, name: 'old evolve', trail: [] }, occurredUntil: EPOCH });
 
       const loaded = await loadAggregate(target.store, snapshots, tally, stream);
 
@@ -121,16 +123,16 @@ export function aggregateSnapshotContract(name: string, makeTarget: () => Promis
 
     it('starts from a valid snapshot and folds only the events after it', async () => {
       const stream = `tally-${randomUUID()}`;
-      const history: TallyEvent[] = [1, 2, 3].map((n) => ({ type: 'Added', data: { n } }));
+      const history = longHistory();
       await appendAll(stream, history, -1);
       const recorded = await target.store.readStream(stream);
-      const atOne = fold(tally, history.slice(0, 2));
-      await snapshots.write(stream, tally.snapshot, { revision: 1, eventId: recorded[1].id, state: atOne, occurredUntil: EPOCH });
+      const last = history.length - 1;
+      await snapshots.write(stream, tally.snapshot, { revision: last - 1, eventId: recorded[last - 1].id, state: fold(tally, history.slice(0, last)), occurredUntil: EPOCH });
 
       const loaded = await loadAggregate(target.store, snapshots, tally, stream);
 
-      expect(loaded).toMatchObject({ state: fold(tally, history), revision: 2, lastEventId: recorded[2].id, position: recorded[2].position, snapshotRevision: 1 });
-      expect(loaded.tail.map((e) => e.id)).toEqual([recorded[2].id]);
+      expect(loaded).toMatchObject({ state: fold(tally, history), revision: last, lastEventId: recorded[last].id, position: recorded[last].position, snapshotRevision: last - 1 });
+      expect(loaded.tail.map((e) => e.id)).toEqual([recorded[last].id]);
     });
   });
 }
