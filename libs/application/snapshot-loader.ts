@@ -71,11 +71,9 @@ export async function loadAggregate<State, Event extends DomainEvent>(
   streamName: string,
   upToRevision?: number,
 ): Promise<LoadedAggregate<State>> {
-  if (upToRevision === undefined) {
-    const current = await loadRecent(store, snapshots, decider, streamName);
-    if (current) return current;
-  }
-  const snapshot = await snapshots.read<State>(streamName, decider.snapshot, { maxRevision: upToRevision });
+  const recent = upToRevision === undefined ? await loadRecent(store, snapshots, decider, streamName) : undefined;
+  if (recent && 'current' in recent) return recent.current;
+  const snapshot = recent ? recent.snapshot : await snapshots.read<State>(streamName, decider.snapshot, { maxRevision: upToRevision });
   const after = snapshot && (await tailAfter(store, streamName, snapshot, upToRevision));
   if (snapshot && after) {
     return loaded(foldOn(decider, snapshot, after.tail), after.tail[after.tail.length - 1] ?? after.anchor, snapshot.revision);
@@ -93,25 +91,24 @@ const RECENT_EVENTS = SNAPSHOT_EVERY + 14;
 /**
  * The current state from the stream's last events: the whole stream when it is that short (most
  * streams: one query, no snapshot needed), else folded on from the snapshot when those events reach
- * back to its anchor. Undefined when they do not (a long stream with no recent snapshot): the caller
- * reads from the snapshot instead.
+ * back to its anchor. Else the snapshot it read (if any), which the caller folds on from instead.
  */
 async function loadRecent<State, Event extends DomainEvent>(
   store: EventStore,
   snapshots: SnapshotStore,
   decider: SnapshottedFold<State, Event>,
   streamName: string,
-): Promise<LoadedAggregate<State> | undefined> {
+): Promise<{ current: LoadedAggregate<State> } | { snapshot: AggregateSnapshot<State> | undefined }> {
   const recent = (await store.readStream(streamName, { direction: 'backwards', maxCount: RECENT_EVENTS })).reverse();
   const first = recent[0];
-  if (!first || first.revision === 0) return loaded(foldOn(decider, { state: decider.initialState, occurredUntil: null }, recent), recent[recent.length - 1], -1);
+  if (!first || first.revision === 0) return { current: loaded(foldOn(decider, { state: decider.initialState, occurredUntil: null }, recent), recent[recent.length - 1], -1) };
   const snapshot = await snapshots.read<State>(streamName, decider.snapshot);
   const anchorAt = snapshot ? snapshot.revision - first.revision : -1;
   if (snapshot && anchorAt >= 0 && recent[anchorAt]?.id === snapshot.eventId) {
     const tail = recent.slice(anchorAt + 1);
-    return loaded(foldOn(decider, snapshot, tail), recent[recent.length - 1], snapshot.revision);
+    return { current: loaded(foldOn(decider, snapshot, tail), recent[recent.length - 1], snapshot.revision) };
   }
-  return undefined;
+  return { snapshot };
 }
 
 /**
