@@ -1,5 +1,5 @@
 import { ProviderEvent, ProviderVersionBuildFailed, ProviderVersionBuildSucceeded } from '../libs/providers/provider.events';
-import { EMPTY_CATALOG, ProviderState, VersionState, providerDecider } from '../libs/providers/provider.decider';
+import { EMPTY_CATALOG, ProviderState, VersionState, isVersionState, providerDecider } from '../libs/providers/provider.decider';
 import { RecordedEvent } from '../libs/event-store/event-store.port';
 import { JsonRow, RowProjection } from '../libs/projection-engine/row-projection';
 
@@ -60,10 +60,6 @@ function versionStateAfter(row: JsonRow | null, event: RecordedEvent): VersionSt
       : { status: 'unknown' };
   const after = providerDecider.evolve(before, e);
   return after.status === 'unknown' ? null : (after.versions[e.data.version] ?? null);
-}
-
-function isVersionState(value: unknown): value is VersionState {
-  return typeof value === 'object' && value !== null && 'version' in value && 'status' in value;
 }
 
 function evolveColumns(row: JsonRow | null, event: RecordedEvent): JsonRow | null {

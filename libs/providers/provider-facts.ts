@@ -1,6 +1,6 @@
 import { Pool } from 'pg';
 import { Aggregates, loadCurrent } from '../application/aggregates';
-import { EMPTY_CATALOG, ProviderState, VersionState, providerDecider } from './provider.decider';
+import { EMPTY_CATALOG, ProviderState, VersionState, isVersionState, providerDecider } from './provider.decider';
 import { ProviderScope } from './provider.events';
 import { ProviderId, providerStream } from './provider-identity';
 
@@ -77,10 +77,6 @@ export class ReadModelProviderFacts implements ProviderFacts {
       updatedAt: row.updated_at.toISOString(),
     };
   }
-}
-
-function isVersionState(value: unknown): value is VersionState {
-  return typeof value === 'object' && value !== null && 'version' in value && 'status' in value;
 }
 
 /** The read models when the store writes both inline, else the folded stream. */

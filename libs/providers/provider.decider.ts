@@ -13,6 +13,11 @@ export interface VersionState extends Omit<ProviderVersionPublishedData, 'prefix
   updated_at: string;
 }
 
+/** A version's state as stored in JSON (a read model's column): the shape the fold gives it. */
+export function isVersionState(value: unknown): value is VersionState {
+  return typeof value === 'object' && value !== null && 'version' in value && 'status' in value;
+}
+
 export interface CatalogEntry {
   scope: ProviderScope;
   display_name: string | null;
