@@ -71,14 +71,14 @@ export async function runCommand<Command, State, Event extends DomainEvent>(
   // (EventStoreDB: a process that stopped between its append and the record).
   const inTail = key ? loaded.tail.filter((e) => writtenUnderKey(e, key, context)) : [];
   if (key && inTail.length > 0) {
-    const record = { ...recordOf(streamName, context, key, inTail[0].revision, inTail[inTail.length - 1].revision), requestHash: inTail[0].metadata.request_hash ?? null };
+    const record = recordOf(streamName, context, key, inTail[0].revision, inTail[inTail.length - 1].revision, inTail[0].metadata.request_hash ?? null);
     recordKey(target, record);
     return replayFromIndex(target, decider, streamName, record, context);
   }
   try {
     const { outcome, lastEventId } = await decideAndAppend(target.eventStore, decider, streamName, command, context, loaded);
     if (key && outcome.appended > 0 && !target.eventStore.recordsIdempotencyKeys) {
-      recordKey(target, recordOf(streamName, context, key, outcome.revision - outcome.appended + 1, outcome.revision));
+      recordKey(target, recordOf(streamName, context, key, outcome.revision - outcome.appended + 1, outcome.revision, context.requestHash ?? null));
     }
     if (decider.snapshot && lastEventId) {
       const occurredUntil = loaded.occurredUntil !== null && loaded.occurredUntil > context.now ? loaded.occurredUntil : context.now;
@@ -95,7 +95,7 @@ export async function runCommand<Command, State, Event extends DomainEvent>(
     const replay = replayOf(decider, recorded, key, context);
     if (!replay) throw error;
     const firstRevision = recorded.findIndex((e) => writtenUnderKey(e, key, context));
-    recordKey(target, { ...recordOf(streamName, context, key, firstRevision, replay.revision), requestHash: recorded[firstRevision].metadata.request_hash ?? null });
+    recordKey(target, recordOf(streamName, context, key, firstRevision, replay.revision, recorded[firstRevision].metadata.request_hash ?? null));
     return replay;
   }
 }
@@ -143,8 +143,9 @@ async function replayFromIndex<Command, State, Event extends DomainEvent>(
   return { state: then.state, revision: then.revision, position: then.position, appended: 0, replayed: true };
 }
 
-function recordOf(streamName: string, context: CommandContext, key: string, firstRevision: number, lastRevision: number): IdempotencyRecord {
-  return { scope: context.idempotencyScope, key, streamName, firstRevision, lastRevision, requestHash: context.requestHash ?? null };
+/** The record of a key's first attempt: `requestHash` is that attempt's, as its events carry it. */
+function recordOf(streamName: string, context: CommandContext, key: string, firstRevision: number, lastRevision: number, requestHash: string | null): IdempotencyRecord {
+  return { scope: context.idempotencyScope, key, streamName, firstRevision, lastRevision, requestHash };
 }
 
 /** Not awaited: should it fail, a retry finds the events by their ids instead (see `runCommand`). */
