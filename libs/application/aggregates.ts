@@ -1,11 +1,11 @@
-import { Decider } from '../domain/decider';
+import { Decider, fold } from '../domain/decider';
 import { upcast } from '../domain/upcasters';
 import { EventStore } from '../event-store/event-store.port';
 import { Pool } from 'pg';
 import { PostgresSnapshotStore, SnapshotStore } from './aggregate-snapshots';
 import { IdempotencyIndex, PostgresIdempotencyIndex } from './idempotency-index';
 import { LoadedAggregate, loadAggregate, loadAggregateAsOf } from './snapshot-loader';
-import { DomainEvent, eventsOf } from './stream-state';
+import { DomainEvent, eventsOf, stateOf } from './stream-state';
 
 /**
  * Where aggregates are loaded from and written to: the log, the snapshots of folded state and the
@@ -51,8 +51,7 @@ export async function loadCurrent<State, Event extends DomainEvent>(
   if (snapshot) return loadAggregate(aggregates.eventStore, aggregates.snapshots, { ...decider, snapshot }, streamName, upToRevision);
   const recorded = (await aggregates.eventStore.readStream(streamName, upToRevision === undefined ? {} : { maxCount: upToRevision + 1 })).map(upcast);
   const last = recorded[recorded.length - 1];
-  let state = decider.initialState;
-  for (const event of eventsOf<Event>(recorded)) state = decider.evolve(state, event);
+  const state = fold(decider, eventsOf<Event>(recorded));
   return { state, revision: last?.revision ?? -1, lastEventId: last?.id ?? null, position: last?.position, snapshotRevision: -1, occurredUntil: null, tail: recorded };
 }
 
@@ -68,12 +67,7 @@ export async function loadState<State, Event extends DomainEvent>(
 ): Promise<{ state: State; revision: number }> {
   const { snapshot } = decider;
   if (asOf && snapshot) return loadAggregateAsOf(aggregates.eventStore, aggregates.snapshots, { ...decider, snapshot }, streamName, asOf);
-  if (asOf) {
-    const happened = (await aggregates.eventStore.readStream(streamName)).map(upcast).filter((e) => new Date(e.metadata.occurred_at).getTime() <= asOf.getTime());
-    let state = decider.initialState;
-    for (const event of eventsOf<Event>(happened)) state = decider.evolve(state, event);
-    return { state, revision: happened.length - 1 };
-  }
+  if (asOf) return stateOf(decider, await aggregates.eventStore.readStream(streamName), asOf);
   const { state, revision } = await loadCurrent(aggregates, decider, streamName);
   return { state, revision };
 }
