@@ -10,6 +10,8 @@ import { providerDecider } from '../libs/providers/provider.decider';
 import { providerStream } from '../libs/providers/provider-identity';
 import { RecordedEvent } from '../libs/event-store/event-store.port';
 import { ProjectionConsumer } from '../libs/projection-engine/projection-consumer';
+import { waitUntilCaughtUp } from '../libs/event-store/consumers/caught-up';
+import { PROJECTIONS } from '../projections/projections';
 import { startBaselineApp } from './baseline-app';
 import { RunningApi, WorkerOutput, httpMeasured, merged, runAutocannon } from './http';
 import { BenchResult, Measured, RssSampler, RssSeries, round, summarise } from './stats';
@@ -196,6 +198,17 @@ function result(name: string, parameters: Record<string, unknown>, ours: Measure
   return { name, parameters, ...ours, peak_rss_mb: peakRss, baseline, ratio: round(ours.ops_per_sec / baseline.ops_per_sec, 3), target, met };
 }
 
+/** Waits (≤ 60 s) until every read model's consumer in `api` has caught up with its log's head. */
+async function caughtUp(api: RunningApi): Promise<void> {
+  const { eventStore, checkpoints } = api.infrastructure;
+  const head = await eventStore.headPosition();
+  if (!head) return;
+  for (const projection of PROJECTIONS) {
+    const done = await waitUntilCaughtUp(eventStore, checkpoints, projection, head, { timeoutMs: 60_000, intervalMs: 20 });
+    if (!done) throw new Error(`${projection.name} did not catch up within 60 s`);
+  }
+}
+
 /** Rounds of command_http per mode, interleaved (ours, then without inline read models, and again). */
 const ROUNDS = 3;
 
@@ -270,8 +283,12 @@ export async function benchCommands(api: RunningApi, apiOff: RunningApi, databas
   const perRound = changes.length * Math.max(1, Math.round(o.durationSec / (ROUNDS * 10)));
   const rounds: WorkerOutput[] = [];
   const roundsOff: WorkerOutput[] = [];
+  // Each round starts once the other API's read models have caught up with its last round: the two
+  // share this process, and one's leftover work would otherwise be counted against the other.
   for (let round = 0; round < ROUNDS; round++) {
+    await caughtUp(apiOff);
     rounds.push(await load(api.baseUrl, changes, perRound));
+    await caughtUp(api);
     roundsOff.push(await load(apiOff.baseUrl, changes, perRound, undefined, headersOff));
   }
   const changeOut = merged(rounds);

@@ -32,8 +32,8 @@ import { InstallationsController } from './installations/installations.controlle
 import { OperationsController } from './operations/operations.controller';
 import { WorkerStatus } from './operations/worker-status';
 import { ErrorFilter } from './platform/error.filter';
-import { ReadModelWaiter } from './platform/read-model-waiter';
 import { ReadModelCatchUpInterceptor } from './platform/read-model-catch-up.interceptor';
+import { ReadModelWaiter, readModelsCommandsAwait } from './platform/read-model-waiter';
 import { rateLimitOptions } from './platform/rate-limit';
 import { EVENT_STORE, INFRASTRUCTURE, LOGGER, PG_POOL } from './platform/tokens';
 import { ProviderVersionsController } from './provider-versions/provider-versions.controller';
@@ -91,7 +91,8 @@ export class AppModule {
         { provide: APP_GUARD, useClass: ApiKeyGuard }, // first: only verified keys are charged to a budget
         { provide: APP_GUARD, useClass: ThrottlerGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
-        { provide: APP_INTERCEPTOR, useClass: ReadModelCatchUpInterceptor }, // read-your-writes on EventStoreDB
+        // Read-your-writes on EventStoreDB; absent where commands wait for nothing (it would still cost every request).
+        ...(readModelsCommandsAwait(infrastructure).length > 0 ? [{ provide: APP_INTERCEPTOR, useClass: ReadModelCatchUpInterceptor }] : []),
         ReadModelWaiter,
         WorkerStatus,
         ...COMMAND_HANDLERS,

@@ -56,7 +56,7 @@ export async function runTenantInstallationCommand(
   const named = target.versions ?? [];
   const [loaded, facts] = await Promise.all([
     loadCurrent(infrastructure.aggregates, installationDecider, streamName),
-    infrastructure.providerFacts.load(target.provider, named),
+    infrastructure.providerFacts.load(target.provider, named, target.tenant),
   ]);
   const installation = loaded.state;
   if (needsInstallation && installation.status !== 'present') throw notInstalled(target.provider);

@@ -16,9 +16,9 @@ type KeyValues = Record<string, string>;
 export async function readRows(db: Queryable, spec: TableSpec, table: string, keys: readonly KeyValues[]): Promise<JsonRow[]> {
   const { key, columns } = spec;
   const { rows } = await db.query<{ row: JsonRow }>(
-    `SELECT to_jsonb(t) AS row FROM ${quoteIdent(table)} t
-       JOIN unnest(${key.map((k, i) => `$${i + 1}::${columns[k]}[]`).join(', ')}) AS k(${key.map(quoteIdent).join(', ')})
-         ON ${keyJoin(spec)}`,
+    `SELECT to_jsonb(t) AS row
+       FROM unnest(${key.map((k, i) => `$${i + 1}::${columns[k]}[]`).join(', ')}) AS k(${key.map(quoteIdent).join(', ')})
+       CROSS JOIN LATERAL ${rowsByKey(spec, table)}`,
     key.map((k) => keys.map((values) => values[k])),
   );
   return rows.map((r) => r.row);
@@ -27,9 +27,7 @@ export async function readRows(db: Queryable, spec: TableSpec, table: string, ke
 export async function deleteRows(db: Queryable, spec: TableSpec, table: string, keys: readonly KeyValues[]): Promise<void> {
   if (keys.length === 0) return;
   const keyColumns = spec.key.map((k) => `${quoteIdent(k)} ${spec.columns[k]}`).join(', ');
-  await db.query(`DELETE FROM ${quoteIdent(table)} t USING jsonb_to_recordset($1::jsonb) AS k(${keyColumns}) WHERE ${keyJoin(spec)}`, [
-    JSON.stringify(keys),
-  ]);
+  await db.query(deleteSql(spec, table, `jsonb_to_recordset($1::jsonb) AS k(${keyColumns})`), [JSON.stringify(keys)]);
 }
 
 /** Inserts the rows, replacing the stored row of any key that has one. */
@@ -69,9 +67,13 @@ export function inlineStatements(spec: TableSpec): InlineStatements {
   const keys = `jsonb_to_recordset($1::jsonb) AS k(${keyColumns})`;
   const named = (what: string, sql: string): PreparedStatement => ({ name: `rm_${what}_${spec.name}`, sql });
   return {
-    lock: named('lock', `SELECT to_jsonb(t) AS row FROM ${quoteIdent(spec.name)} t JOIN ${keys} ON ${keyJoin(spec)}
-            ORDER BY ${spec.key.map((k) => `t.${quoteIdent(k)}`).join(', ')} FOR UPDATE OF t`),
-    delete: named('delete', `DELETE FROM ${quoteIdent(spec.name)} t USING ${keys} WHERE ${keyJoin(spec)}`),
+    // Locked in key order: the keys are sorted, and each row is locked as its key's lookup finds it.
+    lock: named(
+      'lock',
+      `SELECT to_jsonb(t) AS row FROM (SELECT * FROM ${keys} ORDER BY ${spec.key.map((k) => `k.${quoteIdent(k)}`).join(', ')}) k
+         CROSS JOIN LATERAL ${rowsByKey(spec, spec.name, 'FOR UPDATE')}`,
+    ),
+    delete: named('delete', deleteSql(spec, spec.name, keys)),
     upsert: named('upsert', insertSql(spec, spec.name, jsonSource(spec), true)),
     insert: named('insert', insertSql(spec, spec.name, jsonSource(spec), false)),
   };
@@ -124,6 +126,21 @@ function columnDefinitions(spec: TableSpec): string {
   return Object.entries(spec.columns)
     .map(([c, type]) => `${quoteIdent(c)} ${type}`)
     .join(', ');
+}
+
+/**
+ * The stored row of each key `k`, looked up by the table's primary key. A join would let the planner
+ * hash the keys against a scan of the whole table: it takes a key list (a JSON array, an unnest) for
+ * a hundred rows when an append brings one, so the cost of every write would grow with the table.
+ */
+function rowsByKey(spec: TableSpec, table: string, suffix = 'OFFSET 0', columns = '*'): string {
+  // OFFSET 0 (or FOR UPDATE) keeps the planner from flattening the lookup back into a join.
+  return `(SELECT ${columns} FROM ${quoteIdent(table)} t WHERE ${keyJoin(spec)} ${suffix}) t`;
+}
+
+/** Deletes by the rows' own addresses, found by key (`rowsByKey`), for the same reason. */
+function deleteSql(spec: TableSpec, table: string, keySource: string): string {
+  return `DELETE FROM ${quoteIdent(table)} WHERE ctid = ANY (ARRAY(SELECT t.ctid FROM ${keySource} CROSS JOIN LATERAL ${rowsByKey(spec, table, 'OFFSET 0', 't.ctid')}))`;
 }
 
 function keyJoin(spec: TableSpec): string {

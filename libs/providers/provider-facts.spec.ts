@@ -94,6 +94,26 @@ describe('provider facts: read models by key give what the folded stream gives',
     );
   });
 
+  it("includes, when asked, the version a tenant has installed (an upgrade's answer needs the one it leaves)", async () => {
+    const aggregates = aggregatesIn(db.pool, store, { idempotencyRetentionMs: 3_600_000, onBackgroundError: () => undefined });
+    const provider = { prefix: 'acme', name: `up-${randomUUID().slice(0, 8)}` };
+    for (const version of ['1.0.0', '1.1.0', '2.0.0']) {
+      const now = new Date().toISOString();
+      await runCommand(aggregates, providerDecider, providerStream(provider), commandOf({ kind: 'publish', version, schema: false }, provider, now), { actor: 'test', correlationId: randomUUID(), idempotencyScope: 'acme', now });
+    }
+    await db.pool.query(
+      `INSERT INTO installed_providers (tenant, prefix, name, installation_id, installed_version, current_version, upgrade_policy,
+         resource_tier, config, lifecycle_state, health, generation, revision, installed_at, updated_at)
+       VALUES ('tenant-a', $1, $2, gen_random_uuid(), '1.0.0', '1.0.0', 'manual', 'small', '{}'::jsonb, 'ready', 'healthy', 1, 3, now(), now())`,
+      [provider.prefix, provider.name],
+    );
+    const facts = new ReadModelProviderFacts(db.pool, { load: () => Promise.reject(new Error('the read models should have answered')) });
+    const versionsOf = (state: Awaited<ReturnType<typeof facts.load>>) => (state.status === 'listed' ? Object.keys(state.versions).sort() : []);
+    expect(versionsOf(await facts.load(provider, ['1.1.0'], 'tenant-a'))).toEqual(['1.0.0', '1.1.0', '2.0.0']);
+    expect(versionsOf(await facts.load(provider, ['1.1.0'], 'tenant-b'))).toEqual(['1.1.0', '2.0.0']);
+    expect(versionsOf(await facts.load(provider, ['1.1.0']))).toEqual(['1.1.0', '2.0.0']);
+  });
+
   it('asks the stream when the rows lack a version named (a writer without the inline read models)', async () => {
     const aggregates = aggregatesIn(db.pool, store, { idempotencyRetentionMs: 3_600_000, onBackgroundError: () => undefined });
     const provider = { prefix: 'acme', name: `bare-${randomUUID().slice(0, 8)}` };

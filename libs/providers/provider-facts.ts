@@ -10,7 +10,12 @@ import { ProviderId, providerStream } from './provider-identity';
  * had. The answer is a ProviderState holding at least those versions (all of them when folded).
  */
 export interface ProviderFacts {
-  load(provider: ProviderId, versions: ReadonlyArray<string | null | undefined>): Promise<ProviderState>;
+  /**
+   * `installedBy`: a tenant whose installed version of the provider should be among the answer's
+   * versions too, when the store can tell it without another round trip (an upgrade's answer needs the
+   * version it leaves). Callers still check: the answer may lack it.
+   */
+  load(provider: ProviderId, versions: ReadonlyArray<string | null | undefined>, installedBy?: string): Promise<ProviderState>;
 }
 
 /** The provider's stream, folded from its snapshot: for stores whose read models are written after the append. */
@@ -46,22 +51,24 @@ export class ReadModelProviderFacts implements ProviderFacts {
     private readonly fallback: ProviderFacts,
   ) {}
 
-  async load(provider: ProviderId, versions: ReadonlyArray<string | null | undefined>): Promise<ProviderState> {
+  async load(provider: ProviderId, versions: ReadonlyArray<string | null | undefined>, installedBy?: string): Promise<ProviderState> {
     const named = versions.filter((v): v is string => typeof v === 'string');
-    const found = await this.fromReadModels(provider, named);
+    const found = await this.fromReadModels(provider, named, installedBy ?? null);
     const complete = found.status === 'listed' && named.every((v) => isVersionState(found.versions[v]));
     return complete ? found : this.fallback.load(provider, versions);
   }
 
-  private async fromReadModels(provider: ProviderId, named: readonly string[]): Promise<ProviderState> {
+  private async fromReadModels(provider: ProviderId, named: readonly string[], installedBy: string | null): Promise<ProviderState> {
     const { rows } = await this.pool.query<FactsRow>({
       name: 'provider_facts',
       text: `SELECT c.owner_org, c.scope, c.created_at, c.updated_at,
                     coalesce((SELECT jsonb_object_agg(v.version, v.version_state) FROM provider_versions v
                                WHERE v.prefix = c.prefix AND v.name = c.name
-                                 AND (v.version = ANY($3::text[]) OR v.version = c.latest_version)), '{}'::jsonb) AS versions
+                                 AND (v.version = ANY($3::text[]) OR v.version = c.latest_version
+                                      OR v.version = (SELECT i.installed_version FROM installed_providers i
+                                                       WHERE i.tenant = $4 AND i.prefix = c.prefix AND i.name = c.name))), '{}'::jsonb) AS versions
                FROM catalog_providers c WHERE c.prefix = $1 AND c.name = $2`,
-      values: [provider.prefix, provider.name, named],
+      values: [provider.prefix, provider.name, named, installedBy],
     });
     const row = rows[0];
     if (!row) return { status: 'unknown' };

@@ -49,13 +49,14 @@ function parseStrictJson(_request: FastifyRequest, text: string | Buffer, done: 
   const body = typeof text === 'string' ? text : text.toString('utf8');
   const first = /\S/.exec(body)?.[0];
   if (first === undefined) return done(null, {});
-  const refused = new BadRequestException({ code: 'malformed_json', message: 'The request body is not valid JSON.' });
-  if (first !== '{' && first !== '[') return done(refused);
+  // Built only when refusing: an exception captures a stack trace, a cost every request would pay.
+  const refused = () => new BadRequestException({ code: 'malformed_json', message: 'The request body is not valid JSON.' });
+  if (first !== '{' && first !== '[') return done(refused());
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
   } catch {
-    return done(refused);
+    return done(refused());
   }
   done(null, parsed);
 }

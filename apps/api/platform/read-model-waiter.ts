@@ -11,6 +11,16 @@ import { HttpRequest, isRecord } from './http-types';
 import { INFRASTRUCTURE } from './tokens';
 
 /**
+ * The read models a command's answer waits for. EventStoreDB cannot share a transaction with them:
+ * commands wait instead. (PostgreSQL with INLINE_PROJECTIONS=false, a bench/diagnostic mode, answers
+ * without waiting.)
+ */
+export function readModelsCommandsAwait(infrastructure: Pick<Infrastructure, 'config' | 'eventStore'>): ReadonlyArray<{ name: string; eventTypes: readonly string[] }> {
+  const inline = infrastructure.eventStore.inlineProjections ?? [];
+  return infrastructure.config.eventStoreUrl ? PROJECTIONS.filter((p) => !inline.includes(p.name)) : [];
+}
+
+/**
  * Read-your-writes: a query given `min_position` (or `X-Min-Position`) waits, bounded, until the
  * read model's checkpoint has reached that position, then answers; past the bound it says so (503).
  */
@@ -23,10 +33,7 @@ export class ReadModelWaiter {
     this.checkpoints = infrastructure.checkpoints;
     this.waitMs = infrastructure.config.readModelWaitMs;
     this.store = infrastructure.eventStore;
-    // EventStoreDB cannot share a transaction with the read models: commands wait for them instead.
-    // (PostgreSQL with INLINE_PROJECTIONS=false, a bench/diagnostic mode, answers without waiting.)
-    const inline = this.store.inlineProjections ?? [];
-    this.awaitedByCommands = infrastructure.config.eventStoreUrl ? PROJECTIONS.filter((p) => !inline.includes(p.name)) : [];
+    this.awaitedByCommands = readModelsCommandsAwait(infrastructure);
   }
 
   private readonly awaitedByCommands: ReadonlyArray<{ name: string; eventTypes: readonly string[] }>;

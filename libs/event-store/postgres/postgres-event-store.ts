@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Pool } from 'pg';
 import {
   CountEventsQuery,
@@ -19,7 +20,7 @@ import { Position } from '../position';
 import { isConnectionError } from './connection-errors';
 import { countEvents } from './postgres-event-count';
 import { PostgresNotificationListener } from './postgres-notification-listener';
-import { PostgresSubscription } from './postgres-subscription';
+import { LogScan, LogScanner, PostgresSubscription } from './postgres-subscription';
 import { InlineProjector } from './inline-projector';
 import { appendInline } from './inline-append';
 import { AppendRow, EventRow, SELECT_COLUMNS, appendQuery, toRecordedEvent } from './postgres-event-store.sql';
@@ -34,7 +35,7 @@ export class PostgresEventStore implements EventStore {
   private notifying?: Promise<void>;
   private notifyAgain = false;
   /** What subscriptions read the log through: this store's reads, on `options.subscriptionPool`. */
-  private readonly subscriptionReader: { readAll(options: ReadAllOptions): Promise<RecordedEvent[]> };
+  private readonly subscriptionReader: LogScanner;
 
   constructor(
     private readonly pool: Pool,
@@ -58,7 +59,7 @@ export class PostgresEventStore implements EventStore {
   ) {
     this.listener = new PostgresNotificationListener(pool, EVENTS_CHANNEL);
     const readPool = options.subscriptionPool ?? pool;
-    this.subscriptionReader = { readAll: (o) => this.readAllOn(readPool, o) };
+    this.subscriptionReader = { scan: (o) => this.scanOn(readPool, o) };
     this.inlineProjections = options.inline?.names ?? [];
     this.recordsIdempotencyKeys = options.recordIdempotencyKeys ?? false;
   }
@@ -212,19 +213,7 @@ export class PostgresEventStore implements EventStore {
 
   private async readAllOn(pool: Pool, options: ReadAllOptions): Promise<RecordedEvent[]> {
     const params: unknown[] = [];
-    const conditions = options.beyondOpenTransactions ? ['true'] : ['transaction_id < pg_snapshot_xmin(pg_current_snapshot())'];
-    if (options.fromPosition) {
-      params.push(options.fromPosition.commit.toString(), options.fromPosition.prepare.toString());
-      conditions.push(`(transaction_id, global_position) > ($${params.length - 1}::xid8, $${params.length}::bigint)`);
-    }
-    if (options.filter?.eventTypes) {
-      params.push(options.filter.eventTypes);
-      conditions.push(`event_type = ANY($${params.length}::text[])`);
-    }
-    if (options.filter?.streamPrefixes) {
-      params.push(options.filter.streamPrefixes.map((p) => `${p.replace(/[\\%_]/g, (c) => `\\${c}`)}%`));
-      conditions.push(`stream_name LIKE ANY($${params.length}::text[])`);
-    }
+    const conditions = [...logWindow(options, params), ...filterConditions(options.filter, params)];
     params.push(options.limit ?? 1000);
     const rows = await this.query<EventRow>(
       `SELECT ${SELECT_COLUMNS} FROM es_events WHERE ${conditions.join(' AND ')}
@@ -233,6 +222,50 @@ export class PostgresEventStore implements EventStore {
       pool,
     );
     return rows.map(toRecordedEvent);
+  }
+
+  /**
+   * A subscription's read: the next `limit` events of the log after `fromPosition`, of which those the
+   * filter takes are returned whole, and the position of the last one read. A consumer that follows
+   * few event types thus moves past the others as it reads them, instead of reading them again on
+   * every wake-up from its last own event on, at a cost that would grow with the log.
+   */
+  scanAll(options: ReadAllOptions): Promise<LogScan> {
+    return this.scanOn(this.pool, options);
+  }
+
+  private async scanOn(pool: Pool, options: ReadAllOptions): Promise<LogScan> {
+    const params: unknown[] = [];
+    const window = logWindow(options, params);
+    params.push(options.limit ?? 1000);
+    const limit = params.length;
+    const taken = filterConditions(options.filter, params, 'scanned.');
+    if (taken.length === 0) {
+      const events = await this.readAllOn(pool, options);
+      return { events, scannedTo: events.at(-1)?.position };
+    }
+    const rows = await this.query<EventRow & { scan_end: boolean }>(
+      `WITH scanned AS MATERIALIZED (
+         SELECT transaction_id, global_position, stream_name, event_type FROM es_events
+          WHERE ${window.join(' AND ')} ORDER BY transaction_id, global_position LIMIT $${limit})
+       SELECT * FROM (
+         SELECT e.transaction_id::text AS commit, e.global_position, e.stream_name, e.stream_revision, e.event_id,
+                e.event_type, e.data, e.metadata, false AS scan_end
+           FROM scanned JOIN es_events e ON e.global_position = scanned.global_position
+          WHERE ${taken.join(' AND ')}
+          ORDER BY scanned.transaction_id, scanned.global_position) taken
+       UNION ALL
+       SELECT * FROM (
+         SELECT transaction_id::text, global_position, NULL::text, NULL::bigint, NULL::uuid, NULL::text, NULL::jsonb, NULL::jsonb, true FROM scanned
+          ORDER BY transaction_id DESC, global_position DESC LIMIT 1) last_read`,
+      params,
+      pool,
+    );
+    const end = rows.find((r) => r.scan_end);
+    return {
+      events: rows.filter((r) => !r.scan_end).map(toRecordedEvent),
+      scannedTo: end ? { commit: BigInt(end.commit), prepare: BigInt(end.global_position) } : undefined,
+    };
   }
 
   subscribeToAll(options: SubscribeOptions, handler: BatchHandler): Subscription {
@@ -265,7 +298,8 @@ export class PostgresEventStore implements EventStore {
 
   private async query<Row extends object>(sql: string, params: unknown[], pool: Pool = this.pool): Promise<Row[]> {
     try {
-      return (await pool.query<Row>(sql, params)).rows;
+      // Named: each connection parses and plans each of the store's few query shapes once.
+      return (await pool.query<Row>({ name: statementName(sql), text: sql, values: params })).rows;
     } catch (error) {
       throw this.translate(error);
     }
@@ -286,4 +320,36 @@ function isDeadlock(error: unknown): boolean {
 
 function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: string }).code === UNIQUE_VIOLATION;
+}
+
+const statementNames = new Map<string, string>();
+
+/** One name per query text, so that no connection is asked to prepare two texts under one name. */
+function statementName(sql: string): string {
+  let name = statementNames.get(sql);
+  if (!name) statementNames.set(sql, (name = `es_read_${createHash('sha1').update(sql).digest('hex').slice(0, 16)}`));
+  return name;
+}
+
+/** The log after `fromPosition` that a reader may see: below the oldest transaction in flight, unless told otherwise. */
+function logWindow(options: ReadAllOptions, params: unknown[]): string[] {
+  const conditions = options.beyondOpenTransactions ? ['true'] : ['transaction_id < pg_snapshot_xmin(pg_current_snapshot())'];
+  if (options.fromPosition) {
+    params.push(options.fromPosition.commit.toString(), options.fromPosition.prepare.toString());
+    conditions.push(`(transaction_id, global_position) > ($${params.length - 1}::xid8, $${params.length}::bigint)`);
+  }
+  return conditions;
+}
+
+function filterConditions(filter: ReadAllOptions['filter'], params: unknown[], table = ''): string[] {
+  const conditions: string[] = [];
+  if (filter?.eventTypes) {
+    params.push(filter.eventTypes);
+    conditions.push(`${table}event_type = ANY($${params.length}::text[])`);
+  }
+  if (filter?.streamPrefixes) {
+    params.push(filter.streamPrefixes.map((p) => `${p.replace(/[\\%_]/g, (c) => `\\${c}`)}%`));
+    conditions.push(`${table}stream_name LIKE ANY($${params.length}::text[])`);
+  }
+  return conditions;
 }

@@ -2,8 +2,14 @@ import { BatchHandler, RecordedEvent, Subscription, SubscribeOptions } from '../
 import { Position } from '../position';
 import { PostgresNotificationListener } from './postgres-notification-listener';
 
-interface LogReader {
-  readAll(options: { fromPosition?: Position; limit?: number; filter?: SubscribeOptions['filter'] }): Promise<RecordedEvent[]>;
+/** What one read of the log found: the events the filter takes, and the last position read (taken or not). */
+export interface LogScan {
+  events: RecordedEvent[];
+  scannedTo?: Position;
+}
+
+export interface LogScanner {
+  scan(options: { fromPosition?: Position; limit?: number; filter?: SubscribeOptions['filter'] }): Promise<LogScan>;
 }
 
 const BLOCKED_RETRY_MIN_MS = 5;
@@ -21,7 +27,7 @@ export class PostgresSubscription implements Subscription {
   private cursor?: Position;
 
   constructor(
-    private readonly reader: LogReader,
+    private readonly reader: LogScanner,
     private readonly listener: PostgresNotificationListener,
     private readonly options: SubscribeOptions,
     private readonly handler: BatchHandler,
@@ -39,10 +45,10 @@ export class PostgresSubscription implements Subscription {
     let blocked = false;
     while (!this.stopped) {
       const seenSequence = this.listener.sequence;
-      let events: RecordedEvent[];
+      let read: LogScan;
       try {
         await this.listener.ensureListening();
-        events = await this.reader.readAll({ fromPosition: this.cursor, limit: batchSize, filter: this.options.filter });
+        read = await this.reader.scan({ fromPosition: this.cursor, limit: batchSize, filter: this.options.filter });
         errorDelay = 50;
       } catch {
         await this.listener.wait(errorDelay);
@@ -50,9 +56,10 @@ export class PostgresSubscription implements Subscription {
         continue;
       }
       if (this.stopped) break;
-      if (events.length > 0) {
-        await this.handler(events);
-        this.cursor = events[events.length - 1].position;
+      if (read.scannedTo) {
+        // Read on until a read finds nothing more: the log is drained for now.
+        if (read.events.length > 0) await this.handler(read.events);
+        this.cursor = read.scannedTo;
         notified = false;
         blocked = false;
         blockedDelay = BLOCKED_RETRY_MIN_MS;

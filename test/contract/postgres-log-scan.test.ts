@@ -1,0 +1,99 @@
+import { Pool, QueryConfig } from 'pg';
+import { Position, comparePositions } from '../../libs/event-store/position';
+import { PostgresEventStore } from '../../libs/event-store/postgres/postgres-event-store';
+import { RecordedEvent } from '../../libs/event-store/event-store.port';
+import { createPool } from '../../libs/database/database';
+import { TestDatabase, createTestDatabase } from '../support/test-database';
+import { newEvent } from './event-store.contract';
+
+/**
+ * A subscriber that follows a few event types reads each part of the log once: its reads move past
+ * the events it does not take, instead of starting again from its last own event on every wake-up
+ * (a cost that grew with every event appended since).
+ */
+describe('PostgreSQL log scan', () => {
+  let db: TestDatabase;
+  let store: PostgresEventStore;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('scan');
+    store = new PostgresEventStore(db.pool, { idlePollMs: 200 });
+  });
+
+  afterAll(async () => {
+    await store.close();
+    await db.drop();
+  });
+
+  async function appendOne(stream: string, type: string): Promise<Position> {
+    await store.append(stream, [newEvent(type)], 'any');
+    const [event] = await store.readStream(stream, { direction: 'backwards', maxCount: 1 });
+    return event.position;
+  }
+
+  it('returns the events the filter takes, whole, and the position of the last event read', async () => {
+    const start = await store.headPosition();
+    const kept = await appendOne('scan-a', 'Kept');
+    let last = kept;
+    for (let i = 0; i < 5; i++) last = await appendOne(`scan-b${i}`, 'Other');
+
+    const all = await store.scanAll({ fromPosition: start, filter: { eventTypes: ['Kept'] } });
+    expect(all.events.map((e) => [e.type, e.streamName, e.data])).toEqual([['Kept', 'scan-a', {}]]);
+    expect(all.events[0].position).toEqual(kept);
+    expect(all.scannedTo).toEqual(last);
+
+    // The limit bounds the events read, taken or not.
+    const three = await store.scanAll({ fromPosition: start, limit: 3, filter: { eventTypes: ['Other'] } });
+    expect(three.events).toHaveLength(2);
+    expect(three.scannedTo).toEqual(three.events[1].position);
+
+    const none = await store.scanAll({ fromPosition: last, filter: { eventTypes: ['Kept'] } });
+    expect(none).toEqual({ events: [], scannedTo: undefined });
+  });
+
+  it("a filtered subscription's next read starts after the events it did not take", async () => {
+    // The subscription reads on a pool of its own, so its reads can be watched.
+    const readPool = createPool(db.url, 2, 'scan-watch');
+    const scansFrom: Array<string | undefined> = [];
+    const query = readPool.query.bind(readPool);
+    readPool.query = ((config: QueryConfig) => {
+      if (typeof config === 'object' && config.text.includes('WITH scanned')) scansFrom.push(config.values?.[1] === undefined ? undefined : String(config.values[1]));
+      return query(config);
+    }) as Pool['query'];
+    const watched = new PostgresEventStore(db.pool, { idlePollMs: 200, subscriptionPool: readPool });
+    const from = await store.headPosition();
+    const seen: RecordedEvent[] = [];
+    const subscription = watched.subscribeToAll({ fromPosition: from, filter: { eventTypes: ['Wanted'] } }, async (events) => {
+      seen.push(...events);
+    });
+    try {
+      let lastOther: Position | undefined;
+      for (let i = 0; i < 4; i++) lastOther = await appendOne(`scan-c${i}`, 'Other');
+      const wanted = await appendOne('scan-d', 'Wanted');
+      await waitFor(() => seen.length === 1);
+      for (let i = 0; i < 3; i++) lastOther = await appendOne(`scan-e${i}`, 'Other');
+      const before = scansFrom.length;
+      await watched.append('scan-f', [newEvent('Other')], 'any'); // wakes the subscription
+      await waitFor(() => scansFrom.length > before + 1);
+
+      expect(seen.map((e) => e.type)).toEqual(['Wanted']);
+      expect(comparePositions(lastOther as Position, wanted)).toBeGreaterThan(0);
+      // The reads after the wake-up start at or past the last event not taken before it.
+      const latest = scansFrom.at(-1);
+      expect(latest).toBeDefined();
+      expect(BigInt(latest as string)).toBeGreaterThanOrEqual((lastOther as Position).prepare);
+    } finally {
+      await subscription.stop();
+      await watched.close();
+      await readPool.end();
+    }
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
