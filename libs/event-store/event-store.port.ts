@@ -80,9 +80,12 @@ export interface SubscribeOptions {
 
 /**
  * Receives events in global-log order, a batch at a time. The next batch is read only after the
- * returned promise resolves; a rejection stops the subscription with that error.
+ * returned promise resolves; a rejection stops the subscription with that error. `readTo`, where the
+ * store can tell it, is the last position the read behind this batch covered (at or past its last
+ * event): a batch may then be empty, the read having found only events the filter leaves out, so
+ * that a consumer can move its checkpoint past them.
  */
-export type BatchHandler = (events: RecordedEvent[]) => Promise<void>;
+export type BatchHandler = (events: RecordedEvent[], readTo?: Position) => Promise<void>;
 
 export interface Subscription {
   /** Resolves when the subscription has stopped; rejects with the handler's or the store's error. */

@@ -29,9 +29,12 @@ export class ProjectionConsumer implements LogConsumer {
        * checkpoint along (what readiness, the process managers and verify read), never applies twice.
        */
       appliedInline?: boolean;
+      /** See `passOver` (default 2 s). */
+      passOverEveryMs?: number;
     } = {},
   ) {
     this.appliedInline = options.appliedInline ?? false;
+    this.passOverEveryMs = options.passOverEveryMs ?? 2_000;
     this.name = options.consumerName ?? projection.name;
     this.tableName = options.tableName ?? projection.table.name;
     this.filter = { eventTypes: projection.eventTypes };
@@ -42,6 +45,9 @@ export class ProjectionConsumer implements LogConsumer {
   private readonly appliedInline: boolean;
   /** The checkpoint as this consumer last loaded or saved it: where its subscription stands. */
   private followed?: Position;
+  /** When the checkpoint last moved (Date.now()), and how often a read of others' events may move it. */
+  private passedAt = 0;
+  private readonly passOverEveryMs: number;
 
   async loadCheckpoint(): Promise<Position | undefined> {
     this.followed = await this.checkpoints.load(this.name);
@@ -67,6 +73,35 @@ export class ProjectionConsumer implements LogConsumer {
       }
       await client.query('COMMIT');
       if (fresh.length > 0) this.followed = fresh[fresh.length - 1].position;
+      this.passedAt = Date.now();
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * A read that found none of this projection's events moves the checkpoint past the events it read,
+   * at most once per `passOverEveryMs`: otherwise a read model of rare events (API keys, say) keeps a
+   * checkpoint far behind the head, and whoever asks whether it has caught up (readiness, a query's
+   * `min_position`) reads everything since its last own event to find out.
+   */
+  async passOver(readTo: Position): Promise<void> {
+    if (Date.now() - this.passedAt < this.passOverEveryMs) return;
+    if (this.followed && comparePositions(readTo, this.followed) <= 0) return;
+    const client = await this.pool.connect();
+    try {
+      const saved = await lockCheckpoint(client, this.name, 'UPDATE', { begin: true });
+      if (this.followed && (!saved || comparePositions(saved, this.followed) < 0)) {
+        this.followed = undefined;
+        throw new CheckpointMovedBack(this.name);
+      }
+      if (!saved || comparePositions(readTo, saved) > 0) await this.checkpoints.save(this.name, readTo, client);
+      await client.query('COMMIT');
+      this.followed = readTo;
+      this.passedAt = Date.now();
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;

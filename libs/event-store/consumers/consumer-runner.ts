@@ -77,8 +77,9 @@ export class ConsumerRunner {
         if (this.lockClient !== held) continue;
         this.subscription = this.store.subscribeToAll(
           { fromPosition: from, filter: this.consumer.filter, batchSize: this.consumer.batchSize },
-          async (events) => {
-            await traceBatch(this.consumer.name, events, () => this.consumer.handle(events));
+          async (events, readTo) => {
+            if (events.length > 0) await traceBatch(this.consumer.name, events, () => this.consumer.handle(events));
+            else if (readTo) await this.consumer.passOver?.(readTo);
             retryDelay = this.options.retryDelayMs ?? 200;
           },
         );

@@ -14,6 +14,8 @@ export interface LogConsumer {
   loadCheckpoint(): Promise<Position | undefined>;
   /** Applies the batch and saves the checkpoint; a rejection makes the runner redeliver from it. */
   handle(events: RecordedEvent[]): Promise<void>;
+  /** A read of the log found none of this consumer's events up to `readTo` (where the store can tell). */
+  passOver?(readTo: Position): Promise<void>;
   /** Called when this replica stops being the active one (lock lost, shutdown). */
   deactivate?(): Promise<void>;
 }

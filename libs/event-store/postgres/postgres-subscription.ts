@@ -58,7 +58,7 @@ export class PostgresSubscription implements Subscription {
       if (this.stopped) break;
       if (read.scannedTo) {
         // Read on until a read finds nothing more: the log is drained for now.
-        if (read.events.length > 0) await this.handler(read.events);
+        await this.handler(read.events, read.scannedTo);
         this.cursor = read.scannedTo;
         notified = false;
         blocked = false;
