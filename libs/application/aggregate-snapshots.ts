@@ -2,6 +2,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { Pool } from 'pg';
 import { SnapshotIdentity } from '../domain/decider';
 import { DeclaredTable } from '../database/table-spec';
+import { RecordedEvent } from '../event-store/event-store.port';
+import { EventRow, SELECT_COLUMNS, toRecordedEvent } from '../event-store/postgres/postgres-event-store.sql';
 
 /** A stream folded up to (and including) the event at `revision`, whose id was `eventId`. */
 export interface AggregateSnapshot<State> {
@@ -22,7 +24,7 @@ export interface SnapshotBound {
 }
 
 /** Write a stream's next snapshot once this many events have been appended after the last one. */
-export const SNAPSHOT_EVERY = 50;
+export const SNAPSHOT_EVERY = 25;
 
 /**
  * Folded state of aggregate streams, kept every SNAPSHOT_EVERY events per stream and fold, so that a
@@ -67,6 +69,17 @@ export interface SnapshotStore {
   read<State>(streamName: string, fold: SnapshotIdentity, bound?: SnapshotBound): Promise<AggregateSnapshot<State> | undefined>;
   /** Adds a snapshot (a second one at the same revision is ignored); drops the stream's snapshots of other versions of the fold. */
   write<State>(streamName: string, fold: SnapshotIdentity, snapshot: AggregateSnapshot<State>): Promise<void>;
+  /**
+   * Where the log is in the same database (PostgreSQL): the newest snapshot and the stream's events
+   * from its revision on (the whole stream without one), in one statement.
+   */
+  readWithLog?<State>(streamName: string, fold: SnapshotIdentity): Promise<SnapshotAndLog<State>>;
+}
+
+export interface SnapshotAndLog<State> {
+  snapshot?: AggregateSnapshot<State>;
+  /** From the snapshot's own revision on (its anchor first), in stream order; from revision 0 without a snapshot. */
+  events: RecordedEvent[];
 }
 
 interface SnapshotRow {
@@ -77,7 +90,40 @@ interface SnapshotRow {
 }
 
 export class PostgresSnapshotStore implements SnapshotStore {
-  constructor(private readonly pool: Pool) {}
+  readonly readWithLog?: <State>(streamName: string, fold: SnapshotIdentity) => Promise<SnapshotAndLog<State>>;
+
+  /** `logBeside`: the event store's `es_events` is in this pool's database (the PostgreSQL event store). */
+  constructor(
+    private readonly pool: Pool,
+    options: { logBeside?: boolean } = {},
+  ) {
+    if (options.logBeside) this.readWithLog = (streamName, fold) => this.readBesideLog(streamName, fold);
+  }
+
+  private async readBesideLog<State>(streamName: string, fold: SnapshotIdentity): Promise<SnapshotAndLog<State>> {
+    const { rows } = await this.pool.query<EventRow & SnapshotRow & { is_snapshot: boolean }>({
+      name: 'snapshot_and_log',
+      text: `WITH snap AS (
+               SELECT stream_revision, event_id, occurred_until, state FROM aggregate_snapshots
+                WHERE stream_name = $1 AND decider = $2 AND decider_version = $3
+                ORDER BY stream_revision DESC LIMIT 1)
+             SELECT * FROM (
+               SELECT ${SELECT_COLUMNS}, NULL::timestamptz AS occurred_until, NULL::jsonb AS state, false AS is_snapshot
+                 FROM es_events WHERE stream_name = $1 AND stream_revision >= coalesce((SELECT stream_revision FROM snap), 0)
+                ORDER BY stream_revision) events
+             UNION ALL
+             SELECT NULL::text, NULL::bigint, NULL::text, stream_revision, event_id::uuid, NULL::text, NULL::jsonb, NULL::jsonb, occurred_until, state, true FROM snap`,
+      values: [streamName, fold.name, fold.version],
+    });
+    const snapshotRow = rows.find((r) => r.is_snapshot);
+    return {
+      snapshot: snapshotRow && snapshotOf<State>(snapshotRow),
+      events: rows
+        .filter((r) => !r.is_snapshot)
+        .map(toRecordedEvent)
+        .sort((a, b) => a.revision - b.revision),
+    };
+  }
 
   async read<State>(streamName: string, fold: SnapshotIdentity, bound: SnapshotBound = {}): Promise<AggregateSnapshot<State> | undefined> {
     const { rows } = await this.pool.query<SnapshotRow>(
@@ -87,10 +133,7 @@ export class PostgresSnapshotStore implements SnapshotStore {
         ORDER BY stream_revision DESC LIMIT 1`,
       [streamName, fold.name, fold.version, bound.maxRevision ?? null, bound.occurredBy ?? null],
     );
-    const row = rows[0];
-    if (!row) return undefined;
-    // The state was checked to round-trip through JSON when written, so it is the state folded then.
-    return { revision: Number(row.stream_revision), eventId: row.event_id, occurredUntil: row.occurred_until.toISOString(), state: row.state as State };
+    return rows[0] && snapshotOf<State>(rows[0]);
   }
 
   async write<State>(streamName: string, fold: SnapshotIdentity, snapshot: AggregateSnapshot<State>): Promise<void> {
@@ -105,4 +148,9 @@ export class PostgresSnapshotStore implements SnapshotStore {
       [streamName, fold.name, fold.version, snapshot.revision, snapshot.eventId, snapshot.occurredUntil, JSON.stringify(snapshot.state)],
     );
   }
+}
+
+function snapshotOf<State>(row: SnapshotRow): AggregateSnapshot<State> {
+  // The state was checked to round-trip through JSON when written, so it is the state folded then.
+  return { revision: Number(row.stream_revision), eventId: row.event_id, occurredUntil: row.occurred_until.toISOString(), state: row.state as State };
 }

@@ -3,6 +3,7 @@ import { upcast } from '../domain/upcasters';
 import { EventStore } from '../event-store/event-store.port';
 import { Pool } from 'pg';
 import { PostgresSnapshotStore, SnapshotStore } from './aggregate-snapshots';
+import { PostgresEventStore } from '../event-store/postgres/postgres-event-store';
 import { IdempotencyIndex, PostgresIdempotencyIndex } from './idempotency-index';
 import { LoadedAggregate, loadAggregate, loadAggregateAsOf } from './snapshot-loader';
 import { DomainEvent, eventsOf, stateOf } from './stream-state';
@@ -24,7 +25,7 @@ export interface Aggregates {
 export function aggregatesIn(pool: Pool, eventStore: EventStore, options: { idempotencyRetentionMs: number; onBackgroundError: (error: unknown) => void }): Aggregates {
   return {
     eventStore,
-    snapshots: new PostgresSnapshotStore(pool),
+    snapshots: new PostgresSnapshotStore(pool, { logBeside: eventStore instanceof PostgresEventStore }),
     idempotency: new PostgresIdempotencyIndex(pool, options.idempotencyRetentionMs),
     onBackgroundError: options.onBackgroundError,
   };

@@ -99,6 +99,16 @@ async function loadRecent<State, Event extends DomainEvent>(
   decider: SnapshottedFold<State, Event>,
   streamName: string,
 ): Promise<{ current: LoadedAggregate<State> } | { snapshot: AggregateSnapshot<State> | undefined }> {
+  if (snapshots.readWithLog) {
+    // The snapshot and the events from its revision on, in one statement.
+    const { snapshot, events } = await snapshots.readWithLog<State>(streamName, decider.snapshot);
+    if (!snapshot) return { current: loaded(foldOn(decider, { state: decider.initialState, occurredUntil: null }, events), events[events.length - 1], -1) };
+    const [anchor, ...tail] = events;
+    if (anchor?.revision === snapshot.revision && anchor.id === snapshot.eventId) {
+      return { current: loaded(foldOn(decider, snapshot, tail), events[events.length - 1], snapshot.revision) };
+    }
+    return { snapshot: undefined }; // a snapshot of another history: folded from the start instead
+  }
   const recent = (await store.readStream(streamName, { direction: 'backwards', maxCount: RECENT_EVENTS })).reverse();
   const first = recent[0];
   if (!first || first.revision === 0) return { current: loaded(foldOn(decider, { state: decider.initialState, occurredUntil: null }, recent), recent[recent.length - 1], -1) };
@@ -149,7 +159,8 @@ export function refreshSnapshotIfDue<State>(
   current: LoadedAggregate<State>,
   onError: (error: unknown) => void,
   every = SNAPSHOT_EVERY,
-  shorterNeedNone = RECENT_EVENTS,
+  // Loads that read the snapshot with the log read only the events after it: they need one sooner.
+  shorterNeedNone = snapshots.readWithLog ? every : RECENT_EVENTS,
 ): void {
   if (current.lastEventId === null || current.occurredUntil === null || current.revision - current.snapshotRevision < every) return;
   if (current.revision + 1 < shorterNeedNone) return;

@@ -63,7 +63,7 @@ describe('PostgreSQL log scan', () => {
     const scansFrom: Array<string | undefined> = [];
     const query = readPool.query.bind(readPool);
     readPool.query = ((config: QueryConfig) => {
-      if (typeof config === 'object' && config.text.includes('WITH scanned')) scansFrom.push(config.values?.[1] === undefined ? undefined : String(config.values[1]));
+      if (typeof config === 'object' && config.text.includes('AS last_read')) scansFrom.push(config.values?.[1] === undefined ? undefined : String(config.values[1]));
       return query(config);
     }) as Pool['query'];
     const watched = new PostgresEventStore(db.pool, { idlePollMs: 200, subscriptionPool: readPool });

@@ -239,32 +239,26 @@ export class PostgresEventStore implements EventStore {
     const window = logWindow(options, params);
     params.push(options.limit ?? 1000);
     const limit = params.length;
-    const taken = filterConditions(options.filter, params, 'scanned.');
+    const taken = filterConditions(options.filter, params);
     if (taken.length === 0) {
       const events = await this.readAllOn(pool, options);
       return { events, scannedTo: events.at(-1)?.position };
     }
-    const rows = await this.query<EventRow & { scan_end: boolean }>(
-      `WITH scanned AS MATERIALIZED (
-         SELECT transaction_id, global_position, stream_name, event_type FROM es_events
-          WHERE ${window.join(' AND ')} ORDER BY transaction_id, global_position LIMIT $${limit})
-       SELECT * FROM (
-         SELECT e.transaction_id::text AS commit, e.global_position, e.stream_name, e.stream_revision, e.event_id,
-                e.event_type, e.data, e.metadata, false AS scan_end
-           FROM scanned JOIN es_events e ON e.global_position = scanned.global_position
-          WHERE ${taken.join(' AND ')}
-          ORDER BY scanned.transaction_id, scanned.global_position) taken
-       UNION ALL
-       SELECT * FROM (
-         SELECT transaction_id::text, global_position, NULL::text, NULL::bigint, NULL::uuid, NULL::text, NULL::jsonb, NULL::jsonb, true FROM scanned
-          ORDER BY transaction_id DESC, global_position DESC LIMIT 1) last_read`,
+    // The window's last row comes back whether taken or not: it is where the next read starts.
+    const rows = await this.query<EventRow & { taken: boolean }>(
+      `SELECT * FROM (
+         SELECT ${SELECT_COLUMNS}, transaction_id AS log_order, ${taken.join(' AND ')} AS taken,
+                lead(global_position) OVER (ORDER BY transaction_id, global_position) IS NULL AS last_read
+           FROM (SELECT * FROM es_events WHERE ${window.join(' AND ')} ORDER BY transaction_id, global_position LIMIT $${limit}) read) rows
+        WHERE taken OR last_read
+        ORDER BY log_order, global_position`,
       params,
       pool,
     );
-    const end = rows.find((r) => r.scan_end);
+    const last = rows[rows.length - 1];
     return {
-      events: rows.filter((r) => !r.scan_end).map(toRecordedEvent),
-      scannedTo: end ? { commit: BigInt(end.commit), prepare: BigInt(end.global_position) } : undefined,
+      events: rows.filter((r) => r.taken).map(toRecordedEvent),
+      scannedTo: last ? { commit: BigInt(last.commit), prepare: BigInt(last.global_position) } : undefined,
     };
   }
 
