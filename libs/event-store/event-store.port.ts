@@ -76,6 +76,13 @@ export interface SubscribeOptions {
   fromPosition?: Position;
   filter?: EventFilter;
   batchSize?: number;
+  /** See `LogConsumer.pace` (PostgreSQL; EventStoreDB pushes as it likes). */
+  pace?: ReadPace;
+}
+
+export interface ReadPace {
+  /** Once woken by a commit, wait this long before reading, so that a while's commits make one read. */
+  readEveryMs: number;
 }
 
 /**

@@ -84,6 +84,8 @@ async function locate(infrastructure: RuntimeInfrastructure, installationId: str
 }
 
 async function installedProvidersCaughtUp(infrastructure: RuntimeInfrastructure): Promise<boolean> {
+  // Written in each append's transaction: the row of any committed install is there already.
+  if (infrastructure.eventStore.inlineProjections?.includes(installedProvidersProjection.name)) return true;
   const head = await infrastructure.eventStore.headPosition();
   if (!head) return true;
   const checkpoint = await infrastructure.checkpoints.load(installedProvidersProjection.name);

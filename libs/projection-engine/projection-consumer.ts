@@ -1,7 +1,7 @@
 import { Pool } from 'pg';
 import { CheckpointStore, lockCheckpoint } from '../event-store/consumers/checkpoint-store';
 import { LogConsumer } from '../event-store/consumers/log-consumer';
-import { RecordedEvent } from '../event-store/event-store.port';
+import { ReadPace, RecordedEvent } from '../event-store/event-store.port';
 import { Position, comparePositions } from '../event-store/position';
 import { applyBatch } from './row-projection-writer';
 import { RowProjection } from './row-projection';
@@ -34,6 +34,8 @@ export class ProjectionConsumer implements LogConsumer {
     } = {},
   ) {
     this.appliedInline = options.appliedInline ?? false;
+    // Written inline, the read model is current at every commit: its checkpoint only has to follow.
+    this.pace = this.appliedInline ? { readEveryMs: INLINE_FOLLOW_EVERY_MS } : undefined;
     this.passOverEveryMs = options.passOverEveryMs ?? 2_000;
     this.name = options.consumerName ?? projection.name;
     this.tableName = options.tableName ?? projection.table.name;
@@ -42,6 +44,7 @@ export class ProjectionConsumer implements LogConsumer {
   }
 
   private readonly tableName: string;
+  readonly pace?: ReadPace;
   private readonly appliedInline: boolean;
   /** The checkpoint as this consumer last loaded or saved it: where its subscription stands. */
   private followed?: Position;
@@ -110,6 +113,9 @@ export class ProjectionConsumer implements LogConsumer {
     }
   }
 }
+
+/** How often a consumer of an inline read model reads the log once woken (its checkpoint trails by about this). */
+export const INLINE_FOLLOW_EVERY_MS = 250;
 
 export class CheckpointMovedBack extends Error {
   constructor(consumer: string) {

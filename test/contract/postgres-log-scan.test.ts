@@ -117,6 +117,26 @@ describe('PostgreSQL log scan', () => {
       await runner.stop();
     }
   });
+
+  it('a paced subscription reads the commits of its interval together', async () => {
+    const from = await store.headPosition();
+    const batches: number[] = [];
+    const subscription = store.subscribeToAll({ fromPosition: from, filter: { eventTypes: ['Paced'] }, pace: { readEveryMs: 400 } }, async (events) => {
+      if (events.length > 0) batches.push(events.length);
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 300)); // drained, waiting for a commit
+      for (let i = 0; i < 10; i++) {
+        await store.append(`scan-h${i}`, [newEvent('Paced')], 'any');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await waitFor(() => batches.reduce((a, b) => a + b, 0) === 10);
+      // Ten commits ~15 ms apart: woken by the first, the subscription reads once the interval is over.
+      expect(batches.length).toBeLessThanOrEqual(2);
+    } finally {
+      await subscription.stop();
+    }
+  });
 });
 
 async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {

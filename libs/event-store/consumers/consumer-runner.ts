@@ -76,7 +76,7 @@ export class ConsumerRunner {
         // So may the loss of the lock: another replica may be active by now.
         if (this.lockClient !== held) continue;
         this.subscription = this.store.subscribeToAll(
-          { fromPosition: from, filter: this.consumer.filter, batchSize: this.consumer.batchSize },
+          { fromPosition: from, filter: this.consumer.filter, batchSize: this.consumer.batchSize, pace: this.consumer.pace },
           async (events, readTo) => {
             if (events.length > 0) await traceBatch(this.consumer.name, events, () => this.consumer.handle(events));
             else if (readTo) await this.consumer.passOver?.(readTo);

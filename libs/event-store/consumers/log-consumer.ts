@@ -1,4 +1,4 @@
-import { EventFilter, RecordedEvent } from '../event-store.port';
+import { EventFilter, ReadPace, RecordedEvent } from '../event-store.port';
 import { Position } from '../position';
 
 /**
@@ -9,6 +9,8 @@ export interface LogConsumer {
   readonly name: string;
   readonly filter?: EventFilter;
   readonly batchSize?: number;
+  /** For a consumer that need not follow the log closely: how often it reads once woken. */
+  readonly pace?: ReadPace;
   /** Called each time this replica becomes the active one, before it loads its checkpoint (e.g. to reconcile). */
   onActivate?(): Promise<void>;
   loadCheckpoint(): Promise<Position | undefined>;

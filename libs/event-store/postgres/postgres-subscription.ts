@@ -76,6 +76,8 @@ export class PostgresSubscription implements Subscription {
       blocked = false;
       blockedDelay = BLOCKED_RETRY_MIN_MS;
       notified = await this.listener.wait(this.idlePollMs);
+      // A subscriber that need not follow closely lets the commits of a while make one read.
+      if (notified && this.options.pace?.readEveryMs) await sleep(this.options.pace.readEveryMs);
     }
   }
 
