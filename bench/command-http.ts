@@ -280,14 +280,22 @@ export async function benchCommands(api: RunningApi, apiOff: RunningApi, databas
   const contention = watchContention(api);
   // Each round is whole rotations (every installation up, then down again), so the next round,
   // starting over at the first upgrade, finds every installation where the rotation expects it.
-  const perRound = changes.length * Math.max(1, Math.round(o.durationSec / (ROUNDS * 10)));
+  // Ours runs about `durationSec` in all: each round's rotations are sized from ours' latest rate
+  // (the install phase's, then the previous round's) to fill its share of the time left.
   const rounds: WorkerOutput[] = [];
   const roundsOff: WorkerOutput[] = [];
+  const perRounds: number[] = [];
+  let rate = ours.ops_per_sec;
   // Each round starts once the other API's read models have caught up with its last round: the two
   // share this process, and one's leftover work would otherwise be counted against the other.
   for (let round = 0; round < ROUNDS; round++) {
+    const secondsLeft = o.durationSec - rounds.reduce((t, r) => t + r.elapsedMs / 1000, 0);
+    const perRound = changes.length * Math.max(1, Math.round((rate * secondsLeft) / (ROUNDS - round) / changes.length));
+    perRounds.push(perRound);
     await caughtUp(apiOff);
-    rounds.push(await load(api.baseUrl, changes, perRound));
+    const out = await load(api.baseUrl, changes, perRound);
+    rounds.push(out);
+    rate = out.ok / (out.elapsedMs / 1000);
     await caughtUp(api);
     roundsOff.push(await load(apiOff.baseUrl, changes, perRound, undefined, headersOff));
   }
@@ -323,7 +331,7 @@ export async function benchCommands(api: RunningApi, apiOff: RunningApi, databas
     {
       ...common,
       duration_s: round(changeOut.elapsedMs / 1000, 1),
-      rounds: `${ROUNDS} × ${perRound} requests, interleaved with the same API without inline read models`,
+      rounds: `${ROUNDS} rounds of ${perRounds.join(', ')} requests, interleaved with the same API without inline read models`,
       baseline_duration_s: o.baselineDurationSec,
       req_per_s_by_window: reqPerSecByWindow,
       window_s: windowS,
