@@ -78,9 +78,15 @@ export interface SnapshotStore {
 
 export interface SnapshotAndLog<State> {
   snapshot?: AggregateSnapshot<State>;
-  /** From the snapshot's own revision on (its anchor first), in stream order; from revision 0 without a snapshot. */
+  /**
+   * From the snapshot's own revision on (its anchor first), in stream order; from revision 0 without
+   * a snapshot. At most LOG_READ_LIMIT: a load given that many must read the rest itself.
+   */
   events: RecordedEvent[];
 }
+
+/** Events `readWithLog` returns at most. */
+export const LOG_READ_LIMIT = 1000;
 
 interface SnapshotRow {
   stream_revision: string;
@@ -110,10 +116,12 @@ export class PostgresSnapshotStore implements SnapshotStore {
              SELECT * FROM (
                SELECT ${SELECT_COLUMNS}, NULL::timestamptz AS occurred_until, NULL::jsonb AS state, false AS is_snapshot
                  FROM es_events WHERE stream_name = $1 AND stream_revision >= coalesce((SELECT stream_revision FROM snap), 0)
-                ORDER BY stream_revision) events
+                ORDER BY stream_revision LIMIT $4) events
              UNION ALL
              SELECT NULL::text, NULL::bigint, NULL::text, stream_revision, event_id::uuid, NULL::text, NULL::jsonb, NULL::jsonb, occurred_until, state, true FROM snap`,
-      values: [streamName, fold.name, fold.version],
+      // The limit keeps the plan an ordered index scan whatever the stream's length (the planner
+      // cannot know the snapshot's revision when it plans); a load that reaches it reads on apart.
+      values: [streamName, fold.name, fold.version, LOG_READ_LIMIT],
     });
     const snapshotRow = rows.find((r) => r.is_snapshot);
     return {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { PostgresEventStore } from '../event-store/postgres/postgres-event-store';
 import { EventStoreDbEventStore } from '../event-store/eventstoredb/eventstoredb-event-store';
 import { EventStoreDbTestDouble } from '../../test/support/eventstoredb-test-double/eventstoredb-test-double';
-import { EventStore, ReadStreamOptions } from '../event-store/event-store.port';
+import { EventStore, NewEvent, ReadStreamOptions } from '../event-store/event-store.port';
 import { InstallProvider, ReportHealth, StartDeploy } from '../installations/installation.commands';
 import { installationDecider } from '../installations/installation.decider';
 import { installationStream } from '../installations/installation-identity';
@@ -11,7 +11,7 @@ import { SnapshotIdentity, fold } from '../domain/decider';
 import { upcast } from '../domain/upcasters';
 import { CommandContext, runCommand } from './command-runner';
 import { Aggregates, aggregatesIn, loadState } from './aggregates';
-import { SNAPSHOT_EVERY } from './aggregate-snapshots';
+import { LOG_READ_LIMIT, SNAPSHOT_EVERY } from './aggregate-snapshots';
 import { eventsOf } from './stream-state';
 import { INSTALLER_SCOPE } from './idempotency-scopes';
 
@@ -122,6 +122,24 @@ describe.each([
       expect({ ...actual, position: undefined }).toEqual({ ...expected, position: undefined });
       if (command.type === 'ReportHealth') await settle();
     }
+  });
+
+  it('folds a stream longer than one read of the log whole when no snapshot covers it', async () => {
+    const stream = newStream('unsnapshotted');
+    let state = installationDecider.initialState;
+    const events: NewEvent[] = [];
+    for (const command of [installOf(randomUUID()), ...Array.from({ length: LOG_READ_LIMIT + 4 }, (_, i) => health(i))]) {
+      for (const event of installationDecider.decide(command, state)) {
+        state = installationDecider.evolve(state, event);
+        const metadata = { schema_version: 1, correlation_id: randomUUID(), causation_id: null, actor: 'test', occurred_at: NOW };
+        events.push({ id: randomUUID(), type: event.type, data: event.data, metadata });
+      }
+    }
+    // Appended straight to the log (as a COPY or an old writer would): no snapshot exists.
+    for (let from = 0; from < events.length; from += 250) {
+      await eventStore.append(stream, events.slice(from, from + 250), from === 0 ? 'no_stream' : from - 1);
+    }
+    expect(await loadState(aggregates, installationDecider, stream)).toEqual({ state, revision: events.length - 1 });
   });
 
   it('reads only the events after the snapshot, keyed or not, however long the stream', async () => {

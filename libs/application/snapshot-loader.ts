@@ -2,7 +2,7 @@ import { Decider, SnapshotIdentity } from '../domain/decider';
 import { upcast } from '../domain/upcasters';
 import { EventStore, RecordedEvent } from '../event-store/event-store.port';
 import { Position } from '../event-store/position';
-import { AggregateSnapshot, SNAPSHOT_EVERY, SnapshotStore } from './aggregate-snapshots';
+import { AggregateSnapshot, LOG_READ_LIMIT, SNAPSHOT_EVERY, SnapshotStore } from './aggregate-snapshots';
 import { DomainEvent, eventsOf } from './stream-state';
 
 type SnapshottedFold<State, Event> = Pick<Decider<unknown, State, Event>, 'evolve' | 'initialState'> & { snapshot: SnapshotIdentity };
@@ -102,6 +102,8 @@ async function loadRecent<State, Event extends DomainEvent>(
   if (snapshots.readWithLog) {
     // The snapshot and the events from its revision on, in one statement.
     const { snapshot, events } = await snapshots.readWithLog<State>(streamName, decider.snapshot);
+    // Cut at the limit (a long stream without a snapshot yet): the caller reads the rest from the snapshot or the start.
+    if (events.length >= LOG_READ_LIMIT) return { snapshot };
     if (!snapshot) return { current: loaded(foldOn(decider, { state: decider.initialState, occurredUntil: null }, events), events[events.length - 1], -1) };
     const [anchor, ...tail] = events;
     if (anchor?.revision === snapshot.revision && anchor.id === snapshot.eventId) {

@@ -1,4 +1,4 @@
-import { Pool } from 'pg';
+import { Pool, PoolClient } from 'pg';
 import { CheckpointStore, lockCheckpoint } from '../event-store/consumers/checkpoint-store';
 import { LogConsumer } from '../event-store/consumers/log-consumer';
 import { ReadPace, RecordedEvent } from '../event-store/event-store.port';
@@ -59,30 +59,12 @@ export class ProjectionConsumer implements LogConsumer {
 
   async handle(events: RecordedEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const client = await this.pool.connect();
-    try {
-      // Opens the batch's transaction and locks the checkpoint row in one round trip.
-      const saved = await lockCheckpoint(client, this.name, 'UPDATE', { begin: true });
-      if (this.followed && (!saved || comparePositions(saved, this.followed) < 0)) {
-        // The checkpoint went back (start-up refolds a table whose declaration changed): this batch
-        // would skip the history before it. Failing makes the runner resubscribe from the checkpoint.
-        this.followed = undefined;
-        throw new CheckpointMovedBack(this.name);
-      }
+    await this.moveCheckpoint(async (client, saved) => {
       const fresh = saved ? events.filter((e) => comparePositions(e.position, saved) > 0) : events;
-      if (fresh.length > 0) {
-        if (!this.appliedInline) await applyBatch(client, this.projection, this.tableName, fresh);
-        await this.checkpoints.save(this.name, fresh[fresh.length - 1].position, client);
-      }
-      await client.query('COMMIT');
-      if (fresh.length > 0) this.followed = fresh[fresh.length - 1].position;
-      this.passedAt = Date.now();
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+      if (fresh.length === 0) return undefined;
+      if (!this.appliedInline) await applyBatch(client, this.projection, this.tableName, fresh);
+      return fresh[fresh.length - 1].position;
+    });
   }
 
   /**
@@ -94,16 +76,27 @@ export class ProjectionConsumer implements LogConsumer {
   async passOver(readTo: Position): Promise<void> {
     if (Date.now() - this.passedAt < this.passOverEveryMs) return;
     if (this.followed && comparePositions(readTo, this.followed) <= 0) return;
+    await this.moveCheckpoint(async (_client, saved) => (!saved || comparePositions(readTo, saved) > 0 ? readTo : undefined));
+  }
+
+  /**
+   * One transaction, opened with the checkpoint row locked in the same round trip: `work` runs, and
+   * the position it returns (if any) is saved. A redelivered batch thus changes nothing twice.
+   */
+  private async moveCheckpoint(work: (client: PoolClient, saved: Position | undefined) => Promise<Position | undefined>): Promise<void> {
     const client = await this.pool.connect();
     try {
       const saved = await lockCheckpoint(client, this.name, 'UPDATE', { begin: true });
       if (this.followed && (!saved || comparePositions(saved, this.followed) < 0)) {
+        // The checkpoint went back (start-up refolds a table whose declaration changed): this batch
+        // would skip the history before it. Failing makes the runner resubscribe from the checkpoint.
         this.followed = undefined;
         throw new CheckpointMovedBack(this.name);
       }
-      if (!saved || comparePositions(readTo, saved) > 0) await this.checkpoints.save(this.name, readTo, client);
+      const reached = await work(client, saved);
+      if (reached) await this.checkpoints.save(this.name, reached, client);
       await client.query('COMMIT');
-      this.followed = readTo;
+      if (reached) this.followed = reached;
       this.passedAt = Date.now();
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);

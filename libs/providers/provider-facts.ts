@@ -65,8 +65,9 @@ export class ReadModelProviderFacts implements ProviderFacts {
                     coalesce((SELECT jsonb_object_agg(v.version, v.version_state) FROM provider_versions v
                                WHERE v.prefix = c.prefix AND v.name = c.name
                                  AND (v.version = ANY($3::text[]) OR v.version = c.latest_version
+                                      -- By the parameters, not the catalog row: evaluated once, not per version.
                                       OR v.version = (SELECT i.installed_version FROM installed_providers i
-                                                       WHERE i.tenant = $4 AND i.prefix = c.prefix AND i.name = c.name))), '{}'::jsonb) AS versions
+                                                       WHERE i.tenant = $4 AND i.prefix = $1 AND i.name = $2))), '{}'::jsonb) AS versions
                FROM catalog_providers c WHERE c.prefix = $1 AND c.name = $2`,
       values: [provider.prefix, provider.name, named, installedBy],
     });
