@@ -1,4 +1,3 @@
-import { parseInstallationStream } from '../libs/installations/installation-identity';
 import { ProviderEvent } from '../libs/providers/provider.events';
 import { latestVersion } from '../libs/providers/version-selection';
 import { EMPTY_CATALOG, VersionState } from '../libs/providers/provider.decider';
@@ -6,12 +5,13 @@ import { RecordedEvent } from '../libs/event-store/event-store.port';
 import { JsonRow, RowProjection } from '../libs/projection-engine/row-projection';
 
 /**
- * One row per listed provider: catalog metadata, each version's status (from which `latest_version`
- * follows, by the same rule the command side uses) and how many tenants have it installed.
+ * One row per listed provider: catalog metadata and each version's status (from which
+ * `latest_version` follows, by the same rule the command side uses). How many tenants have it
+ * installed is `provider_install_counts` (provider-install-counts.projection.ts).
  */
 export const catalogProjection: RowProjection = {
   name: 'catalog',
-  eventTypes: ['ProviderVersionPublished', 'ProviderVersionYanked', 'ProviderMetadataUpdated', 'ProviderDeleted', 'InstallRequested', 'Uninstalled', 'ProviderVersionBuildSucceeded', 'ProviderVersionBuildFailed'],
+  eventTypes: ['ProviderVersionPublished', 'ProviderVersionYanked', 'ProviderMetadataUpdated', 'ProviderDeleted', 'ProviderVersionBuildSucceeded', 'ProviderVersionBuildFailed'],
   table: {
     name: 'catalog_providers',
     key: ['prefix', 'name'],
@@ -27,7 +27,6 @@ export const catalogProjection: RowProjection = {
       tags: 'jsonb',
       versions: 'jsonb',
       latest_version: 'text',
-      install_count: 'integer',
       revision: 'bigint',
       created_at: 'timestamptz',
       updated_at: 'timestamptz',
@@ -37,19 +36,10 @@ export const catalogProjection: RowProjection = {
     indexes: [{ suffix: 'tags', columns: ['tags'], using: 'gin' }],
   },
   keyOf(event: RecordedEvent) {
-    if (event.type === 'InstallRequested' || event.type === 'Uninstalled') {
-      const id = parseInstallationStream(event.streamName);
-      return id ? { prefix: id.provider.prefix, name: id.provider.name } : undefined;
-    }
     const e = event as unknown as ProviderEvent;
     return { prefix: e.data.prefix, name: e.data.name };
   },
   evolve(row: JsonRow | null, event: RecordedEvent): JsonRow | null {
-    if (event.type === 'InstallRequested' || event.type === 'Uninstalled') {
-      if (!row) return row;
-      const delta = event.type === 'InstallRequested' ? 1 : -1;
-      return { ...row, install_count: Math.max(0, Number(row.install_count) + delta) };
-    }
     const e = event as unknown as ProviderEvent;
     const at = e.data.at;
     const revision = event.revision;
@@ -66,7 +56,6 @@ export const catalogProjection: RowProjection = {
           readme: null,
           tags: [],
           versions: {},
-          install_count: 0,
           created_at: at,
         };
         return withLatest({ ...base, versions: { ...(base.versions as Record<string, string>), [e.data.version]: e.data.status }, revision, updated_at: at });

@@ -7,10 +7,14 @@ import { ProviderId, canonicalOf } from '../libs/providers/provider-identity';
 import { ProviderResponse } from '../apps/api/catalog/catalog.dto';
 import { CatalogRow, providerFromRow } from '../apps/api/catalog/catalog-provider.mapping';
 import { catalogProjection } from './catalog.projection';
+import { providerInstallCountsProjection } from './provider-install-counts.projection';
 import { Publisher } from '../libs/providers/provider.commands';
 import { ProviderScope } from '../libs/providers/provider.events';
 
 const CATALOG = catalogProjection.table.name;
+/** Catalog rows `p` with their install count (no row: nobody has it installed). */
+const CATALOG_WITH_COUNTS = `${CATALOG} p LEFT JOIN ${providerInstallCountsProjection.table.name} n ON n.prefix = p.prefix AND n.name = p.name`;
+const WITH_COUNT = `p.*, coalesce(n.install_count, 0)::int AS install_count`;
 /** The SQL of `isVisibleTo` (libs/providers/provider.decider.ts) on a catalog row `p`, reader in $3/$4. */
 const VISIBLE_TO_READER = `(p.scope = 'public' OR p.owner_org = $3 OR $4::boolean)`;
 /**
@@ -63,9 +67,9 @@ export class SearchCatalogHandler implements IQueryHandler<SearchCatalogQuery, C
     const like = text ? `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
     const filters = [like, tags.length > 0 ? JSON.stringify(tags) : null, reader.organizationId, reader.platformAdmin, scope ?? null];
     const { rows } = await this.infrastructure.pool.query<CatalogRow & { total: number }>(
-      `SELECT p.*, count(*) OVER ()::int AS total FROM ${CATALOG} p
+      `SELECT ${WITH_COUNT}, count(*) OVER ()::int AS total FROM ${CATALOG_WITH_COUNTS}
 ${SEARCH}
-        ORDER BY p.install_count DESC, p.prefix, p.name
+        ORDER BY coalesce(n.install_count, 0) DESC, p.prefix, p.name
         LIMIT $6 OFFSET $7`,
       [...filters, page.limit, page.offset],
     );
@@ -90,7 +94,7 @@ export class GetCatalogEntryHandler implements IQueryHandler<GetCatalogEntryQuer
 
   async execute({ provider, reader }: GetCatalogEntryQuery): Promise<ProviderResponse> {
     const { rows } = await this.infrastructure.pool.query<CatalogRow>(
-      `SELECT * FROM ${CATALOG} p WHERE p.prefix = $1 AND p.name = $2 AND ${VISIBLE_TO_READER}`,
+      `SELECT ${WITH_COUNT} FROM ${CATALOG_WITH_COUNTS} WHERE p.prefix = $1 AND p.name = $2 AND ${VISIBLE_TO_READER}`,
       [provider.prefix, provider.name, reader.organizationId, reader.platformAdmin],
     );
     if (!rows[0]) throw notFound('provider_not_found', `Provider ${canonicalOf(provider)} does not exist.`);

@@ -3,7 +3,7 @@ import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
 import { CommandContext, CommandOutcome, runCommand } from '../application/command-runner';
 import { INFRASTRUCTURE } from '../application/infrastructure-token';
 import { Infrastructure } from '../infrastructure/infrastructure';
-import { catalogProjection } from '../../projections/catalog.projection';
+import { providerInstallCountsProjection } from '../../projections/provider-install-counts.projection';
 import { Publisher } from './provider.commands';
 import { CatalogMetadata } from './provider.events';
 import { KnownProvider, ProviderState, providerDecider } from './provider.decider';
@@ -43,7 +43,7 @@ export class UpdateProviderMetadataHandler implements ICommandHandler<UpdateProv
     // The decider refuses an unknown provider; this only tells the compiler so.
     if (outcome.state.status === 'unknown') throw notFound('provider_not_found', `Provider ${canonicalOf(provider)} does not exist.`);
     const { rows } = await this.infrastructure.pool.query<{ install_count: number }>(
-      `SELECT install_count FROM ${catalogProjection.table.name} WHERE prefix = $1 AND name = $2`,
+      `SELECT install_count FROM ${providerInstallCountsProjection.table.name} WHERE prefix = $1 AND name = $2`,
       [provider.prefix, provider.name],
     );
     return { outcome, provider: outcome.state, installCount: rows[0]?.install_count ?? 0 };

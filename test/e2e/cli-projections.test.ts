@@ -11,7 +11,7 @@ import { ConsumerRunner } from '../../libs/event-store/consumers/consumer-runner
 import { PostgresEventStore } from '../../libs/event-store/postgres/postgres-event-store';
 import { comparePositions } from '../../libs/event-store/position';
 import { PROJECTIONS } from '../../projections/projections';
-import { catalogProjection } from '../../projections/catalog.projection';
+import { providerInstallCountsProjection } from '../../projections/provider-install-counts.projection';
 import { installedProvidersProjection } from '../../projections/installed-providers.projection';
 import { ProjectionConsumer } from '../../libs/projection-engine/projection-consumer';
 import { ProjectionAdminDeps } from '../../libs/projection-engine/admin-deps';
@@ -98,7 +98,7 @@ describe('projections rebuild and verify (PostgreSQL)', () => {
       if (i % 3 === 0) await installation(tenant, 'postgres', { type: 'ReportHealth', health: 'degraded', message: `round ${round}` });
       if (i % 4 === 1) await installation(tenant, 'postgres', { type: 'Reconfigure', config: { region: `r${round}` } });
       if (round >= 3) {
-        // Installs and uninstalls move the catalog's install_count, which a double apply would skew.
+        // Installs and uninstalls move the provider's install_count, which a double apply would skew.
         const generation = extraGenerations.get(tenant) ?? 0;
         if (generation % 2 === 0) {
           await install(tenant, 'extra', '1.0.0');
@@ -300,7 +300,7 @@ describe('projections rebuild and verify (PostgreSQL)', () => {
   });
 
   it('rebuilds while the live projections run and events keep arriving, losing and doubling nothing', async () => {
-    const live = [installedProvidersProjection, catalogProjection];
+    const live = [installedProvidersProjection, providerInstallCountsProjection];
     const runners = live.map(
       (projection) => new ConsumerRunner(db.pool, store, new ProjectionConsumer(db.pool, projection, deps.checkpoints), logger, { lockRetryMs: 50 }),
     );
@@ -327,7 +327,7 @@ describe('projections rebuild and verify (PostgreSQL)', () => {
         expect(verified).toMatchObject({ name: projection.name, verified: true, differences: [], lag: null });
       }
       const installed = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM installed_providers WHERE name = 'extra'`);
-      const catalog = await db.pool.query<{ n: number }>(`SELECT install_count AS n FROM catalog_providers WHERE name = 'extra'`);
+      const catalog = await db.pool.query<{ n: number }>(`SELECT install_count AS n FROM provider_install_counts WHERE name = 'extra'`);
       expect(installed.rows[0].n).toBeGreaterThan(0);
       expect(catalog.rows[0].n).toBe(installed.rows[0].n);
       expect(await leftovers()).toEqual({ tables: [], checkpoints: [] });

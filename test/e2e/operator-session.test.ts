@@ -61,7 +61,7 @@ describe('operator session: verify, rebuild without downtime, time travel, audit
     const result = await cli(t.db.url, ['projections', 'verify', 'all', '--json']);
     expect(result.code).toBe(0);
     const reports = JSON.parse(result.stdout) as Array<{ name: string; differences: unknown[] }>;
-    expect(reports.map((r) => r.name).sort()).toEqual(['api-keys', 'catalog', 'installed-providers', 'organizations', 'provider-versions']);
+    expect(reports.map((r) => r.name).sort()).toEqual(['api-keys', 'catalog', 'installed-providers', 'organizations', 'provider-install-counts', 'provider-versions']);
     for (const report of reports) expect(report.differences).toEqual([]);
   });
 

@@ -6,6 +6,7 @@ import { Infrastructure, createInfrastructure } from '../../libs/infrastructure/
 import { rebuildProjection } from '../../libs/projection-engine/rebuild';
 import { verifyProjection } from '../../libs/projection-engine/verify';
 import { catalogProjection } from '../../projections/catalog.projection';
+import { providerInstallCountsProjection } from '../../projections/provider-install-counts.projection';
 import { installedProvidersProjection } from '../../projections/installed-providers.projection';
 import { PROJECTIONS } from '../../projections/projections';
 import { EventStoreDbTestDouble } from '../support/eventstoredb-test-double/eventstoredb-test-double';
@@ -106,7 +107,7 @@ describe('read-your-writes across API replicas on PostgreSQL', () => {
       keys.map((key, i) => (i % 2 ? a : b).request('POST', '/providers/install', { key, body: { provider_name: 'pub/cache', version: '1.0.0' } })),
     );
     expect(answers.map((r) => r.status)).toEqual(keys.map(() => 201));
-    const { rows } = await a.db.pool.query<{ install_count: number }>(`SELECT install_count FROM catalog_providers WHERE prefix = 'pub' AND name = 'cache'`);
+    const { rows } = await a.db.pool.query<{ install_count: number }>(`SELECT install_count FROM provider_install_counts WHERE prefix = 'pub' AND name = 'cache'`);
     expect(rows[0].install_count).toBe(tenants.length);
   });
 
@@ -129,7 +130,9 @@ describe('read-your-writes across API replicas on PostgreSQL', () => {
       }
     })();
     const deps = { pool: a.db.pool, eventStore: a.infrastructure.eventStore, checkpoints: a.infrastructure.checkpoints };
-    const reports = await Promise.all([catalogProjection, installedProvidersProjection].map((p) => rebuildProjection(deps, p, { batchSize: 7 })));
+    const reports = await Promise.all(
+      [catalogProjection, providerInstallCountsProjection, installedProvidersProjection].map((p) => rebuildProjection(deps, p, { batchSize: 7 })),
+    );
     writing = false;
     await writer;
     expect(writes).toBeGreaterThan(0);
