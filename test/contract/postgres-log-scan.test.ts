@@ -137,8 +137,10 @@ describe('PostgreSQL log scan', () => {
         await new Promise((r) => setTimeout(r, 10));
       }
       await waitFor(() => batches.reduce((a, b) => a + b, 0) === 10, 20_000);
-      // Ten commits ~15 ms apart: woken by the first, the subscription reads once the interval is over.
-      expect(batches.length).toBeLessThanOrEqual(2);
+      // Ten commits ~15 ms apart: woken by the first, the subscription reads once the interval is
+      // over (unpaced it reads about ten times). Other suites' open transactions may hold some of
+      // the events back for a read or two, hence not exactly one.
+      expect(batches.length).toBeLessThanOrEqual(4);
     } finally {
       await subscription.stop();
     }
