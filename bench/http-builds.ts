@@ -10,11 +10,8 @@
  * passes to the builds (their log lines go nowhere), so that the cost of logging can be measured.
  */
 import { ChildProcess, fork } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Client } from 'pg';
-import { migrate } from '../libs/database/database';
-import { startOrAttachEmbeddedPostgres } from '../libs/database/embedded-postgres';
+import { scratchBenchDatabase } from './admin-sql';
 import { PREFIX, VERSIONS, publishProviders } from './command-http';
 import { RunningApi, WorkerOutput, runAutocannon, seedInstalled, startApi } from './http';
 
@@ -58,18 +55,6 @@ async function startBuild(build: Build, databaseUrl: string, host: RunningApi): 
 }
 
 const INSTALLATIONS = 200;
-
-async function admin(url: string, sql: string): Promise<void> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  await client.query(sql).finally(() => client.end());
-}
-
-function withDatabase(url: string, name: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${name}`;
-  return parsed.toString();
-}
 
 function apiOf(apis: Map<string, RunningApi>, label: string): RunningApi {
   const api = apis.get(label);
@@ -126,20 +111,10 @@ async function main(): Promise<void> {
   const seconds = Number(process.argv[3] ?? 5);
   const builds = buildsOf(process.argv.slice(4));
   if (builds.length === 0) throw new Error('usage: http-builds.js <rounds> <seconds> <label>=<dist>[:<adapter>] …');
-  let adminUrl = process.env.DATABASE_URL;
-  let stop: () => Promise<void> = async () => undefined;
-  if (!adminUrl) {
-    const pg = await startOrAttachEmbeddedPostgres('pg-bench');
-    adminUrl = pg.url;
-    stop = pg.stop;
-  }
-  const db = `bench_builds_${randomBytes(4).toString('hex')}`;
-  await admin(adminUrl, `CREATE DATABASE ${db}`);
-  const url = withDatabase(adminUrl, db);
+  const { url, drop } = await scratchBenchDatabase('bench_builds');
   const apis = new Map<string, RunningApi>();
   let host: RunningApi | undefined;
   try {
-    await migrate(url);
     host = await startApi(url);
     for (const build of builds) apis.set(build.label, await startBuild(build, url, host));
     const load = await prepare(apis, host, seconds);
@@ -158,8 +133,7 @@ async function main(): Promise<void> {
   } finally {
     for (const api of apis.values()) await api.close();
     await host?.close();
-    await admin(adminUrl, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-    await stop();
+    await drop();
   }
 }
 

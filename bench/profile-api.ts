@@ -4,34 +4,14 @@
  * installations as the query benchmarks do, and loads one route with autocannon in a child process,
  * so the API process's CPU profile shows where a request's time goes.
  */
-import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
-import { migrate } from '../libs/database/database';
-import { startOrAttachEmbeddedPostgres } from '../libs/database/embedded-postgres';
+import { scratchBenchDatabase } from './admin-sql';
 import { runAutocannon, seedInstalled, startApi } from './http';
 
 async function main(): Promise<void> {
   const route = process.argv[2] ?? 'get';
   const seconds = Number(process.argv[3] ?? 5);
-  let adminUrl = process.env.DATABASE_URL;
-  let stop: () => Promise<void> = async () => undefined;
-  if (!adminUrl) {
-    const pg = await startOrAttachEmbeddedPostgres('pg-bench');
-    adminUrl = pg.url;
-    stop = pg.stop;
-  }
-  const db = `bench_prof_${randomBytes(4).toString('hex')}`;
-  const admin = async (sql: string) => {
-    const c = new Client({ connectionString: adminUrl });
-    await c.connect();
-    await c.query(sql).finally(() => c.end());
-  };
-  await admin(`CREATE DATABASE ${db}`);
-  const parsed = new URL(adminUrl);
-  parsed.pathname = `/${db}`;
-  const url = parsed.toString();
+  const { url, drop } = await scratchBenchDatabase('bench_prof');
   try {
-    await migrate(url);
     const api = await startApi(url);
     try {
       await seedInstalled(api.infrastructure.pool, 'prof', 2000, 20000);
@@ -50,8 +30,7 @@ async function main(): Promise<void> {
       await api.close();
     }
   } finally {
-    await admin(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-    await stop();
+    await drop();
   }
 }
 
