@@ -71,7 +71,7 @@ export function inlineStatements(spec: TableSpec): InlineStatements {
     lock: named(
       'lock',
       `SELECT to_jsonb(t) AS row FROM (SELECT * FROM ${keys} ORDER BY ${spec.key.map((k) => `k.${quoteIdent(k)}`).join(', ')}) k
-         CROSS JOIN LATERAL ${rowsByKey(spec, spec.name, 'FOR UPDATE')}`,
+         CROSS JOIN LATERAL ${rowsByKey(spec, spec.name, { lock: true })}`,
     ),
     delete: named('delete', deleteSql(spec, spec.name, keys)),
     upsert: named('upsert', insertSql(spec, spec.name, jsonSource(spec), true)),
@@ -133,14 +133,14 @@ function columnDefinitions(spec: TableSpec): string {
  * hash the keys against a scan of the whole table: it takes a key list (a JSON array, an unnest) for
  * a hundred rows when an append brings one, so the cost of every write would grow with the table.
  */
-function rowsByKey(spec: TableSpec, table: string, suffix = 'OFFSET 0', columns = '*'): string {
-  // OFFSET 0 (or FOR UPDATE) keeps the planner from flattening the lookup back into a join.
-  return `(SELECT ${columns} FROM ${quoteIdent(table)} t WHERE ${keyJoin(spec)} ${suffix}) t`;
+function rowsByKey(spec: TableSpec, table: string, options: { lock?: boolean; columns?: string } = {}): string {
+  // FOR UPDATE, or else OFFSET 0, keeps the planner from flattening the lookup back into a join.
+  return `(SELECT ${options.columns ?? '*'} FROM ${quoteIdent(table)} t WHERE ${keyJoin(spec)} ${options.lock ? 'FOR UPDATE' : 'OFFSET 0'}) t`;
 }
 
 /** Deletes by the rows' own addresses, found by key (`rowsByKey`), for the same reason. */
 function deleteSql(spec: TableSpec, table: string, keySource: string): string {
-  return `DELETE FROM ${quoteIdent(table)} WHERE ctid = ANY (ARRAY(SELECT t.ctid FROM ${keySource} CROSS JOIN LATERAL ${rowsByKey(spec, table, 'OFFSET 0', 't.ctid')}))`;
+  return `DELETE FROM ${quoteIdent(table)} WHERE ctid = ANY (ARRAY(SELECT t.ctid FROM ${keySource} CROSS JOIN LATERAL ${rowsByKey(spec, table, { columns: 't.ctid' })}))`;
 }
 
 function keyJoin(spec: TableSpec): string {

@@ -335,15 +335,15 @@ function logWindow(options: ReadAllOptions, params: unknown[]): string[] {
   return conditions;
 }
 
-function filterConditions(filter: ReadAllOptions['filter'], params: unknown[], table = ''): string[] {
+function filterConditions(filter: ReadAllOptions['filter'], params: unknown[]): string[] {
   const conditions: string[] = [];
   if (filter?.eventTypes) {
     params.push(filter.eventTypes);
-    conditions.push(`${table}event_type = ANY($${params.length}::text[])`);
+    conditions.push(`event_type = ANY($${params.length}::text[])`);
   }
   if (filter?.streamPrefixes) {
     params.push(filter.streamPrefixes.map((p) => `${p.replace(/[\\%_]/g, (c) => `\\${c}`)}%`));
-    conditions.push(`${table}stream_name LIKE ANY($${params.length}::text[])`);
+    conditions.push(`stream_name LIKE ANY($${params.length}::text[])`);
   }
   return conditions;
 }
