@@ -1,7 +1,7 @@
 import { Pool, PoolClient, QueryResult, escapeLiteral } from 'pg';
 import { ExpectedRevision, NewEvent, RecordedEvent } from '../event-store.port';
 import { InlinePlan } from './inline-projector';
-import { APPEND_KEYED_SQL, APPEND_SQL, AppendRow } from './postgres-event-store.sql';
+import { APPEND_KEYED_SQL, APPEND_ONE_KEYED_SQL, APPEND_ONE_SQL, APPEND_SQL, AppendRow } from './postgres-event-store.sql';
 
 /**
  * Two round trips: BEGIN, the read models' shared locks (before the transaction has an id), the
@@ -20,11 +20,11 @@ export async function appendInline(
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    const append = recordKeys ? KEYED_APPEND : PLAIN_APPEND;
+    const append = APPENDS[events.length === 1 ? 'one' : 'many'][recordKeys ? 'keyed' : 'plain'];
     await prepare(client, plan, append);
     const results = resultList(await client.query(['BEGIN', plan.locks, executeAppend(append.name, streamName, events, expected), ...plan.reads].join(';\n')));
     const row = results[2].rows[0] as AppendRow;
-    if (row.commit === null || row.last_revision === null || !row.positions) {
+    if (row.commit === null || row.last_revision === null || row.last_position === null) {
       await client.query('ROLLBACK');
       return row;
     }
@@ -42,18 +42,27 @@ export async function appendInline(
   }
 }
 
-/** The append prepared in SQL (per connection), so an inline append can send it with other statements. */
-const PLAIN_APPEND = { name: 'es_append_inline', sql: APPEND_SQL };
-const KEYED_APPEND = { name: 'es_append_inline_keyed', sql: APPEND_KEYED_SQL };
+/** The appends prepared in SQL (per connection), so an inline append can send one with other statements. */
+const APPENDS = {
+  many: {
+    plain: { name: 'es_append_inline', sql: APPEND_SQL, parameters: '(text, uuid[], text[], text[], text[], text, bigint)' },
+    keyed: { name: 'es_append_inline_keyed', sql: APPEND_KEYED_SQL, parameters: '(text, uuid[], text[], text[], text[], text, bigint)' },
+  },
+  one: {
+    plain: { name: 'es_append_inline_one', sql: APPEND_ONE_SQL, parameters: '(text, uuid, text, text, text, text, bigint)' },
+    keyed: { name: 'es_append_inline_one_keyed', sql: APPEND_ONE_KEYED_SQL, parameters: '(text, uuid, text, text, text, text, bigint)' },
+  },
+};
+type PreparedAppend = (typeof APPENDS)['one']['plain'];
 /** What each connection has prepared (a connection lives as long as its pooled client). */
 const preparedOn = new WeakMap<PoolClient, Set<string>>();
 
 /** Prepares, in one round trip, whatever this plan EXECUTEs that the connection has not prepared yet. */
-async function prepare(client: PoolClient, plan: InlinePlan, append: { name: string; sql: string }): Promise<void> {
+async function prepare(client: PoolClient, plan: InlinePlan, append: PreparedAppend): Promise<void> {
   let done = preparedOn.get(client);
   if (!done) preparedOn.set(client, (done = new Set()));
   const missing: string[] = [];
-  if (!done.has(append.name)) missing.push(`PREPARE ${append.name} (text, uuid[], text[], text[], text[], text, bigint) AS ${append.sql}`);
+  if (!done.has(append.name)) missing.push(`PREPARE ${append.name} ${append.parameters} AS ${append.sql}`);
   for (const statement of plan.prepared) {
     if (!done.has(statement.name) && !missing.some((m) => m.startsWith(`PREPARE ${statement.name} `))) missing.push(`PREPARE ${statement.name} (jsonb) AS ${statement.sql}`);
   }
@@ -65,12 +74,13 @@ async function prepare(client: PoolClient, plan: InlinePlan, append: { name: str
 
 function executeAppend(statement: string, streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): string {
   const array = (values: string[], type: string) => `ARRAY[${values.map(escapeLiteral).join(', ')}]::${type}[]`;
+  const each = (values: string[], type: string) => (values.length === 1 ? escapeLiteral(values[0]) : array(values, type));
   const args = [
     escapeLiteral(streamName),
-    array(events.map((e) => e.id), 'uuid'),
-    array(events.map((e) => e.type), 'text'),
-    array(events.map((e) => JSON.stringify(e.data)), 'text'),
-    array(events.map((e) => JSON.stringify(e.metadata)), 'text'),
+    each(events.map((e) => e.id), 'uuid'),
+    each(events.map((e) => e.type), 'text'),
+    each(events.map((e) => JSON.stringify(e.data)), 'text'),
+    each(events.map((e) => JSON.stringify(e.metadata)), 'text'),
     escapeLiteral(typeof expected === 'number' ? 'exact' : expected),
     typeof expected === 'number' && Number.isInteger(expected) ? String(expected) : 'NULL',
   ];
@@ -86,6 +96,6 @@ function resultList(result: QueryResult | QueryResult[]): QueryResult[] {
 function recordedEvents(streamName: string, events: readonly NewEvent[], row: AppendRow): RecordedEvent[] {
   const first = Number(row.last_revision) - events.length + 1;
   const commit = BigInt(row.commit as string);
-  const positions = row.positions as string[];
+  const positions = row.positions ?? [row.last_position as string];
   return events.map((e, i) => ({ ...e, streamName, revision: first + i, position: { commit, prepare: BigInt(positions[i]) } }));
 }

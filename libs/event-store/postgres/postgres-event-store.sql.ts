@@ -16,8 +16,11 @@ export interface AppendRow {
   last_revision: string | null;
   commit: string | null;
   last_position: string | null;
-  /** Global position of each appended event, in stream order (what inline projections record). */
-  positions: string[] | null;
+  /**
+   * Global position of each appended event, in stream order (what inline projections record); the
+   * one-event statement does not return it.
+   */
+  positions?: string[] | null;
 }
 
 /*
@@ -31,47 +34,76 @@ export interface AppendRow {
  * Measured with 16 writers, 1 event per append: ratio to a raw INSERT 0.2–0.5 with NOTIFY in the
  * statement (bench/README.md). See `wakeSubscribers`.
  */
-export const APPEND_SQL = appendSql(false);
-export const APPEND_KEYED_SQL = appendSql(true);
 
-/**
- * With `recordKeys`, the append also records a keyed request in `idempotency_keys` (see
- * libs/application/idempotency-index.ts), in the same statement: the key's record exists exactly when
- * its events do. The first event's metadata carries the key, its scope and the request's hash.
- */
-export function appendSql(recordKeys: boolean): string {
-  const record = recordKeys
-    ? `, keyed AS (
-  INSERT INTO idempotency_keys (scope, key, stream_name, first_revision, last_revision, request_hash)
-  SELECT m->>'idempotency_scope', m->>'idempotency_key', $1, (SELECT min(stream_revision) FROM ins), (SELECT max(stream_revision) FROM ins), m->>'request_hash'
-    FROM (SELECT ($5::text[])[1]::jsonb AS m) AS first_event
-   WHERE m->>'idempotency_key' IS NOT NULL AND m->>'idempotency_scope' IS NOT NULL AND EXISTS (SELECT 1 FROM ins)
-  ON CONFLICT (scope, key) DO NOTHING
-)`
-    : '';
-  return `
-WITH cur AS (
+/** The stream's last revision (-1: no stream), read through the (stream_name, stream_revision) key. */
+const CURRENT_REVISION = `cur AS (
   SELECT coalesce((SELECT stream_revision FROM es_events WHERE stream_name = $1
                    ORDER BY stream_revision DESC LIMIT 1), -1) AS rev
-), ins AS (
-  INSERT INTO es_events (stream_name, stream_revision, event_id, event_type, data, metadata)
-  SELECT $1, cur.rev + e.ord, e.id, e.type, e.data::jsonb, e.metadata::jsonb
-  FROM cur, unnest($2::uuid[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS e(id, type, data, metadata, ord)
-  WHERE CASE $6::text
+)`;
+
+/** Whether the expectation ($6: exact, any, no_stream, stream_exists; $7 the exact revision) holds. */
+const EXPECTATION_HOLDS = `CASE $6::text
           WHEN 'any' THEN true
           WHEN 'no_stream' THEN cur.rev = -1
           WHEN 'stream_exists' THEN cur.rev >= 0
           ELSE cur.rev = $7::bigint
-        END
+        END`;
+
+/**
+ * Records a keyed request in `idempotency_keys` (see libs/application/idempotency-index.ts) in the
+ * append's statement, so the key's record exists exactly when its events do. `metadata` is the
+ * first event's metadata, which carries the key, its scope and the request's hash.
+ */
+function recordKey(metadata: string): string {
+  return `, keyed AS (
+  INSERT INTO idempotency_keys (scope, key, stream_name, first_revision, last_revision, request_hash)
+  SELECT m->>'idempotency_scope', m->>'idempotency_key', $1, (SELECT min(stream_revision) FROM ins), (SELECT max(stream_revision) FROM ins), m->>'request_hash'
+    FROM (SELECT ${metadata} AS m) AS first_event
+   WHERE m->>'idempotency_key' IS NOT NULL AND m->>'idempotency_scope' IS NOT NULL AND EXISTS (SELECT 1 FROM ins)
+  ON CONFLICT (scope, key) DO NOTHING
+)`;
+}
+
+/** Any number of events, as arrays ($2 ids, $3 types, $4 data, $5 metadata, JSON as text). */
+export function appendSql(recordKeys: boolean): string {
+  return `
+WITH ${CURRENT_REVISION}, ins AS (
+  INSERT INTO es_events (stream_name, stream_revision, event_id, event_type, data, metadata)
+  SELECT $1, cur.rev + e.ord, e.id, e.type, e.data::jsonb, e.metadata::jsonb
+  FROM cur, unnest($2::uuid[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS e(id, type, data, metadata, ord)
+  WHERE ${EXPECTATION_HOLDS}
   ORDER BY e.ord
   RETURNING stream_revision, transaction_id, global_position
-)${record}
+)${recordKeys ? recordKey('($5::text[])[1]::jsonb') : ''}
 SELECT (SELECT rev FROM cur)::text AS current_revision,
        (SELECT max(stream_revision) FROM ins)::text AS last_revision,
        (SELECT transaction_id FROM ins LIMIT 1)::text AS commit,
        (SELECT max(global_position) FROM ins)::text AS last_position,
        (SELECT array_agg(global_position ORDER BY stream_revision) FROM ins)::text[] AS positions`;
 }
+
+/**
+ * One event, as scalars ($2 id, $3 type, $4 data, $5 metadata): most appends carry one, and arrays
+ * cost both sides an encoding, a parse and an unnest. The result has no `positions`.
+ */
+export function appendOneSql(recordKeys: boolean): string {
+  return `
+WITH ${CURRENT_REVISION}, ins AS (
+  INSERT INTO es_events (stream_name, stream_revision, event_id, event_type, data, metadata)
+  SELECT $1, cur.rev + 1, $2::uuid, $3::text, $4::jsonb, $5::jsonb
+  FROM cur
+  WHERE ${EXPECTATION_HOLDS}
+  RETURNING stream_revision, transaction_id, global_position
+)${recordKeys ? recordKey('$5::jsonb') : ''}
+SELECT cur.rev::text AS current_revision, ins.stream_revision::text AS last_revision,
+       ins.transaction_id::text AS commit, ins.global_position::text AS last_position
+  FROM cur LEFT JOIN ins ON true`;
+}
+
+export const APPEND_SQL = appendSql(false);
+export const APPEND_KEYED_SQL = appendSql(true);
+export const APPEND_ONE_SQL = appendOneSql(false);
+export const APPEND_ONE_KEYED_SQL = appendOneSql(true);
 
 export const SELECT_COLUMNS = `transaction_id::text AS commit, global_position, stream_name, stream_revision,
   event_id, event_type, data, metadata`;
@@ -90,17 +122,20 @@ export function toRecordedEvent(row: EventRow): RecordedEvent {
 
 // Named: each connection parses and plans the statement once, then only binds and executes it.
 export function appendQuery(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision, recordKeys = false) {
+  const one = events.length === 1;
+  const text = one ? (recordKeys ? APPEND_ONE_KEYED_SQL : APPEND_ONE_SQL) : recordKeys ? APPEND_KEYED_SQL : APPEND_SQL;
   return {
-    name: recordKeys ? 'es_append_keyed' : 'es_append',
-    text: recordKeys ? APPEND_KEYED_SQL : APPEND_SQL,
+    name: `es_append${one ? '_one' : ''}${recordKeys ? '_keyed' : ''}`,
+    text,
     values: [
       streamName,
-      events.map((e) => e.id),
-      events.map((e) => e.type),
-      events.map((e) => JSON.stringify(e.data)),
-      events.map((e) => JSON.stringify(e.metadata)),
+      one ? events[0].id : events.map((e) => e.id),
+      one ? events[0].type : events.map((e) => e.type),
+      one ? JSON.stringify(events[0].data) : events.map((e) => JSON.stringify(e.data)),
+      one ? JSON.stringify(events[0].metadata) : events.map((e) => JSON.stringify(e.metadata)),
       typeof expected === 'number' ? 'exact' : expected,
       typeof expected === 'number' ? expected : null,
     ],
   };
 }
+

@@ -28,6 +28,12 @@ import { AppendRow, EventRow, SELECT_COLUMNS, appendQuery, toRecordedEvent } fro
 const EVENTS_CHANNEL = 'es_events';
 const UNIQUE_VIOLATION = '23505';
 
+/**
+ * One statement, one transaction that skips waiting for the WAL flush (a notification lost in a crash
+ * is made good by the subscribers' idle poll). Listeners receive it once it commits, as ever.
+ */
+const NOTIFY_SQL = `SELECT set_config('synchronous_commit', 'off', true), pg_notify('${EVENTS_CHANNEL}', '')`;
+
 export class PostgresEventStore implements EventStore {
   private readonly listener: PostgresNotificationListener;
   private readonly subscriptions = new Set<PostgresSubscription>();
@@ -109,6 +115,10 @@ export class PostgresEventStore implements EventStore {
    * one or two NOTIFY transactions rather than one each, and no append waits for one. Should the
    * process stop between a commit and its notification, subscribers elsewhere still find the events
    * on their idle poll (`idlePollMs`), as they do after a lost LISTEN connection.
+   *
+   * The NOTIFY's transaction commits asynchronously (`NOTIFY_SQL`): it writes nothing anyone reads
+   * back, so it need not wait for its commit record to reach disk, and appends do not share their
+   * WAL flushes with it.
    */
   private wakeSubscribers(): void {
     this.listener.wakeAll();
@@ -119,7 +129,7 @@ export class PostgresEventStore implements EventStore {
     this.notifying = (async () => {
       do {
         this.notifyAgain = false;
-        await this.pool.query(`SELECT pg_notify('${EVENTS_CHANNEL}', '')`).catch(() => undefined);
+        await this.pool.query(NOTIFY_SQL).catch(() => undefined);
       } while (this.notifyAgain);
     })().finally(() => {
       this.notifying = undefined;
