@@ -1,7 +1,7 @@
 import { escapeLiteral } from 'pg';
 import { NewEvent, RecordedEvent } from '../event-store/event-store.port';
 import { InlinePlan, InlineProjector } from '../event-store/postgres/inline-projector';
-import { InlineStatements, executeWith, inlineStatements } from './row-sql';
+import { PreparedRowStatements, executeWith, preparedRowStatements } from './row-sql';
 import { JsonRow, RowProjection, keyString, keyedEvent } from './row-projection';
 
 /** The transaction-scoped advisory lock an inline writer holds shared and a swap or verify exclusively. */
@@ -20,13 +20,13 @@ export function isInline(store: { inlineProjections?: readonly string[] }, proje
  */
 export class InlineProjections implements InlineProjector {
   private readonly projections: readonly RowProjection[];
-  private readonly statements = new Map<string, InlineStatements>();
+  private readonly statements = new Map<string, PreparedRowStatements>();
   readonly names: readonly string[];
 
   constructor(projections: readonly RowProjection[]) {
     this.projections = [...projections].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     this.names = this.projections.map((p) => p.name);
-    for (const p of this.projections) this.statements.set(p.name, inlineStatements(p.table));
+    for (const p of this.projections) this.statements.set(p.name, preparedRowStatements(p.table));
   }
 
   plan(streamName: string, events: readonly NewEvent[]): InlinePlan | undefined {
@@ -36,7 +36,7 @@ export class InlineProjections implements InlineProjector {
     const provisional: RecordedEvent[] = events.map((e) => ({ ...e, streamName, revision: -1, position: { commit: 0n, prepare: 0n } }));
     const touched = fed.map((projection) => touchedRows(projection, provisional)).filter((t) => t !== undefined);
     const locks = fed.map((p) => `pg_advisory_xact_lock_shared(hashtextextended(${escapeLiteral(inlineLockName(p))}, 0))`);
-    const statementsOf = (p: RowProjection) => this.statements.get(p.name) as InlineStatements;
+    const statementsOf = (p: RowProjection) => this.statements.get(p.name) as PreparedRowStatements;
     return {
       prepared: touched.flatMap((t) => {
         const s = statementsOf(t.projection);
@@ -57,13 +57,13 @@ export class InlineProjections implements InlineProjector {
   }
 }
 
-interface TouchedRows {
+export interface TouchedRows {
   projection: RowProjection;
   relevant: Array<{ key: string; event: RecordedEvent }>;
   keys: Map<string, Record<string, string>>;
 }
 
-function touchedRows(projection: RowProjection, events: readonly RecordedEvent[]): TouchedRows | undefined {
+export function touchedRows(projection: RowProjection, events: readonly RecordedEvent[]): TouchedRows | undefined {
   const relevant = events.map((e) => keyedEvent(projection, e)).filter((r) => r !== undefined);
   if (relevant.length === 0) return undefined;
   const keys = new Map<string, Record<string, string>>();
@@ -76,7 +76,7 @@ function touchedRows(projection: RowProjection, events: readonly RecordedEvent[]
  * updated or deleted; new rows are plain INSERTs, so that two appends creating the same row cannot
  * both succeed (one fails on the key and its append is tried again, finding the row).
  */
-function writesOf({ projection, relevant, keys }: TouchedRows, lockedRows: readonly JsonRow[], statements: InlineStatements): string[] {
+export function writesOf({ projection, relevant, keys }: TouchedRows, lockedRows: readonly JsonRow[], statements: PreparedRowStatements): string[] {
   const stored = new Map<string, JsonRow>();
   for (const row of lockedRows) stored.set(keyString(projection, row), row);
   const current = new Map<string, JsonRow | null>(stored);

@@ -1,15 +1,27 @@
-import { Pool, PoolClient } from 'pg';
-import { CheckpointStore, lockCheckpoint } from '../event-store/consumers/checkpoint-store';
+import { Pool, QueryResult } from 'pg';
+import { SqlPreparedStatement, prepareOnce } from '../database/prepared-statements';
+import { CheckpointStore, beginWithCheckpoint, saveCheckpointSql } from '../event-store/consumers/checkpoint-store';
 import { LogConsumer } from '../event-store/consumers/log-consumer';
 import { ReadPace, RecordedEvent } from '../event-store/event-store.port';
 import { Position, comparePositions } from '../event-store/position';
-import { applyBatch } from './row-projection-writer';
-import { RowProjection } from './row-projection';
+import { touchedRows, writesOf } from './inline-projections';
+import { PreparedRowStatements, executeWith, preparedRowStatements } from './row-sql';
+import { JsonRow, RowProjection } from './row-projection';
+
+/** What a batch sends with its BEGIN and checkpoint lock, and what it sends with its COMMIT. */
+interface BatchWork {
+  /** Parameterless statements sent with BEGIN and the checkpoint lock (their results go to `finish`). */
+  first: string[];
+  /** Given the saved checkpoint and `first`'s results: where the checkpoint moves, and the writes before COMMIT. */
+  finish(saved: Position | undefined, results: QueryResult[]): { reached?: Position; writes: string[] };
+}
 
 /**
  * Feeds a projection from the log: each batch's read-model changes and the checkpoint commit in one
  * transaction. The checkpoint row is locked first and events at or before it are dropped, so a
  * redelivered batch (a crash, a second replica, a rebuild that swapped tables) changes nothing twice.
+ * A batch is two round trips: BEGIN, the checkpoint lock and the read of the rows it touches; then
+ * the rows' writes, the checkpoint and COMMIT (prepared statements, as the inline writers use).
  */
 export class ProjectionConsumer implements LogConsumer {
   readonly name: string;
@@ -21,8 +33,6 @@ export class ProjectionConsumer implements LogConsumer {
     readonly projection: RowProjection,
     private readonly checkpoints: CheckpointStore,
     options: {
-      consumerName?: string;
-      tableName?: string;
       batchSize?: number;
       /**
        * The store writes this read model in each append's transaction: the consumer only moves the
@@ -37,15 +47,15 @@ export class ProjectionConsumer implements LogConsumer {
     // Written inline, the read model is current at every commit: its checkpoint only has to follow.
     this.pace = this.appliedInline ? { readEveryMs: INLINE_FOLLOW_EVERY_MS } : undefined;
     this.passOverEveryMs = options.passOverEveryMs ?? 2_000;
-    this.name = options.consumerName ?? projection.name;
-    this.tableName = options.tableName ?? projection.table.name;
+    this.name = projection.name;
     this.filter = { eventTypes: projection.eventTypes };
     this.batchSize = options.batchSize ?? 1000;
+    this.statements = preparedRowStatements(projection.table);
   }
 
-  private readonly tableName: string;
   readonly pace?: ReadPace;
   private readonly appliedInline: boolean;
+  private readonly statements: PreparedRowStatements;
   /** The checkpoint as this consumer last loaded or saved it: where its subscription stands. */
   private followed?: Position;
   /** When the checkpoint last moved (Date.now()), and how often a read of others' events may move it. */
@@ -59,12 +69,26 @@ export class ProjectionConsumer implements LogConsumer {
 
   async handle(events: RecordedEvent[]): Promise<void> {
     if (events.length === 0) return;
-    await this.moveCheckpoint(async (client, saved) => {
-      const fresh = saved ? events.filter((e) => comparePositions(e.position, saved) > 0) : events;
-      if (fresh.length === 0) return undefined;
-      if (!this.appliedInline) await applyBatch(client, this.projection, this.tableName, fresh);
-      return fresh[fresh.length - 1].position;
-    });
+    const fresh = (saved: Position | undefined) => (saved ? events.filter((e) => comparePositions(e.position, saved) > 0) : events);
+    const touched = this.appliedInline ? undefined : touchedRows(this.projection, events);
+    if (!touched) {
+      await this.moveCheckpoint({ first: [], finish: (saved) => ({ reached: fresh(saved).at(-1)?.position, writes: [] }) });
+      return;
+    }
+    const s = this.statements;
+    await this.moveCheckpoint(
+      {
+        // Every key of the batch is read; the rows of events the checkpoint has passed are simply not written.
+        first: [executeWith(s.read, [...touched.keys.values()])],
+        finish: (saved, [read]) => {
+          const applied = touchedRows(this.projection, fresh(saved));
+          if (!applied) return { writes: [] };
+          const stored = read.rows.map((r: { row: JsonRow }) => r.row);
+          return { reached: fresh(saved).at(-1)?.position, writes: writesOf(applied, stored, s) };
+        },
+      },
+      [s.read, s.delete, s.upsert, s.insert],
+    );
   }
 
   /**
@@ -76,33 +100,37 @@ export class ProjectionConsumer implements LogConsumer {
   async passOver(readTo: Position): Promise<void> {
     if (Date.now() - this.passedAt < this.passOverEveryMs) return;
     if (this.followed && comparePositions(readTo, this.followed) <= 0) return;
-    await this.moveCheckpoint(async (_client, saved) => (!saved || comparePositions(readTo, saved) > 0 ? readTo : undefined));
+    await this.moveCheckpoint({ first: [], finish: (saved) => ({ reached: !saved || comparePositions(readTo, saved) > 0 ? readTo : undefined, writes: [] }) });
   }
 
   /**
-   * One transaction, opened with the checkpoint row locked in the same round trip: `work` runs, and
-   * the position it returns (if any) is saved. A redelivered batch thus changes nothing twice.
+   * One transaction: BEGIN with the checkpoint row locked and `work.first` in one round trip, then
+   * `work`'s writes, the position it reached (if any) and COMMIT in another. A redelivered batch
+   * thus changes nothing twice.
    */
-  private async moveCheckpoint(work: (client: PoolClient, saved: Position | undefined) => Promise<Position | undefined>): Promise<void> {
+  private async moveCheckpoint(work: BatchWork, prepared: readonly SqlPreparedStatement[] = []): Promise<void> {
     const client = await this.pool.connect();
+    let broken: Error | undefined;
     try {
-      const saved = await lockCheckpoint(client, this.name, 'UPDATE', { begin: true });
+      await prepareOnce(client, prepared);
+      const { saved, results } = await beginWithCheckpoint(client, this.name, work.first);
       if (this.followed && (!saved || comparePositions(saved, this.followed) < 0)) {
         // The checkpoint went back (start-up refolds a table whose declaration changed): this batch
         // would skip the history before it. Failing makes the runner resubscribe from the checkpoint.
         this.followed = undefined;
         throw new CheckpointMovedBack(this.name);
       }
-      const reached = await work(client, saved);
-      if (reached) await this.checkpoints.save(this.name, reached, client);
-      await client.query('COMMIT');
+      const { reached, writes } = work.finish(saved, results);
+      await client.query([...writes, ...(reached ? [saveCheckpointSql(this.name, reached)] : []), 'COMMIT'].join(';\n'));
       if (reached) this.followed = reached;
       this.passedAt = Date.now();
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      });
       throw error;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 }

@@ -1,6 +1,6 @@
 import { installedProvidersProjection } from '../../projections/installed-providers.projection';
 import { TestDatabase, createTestDatabase } from '../../test/support/test-database';
-import { deleteRows, inlineStatements, readRows } from './row-sql';
+import { deleteRows, preparedRowStatements, readRows } from './row-sql';
 
 /**
  * Reads, locks and deletes by key look each key up in the primary key, whatever the planner guesses
@@ -37,9 +37,9 @@ describe('row statements by key', () => {
     }
   }
 
-  it('the inline lock and delete of one row scan no table', async () => {
-    const statements = inlineStatements(spec);
-    for (const statement of [statements.lock, statements.delete]) {
+  it('the prepared lock, read and delete of one row scan no table', async () => {
+    const statements = preparedRowStatements(spec);
+    for (const statement of [statements.lock, statements.read, statements.delete]) {
       const shown = await plan(statement.sql, [JSON.stringify([key])]);
       expect(shown).not.toMatch(/Seq Scan on installed_providers/);
       expect(shown).toMatch(/Index Scan/);
@@ -47,7 +47,7 @@ describe('row statements by key', () => {
   });
 
   it('locks, reads and deletes exactly the rows of the keys given', async () => {
-    const statements = inlineStatements(spec);
+    const statements = preparedRowStatements(spec);
     const other = { tenant: 't3', prefix: 'p', name: 'n13' };
     const client = await db.pool.connect();
     try {
@@ -58,6 +58,8 @@ describe('row statements by key', () => {
         ['t3', 'n13'],
         ['t7', 'n17'],
       ]);
+      const read = await client.query<{ row: Record<string, unknown> }>(statements.read.sql, [JSON.stringify([other, { ...key, name: 'absent' }])]);
+      expect(read.rows.map((r) => r.row.name)).toEqual(['n13']);
       await client.query('ROLLBACK');
     } finally {
       client.release();

@@ -1,4 +1,5 @@
 import { PoolClient, escapeLiteral } from 'pg';
+import { SqlPreparedStatement } from '../database/prepared-statements';
 import { Queryable, quoteIdent } from '../database/sql';
 import { TableSpec } from '../database/table-spec';
 import { copyIn, copyLines } from './copy-in';
@@ -41,31 +42,30 @@ export async function insertRows(db: Queryable, spec: TableSpec, table: string, 
 }
 
 /*
- * The live table's statements for inline writes, prepared in SQL once per connection (one jsonb
- * parameter each) and run with EXECUTE and a literal argument: several of them go to the server in
- * one round trip (an inline write's reads together, its writes together with its COMMIT), each
- * planned once per connection.
+ * The live table's statements for the live writers (inline appends and projection consumers),
+ * prepared in SQL once per connection (one jsonb parameter each) and run with EXECUTE and a literal
+ * argument: several of them go to the server in one round trip (a write's reads with its BEGIN and
+ * locks, its writes with its COMMIT), each planned once per connection.
  */
 
-export interface PreparedStatement {
-  name: string;
-  /** The statement, its one parameter `$1` of type jsonb. */
-  sql: string;
-}
+/** A statement with one parameter, `$1` of type jsonb. */
+export type PreparedStatement = SqlPreparedStatement;
 
-export interface InlineStatements {
+export interface PreparedRowStatements {
   /** The rows for the keys in `$1`, locked in key order (no two writers lock in opposite orders). */
   lock: PreparedStatement;
+  /** The rows for the keys in `$1`, for a writer that holds the table's checkpoint lock (the only writer). */
+  read: PreparedStatement;
   delete: PreparedStatement;
   upsert: PreparedStatement;
   /** A plain INSERT: a row another append created meanwhile fails it on the key. */
   insert: PreparedStatement;
 }
 
-export function inlineStatements(spec: TableSpec): InlineStatements {
+export function preparedRowStatements(spec: TableSpec): PreparedRowStatements {
   const keyColumns = spec.key.map((k) => `${quoteIdent(k)} ${spec.columns[k]}`).join(', ');
   const keys = `jsonb_to_recordset($1::jsonb) AS k(${keyColumns})`;
-  const named = (what: string, sql: string): PreparedStatement => ({ name: `rm_${what}_${spec.name}`, sql });
+  const named = (what: string, sql: string): PreparedStatement => ({ name: `rm_${what}_${spec.name}`, parameters: '(jsonb)', sql });
   return {
     // Locked in key order: the keys are sorted, and each row is locked as its key's lookup finds it.
     lock: named(
@@ -73,6 +73,7 @@ export function inlineStatements(spec: TableSpec): InlineStatements {
       `SELECT to_jsonb(t) AS row FROM (SELECT * FROM ${keys} ORDER BY ${spec.key.map((k) => `k.${quoteIdent(k)}`).join(', ')}) k
          CROSS JOIN LATERAL ${rowsByKey(spec, spec.name, { lock: true })}`,
     ),
+    read: named('read', `SELECT to_jsonb(t) AS row FROM ${keys} CROSS JOIN LATERAL ${rowsByKey(spec, spec.name)}`),
     delete: named('delete', deleteSql(spec, spec.name, keys)),
     upsert: named('upsert', insertSql(spec, spec.name, jsonSource(spec), true)),
     insert: named('insert', insertSql(spec, spec.name, jsonSource(spec), false)),

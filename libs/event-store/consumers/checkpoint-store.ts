@@ -1,4 +1,4 @@
-import { Pool, PoolClient, QueryResult } from 'pg';
+import { Pool, PoolClient, QueryResult, escapeLiteral } from 'pg';
 import { DeclaredTable } from '../../database/table-spec';
 import { Position } from '../position';
 
@@ -43,13 +43,7 @@ export class CheckpointStore {
   }
 
   async save(consumer: string, position: Position, db: Queryable = this.pool): Promise<void> {
-    await db.query(
-      `INSERT INTO es_checkpoints (consumer, commit_position, prepare_position, updated_at)
-       VALUES ($1, $2, $3, now())
-       ON CONFLICT (consumer) DO UPDATE
-         SET commit_position = EXCLUDED.commit_position, prepare_position = EXCLUDED.prepare_position, updated_at = now()`,
-      [consumer, position.commit.toString(), position.prepare.toString()],
-    );
+    await db.query(saveCheckpointSql(consumer, position));
   }
 
   async reset(consumer: string, db: Queryable = this.pool): Promise<void> {
@@ -75,30 +69,48 @@ export async function resetCheckpoints(db: Queryable, consumers: readonly string
 /**
  * Locks a consumer's checkpoint row (creating it at -1 when absent) in the caller's transaction and
  * returns its position. Whoever changes the consumer's table locks this row first, which orders a
- * live batch, a rebuild's swap and a verify's comparison. With `begin`, the transaction is opened in
- * the same round trip once the row exists (every batch after a consumer's first): each round trip
- * of a batch adds to the lag between an append and its row. The consumer name is sent as a literal
+ * live batch, a rebuild's swap and a verify's comparison.
+ */
+export async function lockCheckpoint(client: PoolClient, consumer: string, mode: 'UPDATE' | 'SHARE'): Promise<Position | undefined> {
+  return lockedOrCreated(client, consumer, mode, (await client.query<CheckpointRow>(lockSql(client, consumer, mode))).rows);
+}
+
+/**
+ * Opens a transaction and locks the consumer's checkpoint row FOR UPDATE (see `lockCheckpoint`),
+ * sending `statements` (parameterless) in the same round trip: their results come back with it. Once
+ * the row exists (every batch after a consumer's first) that is one round trip: each round trip of
+ * a batch adds to the lag between an append and its row. The consumer name is sent as a literal
  * because a multi-statement query takes no parameters.
  */
-export async function lockCheckpoint(
+export async function beginWithCheckpoint(
   client: PoolClient,
   consumer: string,
-  mode: 'UPDATE' | 'SHARE',
-  options: { begin?: boolean } = {},
-): Promise<Position | undefined> {
-  const select = `SELECT commit_position, prepare_position FROM es_checkpoints WHERE consumer = ${client.escapeLiteral(consumer)} FOR ${mode}`;
-  let rows: CheckpointRow[];
-  if (options.begin) {
-    const [, locked] = (await client.query(`BEGIN; ${select}`)) as unknown as [QueryResult, QueryResult<CheckpointRow>];
-    rows = locked.rows;
-  } else {
-    rows = (await client.query<CheckpointRow>(select)).rows;
-  }
+  statements: readonly string[],
+): Promise<{ saved: Position | undefined; results: QueryResult[] }> {
+  const sent = ['BEGIN', lockSql(client, consumer, 'UPDATE'), ...statements].join(';\n');
+  const [, locked, ...results] = (await client.query(sent)) as unknown as [QueryResult, QueryResult<CheckpointRow>, ...QueryResult[]];
+  return { saved: await lockedOrCreated(client, consumer, 'UPDATE', locked.rows), results };
+}
+
+/** The statement that saves a checkpoint, with literal values, to be sent among others (as with COMMIT). */
+export function saveCheckpointSql(consumer: string, position: Position): string {
+  return `INSERT INTO es_checkpoints (consumer, commit_position, prepare_position, updated_at)
+       VALUES (${escapeLiteral(consumer)}, ${position.commit.toString()}, ${position.prepare.toString()}, now())
+       ON CONFLICT (consumer) DO UPDATE
+         SET commit_position = EXCLUDED.commit_position, prepare_position = EXCLUDED.prepare_position, updated_at = now()`;
+}
+
+function lockSql(client: PoolClient, consumer: string, mode: 'UPDATE' | 'SHARE'): string {
+  return `SELECT commit_position, prepare_position FROM es_checkpoints WHERE consumer = ${client.escapeLiteral(consumer)} FOR ${mode}`;
+}
+
+/** The locked row's position; a consumer's first lock creates its row (at -1) and locks that. */
+async function lockedOrCreated(client: PoolClient, consumer: string, mode: 'UPDATE' | 'SHARE', rows: CheckpointRow[]): Promise<Position | undefined> {
   if (rows.length > 0) return positionOf(rows[0]);
   await client.query(
     `INSERT INTO es_checkpoints (consumer, commit_position, prepare_position) VALUES ($1, -1, -1)
      ON CONFLICT (consumer) DO NOTHING`,
     [consumer],
   );
-  return positionOf((await client.query<CheckpointRow>(select)).rows[0]);
+  return positionOf((await client.query<CheckpointRow>(lockSql(client, consumer, mode))).rows[0]);
 }

@@ -1,4 +1,5 @@
-import { Pool, PoolClient, QueryResult, escapeLiteral } from 'pg';
+import { Pool, QueryResult, escapeLiteral } from 'pg';
+import { prepareOnce } from '../../database/prepared-statements';
 import { ExpectedRevision, NewEvent, RecordedEvent } from '../event-store.port';
 import { InlinePlan } from './inline-projector';
 import { APPEND_KEYED_SQL, APPEND_ONE_KEYED_SQL, APPEND_ONE_SQL, APPEND_SQL, AppendRow } from './postgres-event-store.sql';
@@ -21,7 +22,7 @@ export async function appendInline(
   let broken: Error | undefined;
   try {
     const append = APPENDS[events.length === 1 ? 'one' : 'many'][recordKeys ? 'keyed' : 'plain'];
-    await prepare(client, plan, append);
+    await prepareOnce(client, [append, ...plan.prepared]);
     const results = resultList(await client.query(['BEGIN', plan.locks, executeAppend(append.name, streamName, events, expected), ...plan.reads].join(';\n')));
     const row = results[2].rows[0] as AppendRow;
     if (row.commit === null || row.last_revision === null || row.last_position === null) {
@@ -53,24 +54,6 @@ const APPENDS = {
     keyed: { name: 'es_append_inline_one_keyed', sql: APPEND_ONE_KEYED_SQL, parameters: '(text, uuid, text, text, text, text, bigint)' },
   },
 };
-type PreparedAppend = (typeof APPENDS)['one']['plain'];
-/** What each connection has prepared (a connection lives as long as its pooled client). */
-const preparedOn = new WeakMap<PoolClient, Set<string>>();
-
-/** Prepares, in one round trip, whatever this plan EXECUTEs that the connection has not prepared yet. */
-async function prepare(client: PoolClient, plan: InlinePlan, append: PreparedAppend): Promise<void> {
-  let done = preparedOn.get(client);
-  if (!done) preparedOn.set(client, (done = new Set()));
-  const missing: string[] = [];
-  if (!done.has(append.name)) missing.push(`PREPARE ${append.name} ${append.parameters} AS ${append.sql}`);
-  for (const statement of plan.prepared) {
-    if (!done.has(statement.name) && !missing.some((m) => m.startsWith(`PREPARE ${statement.name} `))) missing.push(`PREPARE ${statement.name} (jsonb) AS ${statement.sql}`);
-  }
-  if (missing.length === 0) return;
-  await client.query(missing.join(';\n'));
-  done.add(append.name);
-  for (const statement of plan.prepared) done.add(statement.name);
-}
 
 function executeAppend(statement: string, streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): string {
   const array = (values: string[], type: string) => `ARRAY[${values.map(escapeLiteral).join(', ')}]::${type}[]`;

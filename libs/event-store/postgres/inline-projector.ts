@@ -1,3 +1,4 @@
+import { SqlPreparedStatement } from '../../database/prepared-statements';
 import { NewEvent, RecordedEvent } from '../event-store.port';
 
 /**
@@ -14,8 +15,8 @@ export interface InlineProjector {
 
 /** Parameterless statements, so that the store can send several in one round trip. */
 export interface InlinePlan {
-  /** Statements the others EXECUTE (one jsonb parameter each), prepared once per connection. */
-  prepared: ReadonlyArray<{ name: string; sql: string }>;
+  /** Statements the others EXECUTE, prepared once per connection. */
+  prepared: readonly SqlPreparedStatement[];
   /** Takes the shared locks of the read models the events feed, in a fixed order (before the append). */
   locks: string;
   /** One per read model: reads and locks the rows the events touch (after the append). */
