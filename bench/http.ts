@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Server } from 'node:http';
 import { AddressInfo } from 'node:net';
@@ -19,12 +19,17 @@ import { createKeyAndWait } from '../test/support/api-key-fixture';
 export interface RunningApi {
   baseUrl: string;
   infrastructure: Infrastructure;
+  /** Where its read models are projected: here, or a process of their own (`startApi`'s `projections`). */
+  projections: 'in-process' | ProjectionsProcess;
   createKey(org: string, scopes: ApiKeyScope[]): Promise<string>;
   close(): Promise<void>;
 }
 
-/** The real API with its projections in this process, as test/support/test-app.ts starts it; `env` adds settings. */
-export async function startApi(databaseUrl: string, env: Record<string, string> = {}): Promise<RunningApi> {
+/**
+ * The real API, its projections in this process as test/support/test-app.ts starts it, or with
+ * `projections: 'own-process'` in a child process as a deployment runs them; `env` adds settings.
+ */
+export async function startApi(databaseUrl: string, env: Record<string, string> = {}, options: { projections?: 'in-process' | 'own-process' } = {}): Promise<RunningApi> {
   // PROJECTIONS_POOL_SIZE passes through, to compare a dedicated projections pool with a shared one.
   const config = loadConfig({
     LOG_LEVEL: 'silent',
@@ -37,17 +42,55 @@ export async function startApi(databaseUrl: string, env: Record<string, string> 
   const app: INestApplication = await createApi(infrastructure);
   await app.listen(0, '127.0.0.1');
   const address = (app.getHttpServer() as Server).address() as AddressInfo;
-  const workers: ConsumerRunner[] = startProjections(infrastructure);
+  const own = options.projections === 'own-process';
+  const projections = own ? await startProjectionsProcess({ ...env, DATABASE_URL: databaseUrl }) : 'in-process';
+  const workers: ConsumerRunner[] = own ? [] : startProjections(infrastructure);
   return {
     baseUrl: `http://127.0.0.1:${address.port}`,
     infrastructure,
+    projections,
     async createKey(org, scopes) {
       return createKeyAndWait(infrastructure.eventStore, infrastructure.pool, org, scopes, { createdBy: 'bench' });
     },
     async close() {
       await Promise.all(workers.map((w) => w.stop()));
+      if (projections !== 'in-process') await projections.stop();
       await app.close();
       await infrastructure.close();
+    },
+  };
+}
+
+export interface ProjectionsProcess {
+  /** Notes the commit time of installed-providers batches for streams named `prefix…` from now on. */
+  track(prefix: string): void;
+  /** `stream#revision` → when the batch that wrote it committed (`process.hrtime.bigint()`), since the last report. */
+  report(): Promise<Map<string, bigint>>;
+  stop(): Promise<void>;
+}
+
+function isReport(message: unknown): message is { committedAt: Array<[string, string]> } {
+  return typeof message === 'object' && message !== null && 'committedAt' in message && Array.isArray(message.committedAt);
+}
+
+/** bench/projections-process.ts forked with `env` over this process's environment; resolves once its consumers run. */
+async function startProjectionsProcess(env: Record<string, string>): Promise<ProjectionsProcess> {
+  const child = fork(join(__dirname, 'projections-process.js'), [], { env: { ...process.env, LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', (m) => (m === 'ready' ? resolve() : reject(new Error(`projections process sent ${JSON.stringify(m)}`))));
+    child.once('exit', (code) => reject(new Error(`projections process exited with ${code}`)));
+  });
+  return {
+    track: (prefix) => child.send({ track: prefix }),
+    report: () =>
+      new Promise((resolve) => {
+        child.once('message', (m) => resolve(new Map(isReport(m) ? m.committedAt.map(([k, t]) => [k, BigInt(t)]) : [])));
+        child.send('report');
+      }),
+    async stop() {
+      child.send('stop');
+      await exited;
     },
   };
 }

@@ -105,7 +105,8 @@ async function apiGroups(run: BenchRun): Promise<void> {
       // The same API with INLINE_PROJECTIONS=false, on a database of its own: command_http's
       // figure without inline read models, measured in rounds interleaved with ours.
       await withScratchDatabase(run, 'off', async (offUrl) => {
-        const apiOff = await startApi(offUrl, { INLINE_PROJECTIONS: 'false' });
+        // Its projections run in a process of their own, as a deployment runs them (projection_lag).
+        const apiOff = await startApi(offUrl, { INLINE_PROJECTIONS: 'false' }, { projections: 'own-process' });
         try {
           log('command_http + projection_lag: preparing providers and installations');
           const options = { providers: QUICK ? 200 : 1_000, durationSec: COMMAND_SECONDS, baselineDurationSec: Math.min(COMMAND_SECONDS, QUICK ? 4 : 30), connections: 32, log };
