@@ -7,7 +7,7 @@ import { PoolClient } from 'pg';
  */
 export interface SqlPreparedStatement {
   name: string;
-  /** Its parameter types, as PREPARE takes them: `(jsonb)`. */
+  /** Its parameter types, as PREPARE takes them: `(jsonb)`, or '' for none. */
   parameters: string;
   sql: string;
 }

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { escapeLiteral } from 'pg';
+import { SqlPreparedStatement } from '../database/prepared-statements';
 import { NewEvent, RecordedEvent } from '../event-store/event-store.port';
 import { InlinePlan, InlineProjector } from '../event-store/postgres/inline-projector';
 import { PreparedRowStatements, executeWith, preparedRowStatements } from './row-sql';
@@ -21,6 +23,7 @@ export function isInline(store: { inlineProjections?: readonly string[] }, proje
 export class InlineProjections implements InlineProjector {
   private readonly projections: readonly RowProjection[];
   private readonly statements = new Map<string, PreparedRowStatements>();
+  private readonly lockStatements = new Map<string, SqlPreparedStatement>();
   readonly names: readonly string[];
 
   constructor(projections: readonly RowProjection[]) {
@@ -35,14 +38,17 @@ export class InlineProjections implements InlineProjector {
     // Keys come from the stream, type and data alone: the rows are known before the events have positions.
     const provisional: RecordedEvent[] = events.map((e) => ({ ...e, streamName, revision: -1, position: { commit: 0n, prepare: 0n } }));
     const touched = fed.map((projection) => touchedRows(projection, provisional)).filter((t) => t !== undefined);
-    const locks = fed.map((p) => `pg_advisory_xact_lock_shared(hashtextextended(${escapeLiteral(inlineLockName(p))}, 0))`);
+    const locks = this.locksOf(fed);
     const statementsOf = (p: RowProjection) => this.statements.get(p.name) as PreparedRowStatements;
     return {
-      prepared: touched.flatMap((t) => {
-        const s = statementsOf(t.projection);
-        return [s.lock, s.delete, s.upsert, s.insert];
-      }),
-      locks: `SELECT ${locks.join(', ')}`,
+      prepared: [
+        locks,
+        ...touched.flatMap((t) => {
+          const s = statementsOf(t.projection);
+          return [s.lock, s.delete, s.upsert, s.insert];
+        }),
+      ],
+      locks: `EXECUTE ${locks.name}`,
       reads: touched.map((t) => executeWith(statementsOf(t.projection).lock, [...t.keys.values()])),
       writes: (rowsPerRead, recorded) =>
         touched.flatMap((t, i) => {
@@ -50,6 +56,18 @@ export class InlineProjections implements InlineProjector {
           return applied ? writesOf(applied, rowsPerRead[i], statementsOf(t.projection)) : [];
         }),
     };
+  }
+
+  /** The shared locks of these read models (in name order), prepared: planned once per connection, not per append. */
+  private locksOf(fed: readonly RowProjection[]): SqlPreparedStatement {
+    const names = fed.map((p) => p.name).join(',');
+    let statement = this.lockStatements.get(names);
+    if (!statement) {
+      const locks = fed.map((p) => `pg_advisory_xact_lock_shared(hashtextextended(${escapeLiteral(inlineLockName(p))}, 0))`);
+      statement = { name: `rm_locks_${createHash('sha1').update(names).digest('hex').slice(0, 16)}`, parameters: '', sql: `SELECT ${locks.join(', ')}` };
+      this.lockStatements.set(names, statement);
+    }
+    return statement;
   }
 
   private fedBy(eventTypes: readonly string[]): RowProjection[] {

@@ -54,14 +54,16 @@ describe('PostgreSQL log scan', () => {
     expect(all.events.map((e) => [e.type, e.streamName, e.data])).toEqual([['Kept', 'scan-a', {}]]);
     expect(all.events[0].position).toEqual(kept);
     expect(all.scannedTo).toEqual(last);
+    expect(all.full).toBe(false);
 
     // The limit bounds the events read, taken or not.
     const three = await store.scanAll({ fromPosition: start, limit: 3, filter: { eventTypes: ['Other'] } });
     expect(three.events).toHaveLength(2);
     expect(three.scannedTo).toEqual(three.events[1].position);
+    expect(three.full).toBe(true);
 
     const none = await store.scanAll({ fromPosition: last, filter: { eventTypes: ['Kept'] } });
-    expect(none).toEqual({ events: [], scannedTo: undefined });
+    expect(none).toEqual({ events: [], scannedTo: undefined, full: false });
   });
 
   it("a filtered subscription's next read starts after the events it did not take", async () => {
@@ -141,6 +143,25 @@ describe('PostgreSQL log scan', () => {
       // over (unpaced it reads about ten times). Other suites' open transactions may hold some of
       // the events back for a read or two, hence not exactly one.
       expect(batches.length).toBeLessThanOrEqual(4);
+    } finally {
+      await subscription.stop();
+    }
+  });
+  it('a paced subscription under a steady stream of commits reads once per interval, not once per commit', async () => {
+    const from = await store.headPosition();
+    let reads = 0;
+    const subscription = store.subscribeToAll({ fromPosition: from, filter: { eventTypes: ['Rare'] }, pace: { readEveryMs: 400 } }, async () => {
+      reads++;
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 300)); // drained, waiting for a commit
+      const until = Date.now() + 1_600;
+      let commits = 0;
+      for (; Date.now() < until; commits++) await store.append(`scan-s${commits}`, [newEvent('Other')], 'any');
+      // Each read found new commits: unpaced, it would read again at once, about once per commit.
+      expect(commits).toBeGreaterThan(40);
+      expect(reads).toBeGreaterThan(0);
+      expect(reads).toBeLessThanOrEqual(8);
     } finally {
       await subscription.stop();
     }

@@ -17,7 +17,7 @@ export interface InlineProjector {
 export interface InlinePlan {
   /** Statements the others EXECUTE, prepared once per connection. */
   prepared: readonly SqlPreparedStatement[];
-  /** Takes the shared locks of the read models the events feed, in a fixed order (before the append). */
+  /** Takes the shared locks of the read models the events feed, in a fixed order (before the append): an EXECUTE of one of `prepared`. */
   locks: string;
   /** One per read model: reads and locks the rows the events touch (after the append). */
   reads: string[];
