@@ -72,7 +72,7 @@ export async function resetCheckpoints(db: Queryable, consumers: readonly string
  * live batch, a rebuild's swap and a verify's comparison.
  */
 export async function lockCheckpoint(client: PoolClient, consumer: string, mode: 'UPDATE' | 'SHARE'): Promise<Position | undefined> {
-  return lockedOrCreated(client, consumer, mode, (await client.query<CheckpointRow>(lockSql(client, consumer, mode))).rows);
+  return lockedOrCreated(client, consumer, mode, (await client.query<CheckpointRow>(lockSql(consumer, mode))).rows);
 }
 
 /**
@@ -87,7 +87,7 @@ export async function beginWithCheckpoint(
   consumer: string,
   statements: readonly string[],
 ): Promise<{ saved: Position | undefined; results: QueryResult[] }> {
-  const sent = ['BEGIN', lockSql(client, consumer, 'UPDATE'), ...statements].join(';\n');
+  const sent = ['BEGIN', lockSql(consumer, 'UPDATE'), ...statements].join(';\n');
   const [, locked, ...results] = (await client.query(sent)) as unknown as [QueryResult, QueryResult<CheckpointRow>, ...QueryResult[]];
   return { saved: await lockedOrCreated(client, consumer, 'UPDATE', locked.rows), results };
 }
@@ -100,8 +100,8 @@ export function saveCheckpointSql(consumer: string, position: Position): string 
          SET commit_position = EXCLUDED.commit_position, prepare_position = EXCLUDED.prepare_position, updated_at = now()`;
 }
 
-function lockSql(client: PoolClient, consumer: string, mode: 'UPDATE' | 'SHARE'): string {
-  return `SELECT commit_position, prepare_position FROM es_checkpoints WHERE consumer = ${client.escapeLiteral(consumer)} FOR ${mode}`;
+function lockSql(consumer: string, mode: 'UPDATE' | 'SHARE'): string {
+  return `SELECT commit_position, prepare_position FROM es_checkpoints WHERE consumer = ${escapeLiteral(consumer)} FOR ${mode}`;
 }
 
 /** The locked row's position; a consumer's first lock creates its row (at -1) and locks that. */
@@ -112,5 +112,5 @@ async function lockedOrCreated(client: PoolClient, consumer: string, mode: 'UPDA
      ON CONFLICT (consumer) DO NOTHING`,
     [consumer],
   );
-  return positionOf((await client.query<CheckpointRow>(lockSql(client, consumer, mode))).rows[0]);
+  return positionOf((await client.query<CheckpointRow>(lockSql(consumer, mode))).rows[0]);
 }

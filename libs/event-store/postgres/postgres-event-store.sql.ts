@@ -138,4 +138,3 @@ export function appendQuery(streamName: string, events: readonly NewEvent[], exp
     ],
   };
 }
-

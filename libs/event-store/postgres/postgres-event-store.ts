@@ -28,12 +28,12 @@ import { AppendRow, EventRow, SELECT_COLUMNS, appendQuery, toRecordedEvent } fro
 const EVENTS_CHANNEL = 'es_events';
 const UNIQUE_VIOLATION = '23505';
 
+/** The least time between two NOTIFYs: what a subscriber in another process may wait more under load. */
+const NOTIFY_EVERY_MS = 2;
 /**
  * One statement, one transaction that skips waiting for the WAL flush (a notification lost in a crash
  * is made good by the subscribers' idle poll). Listeners receive it once it commits, as ever.
  */
-/** The least time between two NOTIFYs: what a subscriber in another process may wait more under load. */
-const NOTIFY_EVERY_MS = 2;
 const NOTIFY_SQL = `SELECT set_config('synchronous_commit', 'off', true), pg_notify('${EVENTS_CHANNEL}', '')`;
 
 export class PostgresEventStore implements EventStore {
