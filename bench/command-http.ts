@@ -339,7 +339,7 @@ export async function benchCommands(api: RunningApi, apiOff: RunningApi, databas
       baseline: 'bare NestJS app (configureHttp + ApiKeyGuard + same DTOs), one INSERT per request',
       read_models: 'written in the append transaction (inline, the default)',
       without_inline: {
-        setting: 'INLINE_PROJECTIONS=false (asynchronous runners), own database, same process',
+        setting: 'INLINE_PROJECTIONS=false (asynchronous runners), own database, the API in this process and its projections in their own (bench/projections-process.ts)',
         ops_per_sec: changeOff.ops_per_sec,
         p50_ms: changeOff.p50_ms,
         p99_ms: changeOff.p99_ms,
