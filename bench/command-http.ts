@@ -12,7 +12,8 @@ import { providerStream } from '../libs/providers/provider-identity';
 import { waitUntilCaughtUp } from '../libs/event-store/consumers/caught-up';
 import { PROJECTIONS } from '../projections/projections';
 import { startBaselineApp } from './baseline-app';
-import { RunningApi, WorkerOutput, httpMeasured, merged, runAutocannon } from './http';
+import { LAG_PROBE_TENANT } from './lag-probe-streams';
+import { RunningApi, WorkerOutput, childMessages, httpMeasured, merged, runAutocannon } from './http';
 import { BenchResult, Measured, RssSampler, RssSeries, round, summarise } from './stats';
 
 export interface CommandOptions {
@@ -106,15 +107,12 @@ async function startLagProbe(api: RunningApi, log: (m: string) => void) {
   const { projections } = api;
   const databaseUrl = api.infrastructure.config.databaseUrl;
   if (projections === 'in-process' || !databaseUrl) throw new Error('projection_lag is measured with the projections in a process of their own');
-  const tenant = `lagprobe${randomUUID().slice(0, 8)}`;
+  const tenant = LAG_PROBE_TENANT;
   const child = fork(join(__dirname, 'lag-probe.js'), [], { env: { ...process.env, DATABASE_URL: databaseUrl }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`lag probe exited (${code})`))));
-  exited.catch(() => undefined);
-  const reply = <T>(accept: (m: unknown) => T) => Promise.race([new Promise<T>((resolve) => child.once('message', (m) => resolve(accept(m)))), exited]);
-  await reply((m) => {
+  const messages = childMessages(child, 'lag probe');
+  await messages.next((m) => {
     if (m !== 'ready') throw new Error(`lag probe sent ${JSON.stringify(m)}`);
   });
-  projections.track(`installation-${tenant}.`);
   return {
     /** Runs `work` with the probe sampling. */
     async sampling<T>(work: () => Promise<T>): Promise<T> {
@@ -127,7 +125,7 @@ async function startLagProbe(api: RunningApi, log: (m: string) => void) {
     },
     /** Stops the probe, waits for the projections to catch up, and returns the lags and how many appends were never seen. */
     async finish(): Promise<{ lags: number[]; unseen: number }> {
-      const appended = reply((m) => (isAppendedAt(m) ? m.appendedAt : []));
+      const appended = messages.next((m) => (isAppendedAt(m) ? m.appendedAt : []));
       child.send('stop');
       log(`projection_lag: ${(await appended).length} probe appends; waiting for the projections`);
       await caughtUp(api);

@@ -1,4 +1,4 @@
-import { execFile, fork } from 'node:child_process';
+import { ChildProcess, execFile, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Server } from 'node:http';
 import { AddressInfo } from 'node:net';
@@ -62,8 +62,6 @@ export async function startApi(databaseUrl: string, env: Record<string, string> 
 }
 
 export interface ProjectionsProcess {
-  /** Notes the commit time of installed-providers batches for streams named `prefix…` from now on. */
-  track(prefix: string): void;
   /** `stream#revision` → when the batch that wrote it committed (`process.hrtime.bigint()`), since the last report. */
   report(): Promise<Map<string, bigint>>;
   stop(): Promise<void>;
@@ -73,24 +71,43 @@ function isReport(message: unknown): message is { committedAt: Array<[string, st
   return typeof message === 'object' && message !== null && 'committedAt' in message && Array.isArray(message.committedAt);
 }
 
+/** A forked bench helper's answers: `next` is its next message, or an error once it has exited. */
+export function childMessages(child: ChildProcess, label: string) {
+  const exit = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${label} exited (${code})`))));
+  exit.catch(() => undefined);
+  return {
+    exited: exit.catch(() => undefined),
+    next<T>(accept: (message: unknown) => T): Promise<T> {
+      const message = new Promise<T>((resolve, reject) =>
+        child.once('message', (m) => {
+          try {
+            resolve(accept(m));
+          } catch (error) {
+            reject(error instanceof Error ? error : new Error(String(error)));
+          }
+        }),
+      );
+      return Promise.race([message, exit]);
+    },
+  };
+}
+
 /** bench/projections-process.ts forked with `env` over this process's environment; resolves once its consumers run. */
 async function startProjectionsProcess(env: Record<string, string>): Promise<ProjectionsProcess> {
   const child = fork(join(__dirname, 'projections-process.js'), [], { env: { ...process.env, LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    child.once('message', (m) => (m === 'ready' ? resolve() : reject(new Error(`projections process sent ${JSON.stringify(m)}`))));
-    child.once('exit', (code) => reject(new Error(`projections process exited with ${code}`)));
+  const messages = childMessages(child, 'projections process');
+  await messages.next((m) => {
+    if (m !== 'ready') throw new Error(`projections process sent ${JSON.stringify(m)}`);
   });
   return {
-    track: (prefix) => child.send({ track: prefix }),
-    report: () =>
-      new Promise((resolve) => {
-        child.once('message', (m) => resolve(new Map(isReport(m) ? m.committedAt.map(([k, t]) => [k, BigInt(t)]) : [])));
-        child.send('report');
-      }),
+    report() {
+      const report = messages.next((m) => new Map(isReport(m) ? m.committedAt.map(([k, t]) => [k, BigInt(t)]) : []));
+      child.send('report');
+      return report;
+    },
     async stop() {
       child.send('stop');
-      await exited;
+      await messages.exited;
     },
   };
 }
