@@ -12,7 +12,6 @@ import { providerStream } from '../libs/providers/provider-identity';
 import { waitUntilCaughtUp } from '../libs/event-store/consumers/caught-up';
 import { PROJECTIONS } from '../projections/projections';
 import { startBaselineApp } from './baseline-app';
-import { LAG_PROBE_TENANT } from './lag-probe-streams';
 import { RunningApi, WorkerOutput, childMessages, httpMeasured, merged, runAutocannon } from './http';
 import { BenchResult, Measured, RssSampler, RssSeries, round, summarise } from './stats';
 
@@ -107,7 +106,6 @@ async function startLagProbe(api: RunningApi, log: (m: string) => void) {
   const { projections } = api;
   const databaseUrl = api.infrastructure.config.databaseUrl;
   if (projections === 'in-process' || !databaseUrl) throw new Error('projection_lag is measured with the projections in a process of their own');
-  const tenant = LAG_PROBE_TENANT;
   const child = fork(join(__dirname, 'lag-probe.js'), [], { env: { ...process.env, DATABASE_URL: databaseUrl }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const messages = childMessages(child, 'lag probe');
   await messages.next((m) => {
@@ -116,7 +114,7 @@ async function startLagProbe(api: RunningApi, log: (m: string) => void) {
   return {
     /** Runs `work` with the probe sampling. */
     async sampling<T>(work: () => Promise<T>): Promise<T> {
-      child.send({ start: tenant });
+      child.send('start');
       try {
         return await work();
       } finally {

@@ -1,9 +1,9 @@
 /**
  * `node dist/bench/lag-probe.js` (forked by bench/command-http.ts): the sender of projection_lag's
  * samples, in a process of its own so that a busy event loop (the API's) does not delay when a
- * commit is seen. On `{ start: tenant }` it appends, one at a time and every 20 ms (a few thousand
- * samples a minute, a small fraction of the API's appends), an `InstallRequested` to a new
- * installation stream of `tenant` (a tenant no request uses), noting when each append resolved
+ * commit is seen. On `start` it appends, one at a time and every 20 ms (a few thousand samples a
+ * minute, a small fraction of the API's appends), an `InstallRequested` to a new installation stream
+ * of `LAG_PROBE_TENANT` (a tenant no request uses), noting when each append resolved
  * (`process.hrtime`: CLOCK_MONOTONIC, one clock for every process of the machine), until `pause`.
  * On `stop` it answers `{ appendedAt }` (`stream#revision` → time) and exits.
  */
@@ -11,17 +11,15 @@ import { randomUUID } from 'node:crypto';
 import { createPool } from '../libs/database/database';
 import { PostgresEventStore } from '../libs/event-store/postgres/postgres-event-store';
 import { installationStream } from '../libs/installations/installation-identity';
-
-function isStart(message: unknown): message is { start: string } {
-  return typeof message === 'object' && message !== null && 'start' in message && typeof message.start === 'string';
-}
+import { LAG_PROBE_TENANT } from './lag-probe-streams';
 
 const PROBE_EVERY_MS = 20;
 const appendedAt: Array<[string, string]> = [];
 let next = 0;
 
-/** Appends until `running()` turns false, each to a new installation stream of `tenant`. */
-async function probe(store: PostgresEventStore, tenant: string, running: () => boolean): Promise<void> {
+/** Appends until `running()` turns false, each to a new installation stream of the probe's tenant. */
+async function probe(store: PostgresEventStore, running: () => boolean): Promise<void> {
+  const tenant = LAG_PROBE_TENANT;
   while (running()) {
     const name = `p${next++}`;
     const stream = installationStream(tenant, { prefix: 'lagprobe', name });
@@ -41,9 +39,9 @@ const store = new PostgresEventStore(pool);
 let running = false;
 let probing: Promise<void> = Promise.resolve();
 process.on('message', (message) => {
-  if (isStart(message)) {
+  if (message === 'start') {
     running = true;
-    probing = probing.then(() => probe(store, message.start, () => running));
+    probing = probing.then(() => probe(store, () => running));
   } else if (message === 'pause') {
     running = false;
   } else if (message === 'stop') {

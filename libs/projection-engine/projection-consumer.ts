@@ -81,10 +81,11 @@ export class ProjectionConsumer implements LogConsumer {
         // Every key of the batch is read; the rows of events the checkpoint has passed are simply not written.
         first: [executeWith(s.read, [...touched.keys.values()])],
         finish: (saved, [read]) => {
-          const applied = touchedRows(this.projection, fresh(saved));
+          const kept = fresh(saved);
+          const applied = touchedRows(this.projection, kept);
           if (!applied) return { writes: [] };
           const stored = read.rows.map((r: { row: JsonRow }) => r.row);
-          return { reached: fresh(saved).at(-1)?.position, writes: writesOf(applied, stored, s) };
+          return { reached: kept.at(-1)?.position, writes: writesOf(applied, stored, s) };
         },
       },
       [s.read, s.delete, s.upsert, s.insert],
