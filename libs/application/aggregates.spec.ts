@@ -119,7 +119,11 @@ describe.each([
     for (const command of commands) {
       const expected = await runCommand(eventStore, installationDecider, whole, command, context());
       const actual = await runCommand(aggregates, installationDecider, snapshotted, command, context());
-      expect({ ...actual, position: undefined }).toEqual({ ...expected, position: undefined });
+      expect({ ...actual, position: undefined, aggregate: undefined }).toEqual({ ...expected, position: undefined });
+      // Where the next command may start instead of a load: the stream as a fold from the start has it.
+      if (actual.appended > 0) {
+        expect(actual.aggregate).toMatchObject({ state: await wholeFold(snapshotted), revision: actual.revision, tail: [] });
+      } else expect(actual.aggregate).toBeUndefined();
       if (command.type === 'ReportHealth') await settle();
     }
   });

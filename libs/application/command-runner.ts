@@ -37,6 +37,11 @@ export interface CommandOutcome<State> {
   appended: number;
   /** True when this is a retry of an idempotent request that had already been applied. */
   replayed: boolean;
+  /**
+   * The aggregate after this command's events, when it appended some and was given `Aggregates`: where
+   * the next command on the stream can start instead of loading it (see AggregateCache).
+   */
+  aggregate?: LoadedAggregate<State>;
 }
 
 const IDEMPOTENCY_NAMESPACE = '4f1c3a52-7d0e-4f8a-9b55-2f6d3b1e9c10';
@@ -80,12 +85,13 @@ export async function runCommand<Command, State, Event extends DomainEvent>(
     if (key && outcome.appended > 0 && !target.eventStore.recordsIdempotencyKeys) {
       recordKey(target, recordOf(streamName, context, key, outcome.revision - outcome.appended + 1, outcome.revision, context.requestHash ?? null));
     }
-    if (decider.snapshot && lastEventId) {
-      const occurredUntil = loaded.occurredUntil !== null && loaded.occurredUntil > context.now ? loaded.occurredUntil : context.now;
-      const current = { ...loaded, state: outcome.state, revision: outcome.revision, lastEventId, position: outcome.position, occurredUntil };
-      refreshSnapshotIfDue(target.snapshots, decider.snapshot, streamName, current, (e) => target.onBackgroundError(e));
+    if (!lastEventId) return outcome;
+    const occurredUntil = loaded.occurredUntil !== null && loaded.occurredUntil > context.now ? loaded.occurredUntil : context.now;
+    const aggregate = { ...loaded, state: outcome.state, revision: outcome.revision, lastEventId, position: outcome.position, occurredUntil, tail: [] };
+    if (decider.snapshot && refreshSnapshotIfDue(target.snapshots, decider.snapshot, streamName, aggregate, (e) => target.onBackgroundError(e))) {
+      aggregate.snapshotRevision = aggregate.revision;
     }
-    return outcome;
+    return { ...outcome, aggregate };
   } catch (error) {
     if (!key || !isAppendConflict(error)) throw error;
     // The key's events may stand before the snapshot with no record in the index: written before the

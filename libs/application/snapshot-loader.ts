@@ -153,6 +153,7 @@ export async function loadAggregateAsOf<State, Event extends DomainEvent>(
  * once the stream is at least as long as a load reads from its end (`shorterNeedNone`): a shorter
  * one is read whole anyway. Not awaited by the command: a failed or late write only leaves the older
  * snapshot, which stays correct, so the error goes to `onError` (the caller's logger) and nothing else.
+ * Returns whether it started a write.
  */
 export function refreshSnapshotIfDue<State>(
   snapshots: SnapshotStore,
@@ -163,9 +164,10 @@ export function refreshSnapshotIfDue<State>(
   every = SNAPSHOT_EVERY,
   // Loads that read the snapshot with the log read only the events after it: they need one sooner.
   shorterNeedNone = snapshots.readWithLog ? every : RECENT_EVENTS,
-): void {
-  if (current.lastEventId === null || current.occurredUntil === null || current.revision - current.snapshotRevision < every) return;
-  if (current.revision + 1 < shorterNeedNone) return;
+): boolean {
+  if (current.lastEventId === null || current.occurredUntil === null || current.revision - current.snapshotRevision < every) return false;
+  if (current.revision + 1 < shorterNeedNone) return false;
   const snapshot: AggregateSnapshot<State> = { revision: current.revision, eventId: current.lastEventId, state: current.state, occurredUntil: current.occurredUntil };
   snapshots.write(streamName, fold, snapshot).catch(onError);
+  return true;
 }

@@ -32,6 +32,12 @@ export interface AppConfig {
    * from the key), but the retry is found by reading its stream.
    */
   idempotencyRetentionHours: number;
+  /**
+   * How many installations the API keeps as its last command on each left them, so that the next
+   * command on one skips its load; the append's revision check refuses a stale one, which is then
+   * decided again from a fresh load. 0 turns it off.
+   */
+  aggregateCacheSize: number;
   /** A log consumer active but behind, whose checkpoint has not moved for this long, makes readiness fail. */
   consumerStallMs: number;
   /** Where the installer and projections processes serve /health/* and /metrics (the API uses PORT). */
@@ -147,6 +153,7 @@ function serverSettings(read: EnvReader): ServerSettings {
     readModelWaitMs: read.int('READ_MODEL_WAIT_MS', 5000, 0, 60_000),
     inlineProjections: read.oneOf('INLINE_PROJECTIONS', ['true', 'false'] as const, 'true') === 'true',
     idempotencyRetentionHours: read.int('IDEMPOTENCY_RETENTION_HOURS', 24, 1, 24 * 365),
+    aggregateCacheSize: read.int('AGGREGATE_CACHE_SIZE', 10_000, 0, 10_000_000),
     consumerStallMs: read.int('CONSUMER_STALL_MS', 60_000, 100, 86_400_000),
     healthPort: read.int('HEALTH_PORT', 9464, 0, 65535),
     rateLimitPerMinute: read.int('RATE_LIMIT_PER_MINUTE', 6000, 1, 10_000_000),

@@ -14,6 +14,8 @@ import { refoldInlineProjections } from '../projection-engine/inline-refold';
 import { PROJECTIONS } from '../../projections/projections';
 import { Aggregates, aggregatesIn } from '../application/aggregates';
 import { ProviderFacts, providerFactsFor } from '../providers/provider-facts';
+import { AggregateCache } from '../application/aggregate-cache';
+import { InstallationState } from '../installations/installation.decider';
 
 /**
  * The process's connections, made once in the composition root and shared by whichever apps run in
@@ -40,6 +42,8 @@ export interface Infrastructure {
   aggregates: Aggregates;
   /** A provider's facts for installs: read models by key on PostgreSQL (inline), its folded stream otherwise. */
   providerFacts: ProviderFacts;
+  /** Installations this process's commands wrote lately (AGGREGATE_CACHE_SIZE of them): the next command on one skips its load. */
+  recentInstallations: AggregateCache<InstallationState>;
   close(): Promise<void>;
 }
 
@@ -126,6 +130,7 @@ export async function createInfrastructure(config: AppConfig, name: string): Pro
     artifacts,
     aggregates,
     providerFacts: providerFactsFor(aggregates, pool),
+    recentInstallations: new AggregateCache(config.aggregateCacheSize),
     close: async () => {
       await eventStore.close().catch(() => undefined);
       await artifacts.close().catch(() => undefined);

@@ -1,5 +1,6 @@
 import { CommandContext, CommandOutcome, runCommand } from '../application/command-runner';
 import { loadCurrent } from '../application/aggregates';
+import { LoadedAggregate } from '../application/snapshot-loader';
 import { Infrastructure } from '../infrastructure/infrastructure';
 import { ProviderState, VersionState } from '../providers/provider.decider';
 import { ProviderId } from '../providers/provider-identity';
@@ -38,24 +39,68 @@ export interface InstallationCommandTarget extends TenantInstallation {
 
 const versionsOf = (provider: ProviderState): Readonly<Record<string, VersionState>> => (provider.status === 'unknown' ? {} : provider.versions);
 
+/** What the tenant's installation commands need of the process: the log, the provider's facts and the installations it wrote lately. */
+export type TenantCommandInfrastructure = Pick<Infrastructure, 'aggregates' | 'providerFacts' | 'recentInstallations'>;
+
 /**
  * The tenant's installation commands share this path: the installation is loaded from its snapshot
  * while the provider's facts are read (at once), the command is built against them (the provider's
  * own stream or the read models written in its append's transaction), and the answer comes from the
  * installation's state after the append. "Not installed" answers before any other error (an unknown
  * version, say) when the command needs an installation.
+ *
+ * An installation this process wrote lately is not loaded again: the command is decided on the state
+ * its last command left (`recentInstallations`). Only an append proves that state was current (the
+ * store checks the revision), so any other end (a refusal, a conflict, nothing to do) is decided
+ * again from a fresh load, and that answer is the one given.
  */
 export async function runTenantInstallationCommand(
-  infrastructure: Pick<Infrastructure, 'aggregates' | 'providerFacts'>,
+  infrastructure: TenantCommandInfrastructure,
   target: InstallationCommandTarget,
   context: CommandContext,
   commandFor: CommandFor,
   needsInstallation = true,
 ): Promise<InstallationResult> {
   const streamName = installationStream(target.tenant, target.provider);
+  const recent = infrastructure.recentInstallations.get(streamName);
+  let decided: Decided | undefined;
+  if (recent) {
+    // Any failure here happened before the append or was the append's own refusal: nothing was written.
+    decided = await decideAndAppend(infrastructure, target, context, commandFor, needsInstallation, recent).catch(() => undefined);
+    if (!decided || (decided.outcome.appended === 0 && !decided.outcome.replayed)) {
+      infrastructure.recentInstallations.forget(streamName);
+      decided = undefined;
+    }
+  }
+  decided ??= await decideAndAppend(infrastructure, target, context, commandFor, needsInstallation);
+  const { outcome, provider } = decided;
+  if (outcome.aggregate) infrastructure.recentInstallations.remember(streamName, outcome.aggregate);
+  if (outcome.state.status !== 'present') throw notInstalled(target.provider);
+  const now = outcome.state.installedVersion;
+  // A rollback or a replay may land on a version the command did not name.
+  const withResult = provider.status === 'unknown' || versionsOf(provider)[now] ? provider : await infrastructure.providerFacts.load(target.provider, [now]);
+  return { outcome, installation: outcome.state, latestVersion: latestVersion(provider)?.version ?? null, version: versionsOf(withResult)[now] };
+}
+
+interface Decided {
+  outcome: CommandOutcome<InstallationState>;
+  /** The provider's facts the command was built against. */
+  provider: ProviderState;
+}
+
+/** Builds the command against the installation (`recent`, else loaded) and the provider's facts, and runs it. */
+async function decideAndAppend(
+  infrastructure: TenantCommandInfrastructure,
+  target: InstallationCommandTarget,
+  context: CommandContext,
+  commandFor: CommandFor,
+  needsInstallation: boolean,
+  recent?: LoadedAggregate<InstallationState>,
+): Promise<Decided> {
+  const streamName = installationStream(target.tenant, target.provider);
   const named = target.versions ?? [];
   const [loaded, facts] = await Promise.all([
-    loadCurrent(infrastructure.aggregates, installationDecider, streamName),
+    recent ?? loadCurrent(infrastructure.aggregates, installationDecider, streamName),
     infrastructure.providerFacts.load(target.provider, named, target.tenant),
   ]);
   const installation = loaded.state;
@@ -63,10 +108,5 @@ export async function runTenantInstallationCommand(
   const installed = installation.status === 'present' ? installation.installedVersion : undefined;
   const provider = facts.status !== 'unknown' && installed && !versionsOf(facts)[installed] ? await infrastructure.providerFacts.load(target.provider, [...named, installed]) : facts;
   const command = await commandFor(provider, installation);
-  const outcome = await runCommand(infrastructure.aggregates, installationDecider, streamName, command, context, loaded);
-  if (outcome.state.status !== 'present') throw notInstalled(target.provider);
-  const now = outcome.state.installedVersion;
-  // A rollback or a replay may land on a version the command did not name.
-  const withResult = provider.status === 'unknown' || versionsOf(provider)[now] ? provider : await infrastructure.providerFacts.load(target.provider, [now]);
-  return { outcome, installation: outcome.state, latestVersion: latestVersion(provider)?.version ?? null, version: versionsOf(withResult)[now] };
+  return { outcome: await runCommand(infrastructure.aggregates, installationDecider, streamName, command, context, loaded), provider };
 }
