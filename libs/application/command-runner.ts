@@ -3,7 +3,7 @@ import { v5 as uuidv5 } from 'uuid';
 import { Decider, fold } from '../domain/decider';
 import { DomainError, conflict } from '../domain/domain-error';
 import { schemaVersionOf, upcast } from '../domain/upcasters';
-import { DuplicateEventIds, EventMetadata, EventStore, NewEvent, RecordedEvent, WrongExpectedRevision } from '../event-store/event-store.port';
+import { AppendOptions, DuplicateEventIds, EventMetadata, EventStore, NewEvent, RecordedEvent, WrongExpectedRevision } from '../event-store/event-store.port';
 import { Position } from '../event-store/position';
 import { DomainEvent, eventsOf } from './stream-state';
 import { inSpan, traceContextMetadata } from '../observability/tracing';
@@ -64,6 +64,8 @@ export async function runCommand<Command, State, Event extends DomainEvent>(
   context: CommandContext,
   /** The aggregate as the caller has just loaded it from `target` (to build the command), so it is not loaded twice. */
   justLoaded?: LoadedAggregate<State>,
+  /** What the append must also hold to (other streams the command was built on: `AppendOptions.unchanged`). */
+  appendOptions?: AppendOptions,
 ): Promise<CommandOutcome<State>> {
   if (!isAggregates(target)) return runOnWholeStream(target, decider, streamName, command, context);
   const key = context.idempotencyKey ?? null;
@@ -81,7 +83,7 @@ export async function runCommand<Command, State, Event extends DomainEvent>(
     return replayFromIndex(target, decider, streamName, record, context);
   }
   try {
-    const { outcome, lastEventId } = await decideAndAppend(target.eventStore, decider, streamName, command, context, loaded);
+    const { outcome, lastEventId } = await decideAndAppend(target.eventStore, decider, streamName, command, context, loaded, appendOptions);
     if (key && outcome.appended > 0 && !target.eventStore.recordsIdempotencyKeys) {
       recordKey(target, recordOf(streamName, context, key, outcome.revision - outcome.appended + 1, outcome.revision, context.requestHash ?? null));
     }
@@ -167,6 +169,7 @@ async function decideAndAppend<Command, State, Event extends DomainEvent>(
   command: Command,
   context: CommandContext,
   loaded: { state: State; revision: number; position: Position | undefined },
+  appendOptions?: AppendOptions,
 ): Promise<{ outcome: CommandOutcome<State>; lastEventId: string | null }> {
   const { state, revision } = loaded;
   if (context.expectedRevision !== undefined && context.expectedRevision !== revision) {
@@ -186,7 +189,7 @@ async function decideAndAppend<Command, State, Event extends DomainEvent>(
   const key = context.idempotencyKey ?? null;
   try {
     const result = await inSpan('event-store append', { attributes: { 'provider_store.stream': streamName } }, () =>
-      store.append(streamName, events, revision === -1 ? 'no_stream' : revision),
+      store.append(streamName, events, revision === -1 ? 'no_stream' : revision, appendOptions),
     );
     const outcome = {
       state: decided.reduce((folded, event) => decider.evolve(folded, event), state),

@@ -1,5 +1,6 @@
 import { Pool } from 'pg';
 import { eventStoreMigration } from '../event-store/postgres/migrations/1763900000000-event-store';
+import { appendConditionsMigration } from '../event-store/postgres/migrations/1764500000000-append-conditions';
 import { checkpointsTable } from '../event-store/consumers/checkpoint-store';
 import { READ_MODEL_TABLES } from '../read-models/read-models';
 import { ARTIFACT_TABLES } from '../artifacts/artifact-tables';
@@ -52,7 +53,7 @@ export const DECLARED_TABLES: readonly DeclaredTable[] = [checkpointsTable, ...R
  */
 export function migrateOn(pool: Pool): Promise<SchemaReport> {
   return withAdvisoryLock(pool, MIGRATION_LOCK, async (client) => {
-    const migrations = await runSqlMigrations(client, [eventStoreMigration]);
+    const migrations = await runSqlMigrations(client, [eventStoreMigration, appendConditionsMigration]);
     const tables = await applyDeclaredTables(client, DECLARED_TABLES);
     return { migrations, tables };
   });

@@ -100,8 +100,24 @@ export interface Subscription {
   stop(): Promise<void>;
 }
 
+/** A stream at a revision (-1: the stream has no events). */
+export interface StreamRevision {
+  streamName: string;
+  revision: number;
+}
+
+export interface AppendOptions {
+  /**
+   * Streams the decision read besides its own, at the revisions it read them: when any has moved on,
+   * the append writes nothing and fails with WrongExpectedRevision naming it. PostgreSQL checks them
+   * in the append's transaction; EventStoreDB cannot check another stream in an append and refuses
+   * the option.
+   */
+  unchanged?: readonly StreamRevision[];
+}
+
 export interface EventStore {
-  append(streamName: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult>;
+  append(streamName: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision, options?: AppendOptions): Promise<AppendResult>;
   readStream(streamName: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   /**
    * Several whole streams, forwards, in one request where the store allows it: a command that

@@ -3,7 +3,7 @@ import { loadCurrent } from '../application/aggregates';
 import { LoadedAggregate } from '../application/snapshot-loader';
 import { Infrastructure } from '../infrastructure/infrastructure';
 import { ProviderState, VersionState } from '../providers/provider.decider';
-import { ProviderId } from '../providers/provider-identity';
+import { ProviderId, providerStream } from '../providers/provider-identity';
 import { latestVersion } from '../providers/version-selection';
 import { InstallationCommand } from './installation.commands';
 import { InstallationState, PresentInstallation, installationDecider } from './installation.decider';
@@ -99,14 +99,18 @@ async function decideAndAppend(
 ): Promise<Decided> {
   const streamName = installationStream(target.tenant, target.provider);
   const named = target.versions ?? [];
-  const [loaded, facts] = await Promise.all([
+  // Decided on what this process remembers, the provider's facts may be remembered too: the append
+  // then requires the provider's stream where they were read, as it requires the installation's.
+  const [loaded, remembered] = await Promise.all([
     recent ?? loadCurrent(infrastructure.aggregates, installationDecider, streamName),
-    infrastructure.providerFacts.load(target.provider, named, target.tenant),
+    infrastructure.providerFacts.loadForCommand(target.provider, named, target.tenant, { remembered: recent !== undefined }),
   ]);
+  const facts = remembered.state;
+  const unchanged = recent && remembered.revision !== undefined ? [{ streamName: providerStream(target.provider), revision: remembered.revision }] : [];
   const installation = loaded.state;
   if (needsInstallation && installation.status !== 'present') throw notInstalled(target.provider);
   const installed = installation.status === 'present' ? installation.installedVersion : undefined;
   const provider = facts.status !== 'unknown' && installed && !versionsOf(facts)[installed] ? await infrastructure.providerFacts.load(target.provider, [...named, installed]) : facts;
   const command = await commandFor(provider, installation);
-  return { outcome: await runCommand(infrastructure.aggregates, installationDecider, streamName, command, context, loaded), provider };
+  return { outcome: await runCommand(infrastructure.aggregates, installationDecider, streamName, command, context, loaded, { unchanged }), provider };
 }

@@ -27,6 +27,11 @@ describe('EventStoreDB adapter (on the gRPC test double)', () => {
     await server.stop();
   });
 
+  it('refuses to require other streams unchanged in an append, which it cannot check, and appends nothing', async () => {
+    await expect(store.append(stream, [newEvent('Noted')], 'no_stream', { unchanged: [{ streamName: 'other', revision: 0 }] })).rejects.toThrow('AppendOptions.unchanged');
+    expect(await store.readStream(stream)).toEqual([]);
+  });
+
   it('passes over the server’s own events in readAll, headPosition and subscriptions', async () => {
     const written = await store.append(stream, [newEvent('Mine')], 'no_stream');
     server.appendSystemEvent('$stats-127.0.0.1:2113', '$statsCollected');

@@ -73,11 +73,27 @@ describe('commands decided on the state a replica last wrote', () => {
     expect(stale.status).toBe(412);
   });
 
+  it('decides again when the provider changed after the facts it remembers (a yank on another replica)', async () => {
+    // a's last command left the installation at 3.0.0 and remembers the provider with 2.0.0 installable.
+    expect((await a.request('POST', `${path}/downgrade`, { key, body: { target_version: '2.0.0' } })).status).toBe(200);
+    expect((await a.request('POST', `${path}/upgrade`, { key, body: { version: '3.0.0' } })).status).toBe(200);
+    expect((await b.request('POST', '/providers/acme/db/versions/2.0.0/yank', { key, body: { reason: 'bad build' } })).status).toBe(200);
+    const before = await events();
+    // On what a remembers, the downgrade is allowed; the append requires the provider's stream where
+    // those facts were read, the yank moved it, and decided again the downgrade is refused.
+    const refused = await a.request('POST', `${path}/downgrade`, { key, body: { target_version: '2.0.0' } });
+    expect(refused.status).toBe(422);
+    expect(refused.body.code).toBe('version_yanked');
+    expect(await events()).toBe(before);
+    expect((await a.request('POST', `${path}/downgrade`, { key, body: { target_version: '1.0.0' } })).status).toBe(200);
+  });
+
   it('answers alike with the memory off (AGGREGATE_CACHE_SIZE=0)', async () => {
     const off = await startApiReplica(a, { AGGREGATE_CACHE_SIZE: '0' });
     try {
-      expect((await off.request('POST', `${path}/downgrade`, { key, body: { target_version: '2.0.0' } })).status).toBe(200);
-      expect((await a.request('POST', `${path}/upgrade`, { key, body: { version: '3.0.0' } })).status).toBe(200);
+      expect((await off.request('POST', `${path}/upgrade`, { key, body: { version: '3.0.0' } })).status).toBe(200);
+      expect((await a.request('POST', `${path}/downgrade`, { key, body: { target_version: '1.0.0' } })).status).toBe(200);
+      expect((await off.request('POST', `${path}/upgrade`, { key, body: { version: '3.0.0' } })).status).toBe(200);
       expect((await off.request('GET', path, { key })).body).toMatchObject({ installed_version: '3.0.0' });
     } finally {
       await off.close();

@@ -28,6 +28,7 @@ import {
   ExpectedRevision,
   matchesFilter,
   NewEvent,
+  AppendOptions,
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
@@ -57,8 +58,10 @@ export class EventStoreDbEventStore implements EventStore {
     this.client = KurrentDBClient.connectionString(connectionString);
   }
 
-  async append(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+  async append(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision, options: AppendOptions = {}): Promise<AppendResult> {
     if (events.length === 0) throw new Error('append needs at least one event');
+    // An append here is one stream's: another stream's revision cannot be checked in it.
+    if (options.unchanged?.length) throw new Error('EventStoreDB cannot check other streams in an append (AppendOptions.unchanged)');
     let result: ClientAppendResult;
     try {
       result = await this.client.appendToStream(streamName, events.map(toEventData), {

@@ -1,6 +1,6 @@
 import { Pool, QueryResult, escapeLiteral } from 'pg';
 import { prepareOnce } from '../../database/prepared-statements';
-import { ExpectedRevision, NewEvent, RecordedEvent } from '../event-store.port';
+import { ExpectedRevision, NewEvent, RecordedEvent, StreamRevision } from '../event-store.port';
 import { InlinePlan } from './inline-projector';
 import { APPEND_KEYED_SQL, APPEND_ONE_KEYED_SQL, APPEND_ONE_SQL, APPEND_SQL, AppendRow } from './postgres-event-store.sql';
 
@@ -17,19 +17,22 @@ export async function appendInline(
   events: readonly NewEvent[],
   expected: ExpectedRevision,
   recordKeys: boolean,
+  /** Other streams that must still be at these revisions (`AppendOptions.unchanged`), checked after the append. */
+  unchanged: readonly StreamRevision[] = [],
 ): Promise<AppendRow> {
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
     const append = APPENDS[events.length === 1 ? 'one' : 'many'][recordKeys ? 'keyed' : 'plain'];
     await prepareOnce(client, [append, ...plan.prepared]);
-    const results = resultList(await client.query(['BEGIN', plan.locks, executeAppend(append.name, streamName, events, expected), ...plan.reads].join(';\n')));
+    const statements = ['BEGIN', plan.locks, executeAppend(append.name, streamName, events, expected), ...plan.reads, ...unchanged.map(requireRevisionSql)];
+    const results = resultList(await client.query(statements.join(';\n')));
     const row = results[2].rows[0] as AppendRow;
     if (row.commit === null || row.last_revision === null || row.last_position === null) {
       await client.query('ROLLBACK');
       return row;
     }
-    const rowsPerRead = results.slice(3).map((r) => r.rows.map((x: { row: Record<string, unknown> }) => x.row));
+    const rowsPerRead = results.slice(3, 3 + plan.reads.length).map((r) => r.rows.map((x: { row: Record<string, unknown> }) => x.row));
     const writes = plan.writes(rowsPerRead, recordedEvents(streamName, events, row));
     await client.query([...writes, 'COMMIT'].join(';\n'));
     return row;
@@ -41,6 +44,12 @@ export async function appendInline(
   } finally {
     client.release(broken);
   }
+}
+
+/** Raises STREAM_MOVED (aborting the transaction) unless the stream is at the revision. */
+export function requireRevisionSql({ streamName, revision }: StreamRevision): string {
+  if (!Number.isInteger(revision)) throw new Error(`not a stream revision: ${revision}`);
+  return `SELECT es_require_revision(${escapeLiteral(streamName)}, ${revision})`;
 }
 
 /** The appends prepared in SQL (per connection), so an inline append can send one with other statements. */

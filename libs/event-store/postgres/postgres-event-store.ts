@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Pool } from 'pg';
+import { Pool, PoolClient } from 'pg';
 import {
   CountEventsQuery,
   AppendResult,
@@ -9,8 +9,10 @@ import {
   EventStoreUnavailable,
   ExpectedRevision,
   NewEvent,
+  AppendOptions,
   ReadAllOptions,
   ReadStreamOptions,
+  StreamRevision,
   RecordedEvent,
   Subscription,
   SubscribeOptions,
@@ -22,7 +24,8 @@ import { countEvents } from './postgres-event-count';
 import { PostgresNotificationListener } from './postgres-notification-listener';
 import { LogScan, LogScanner, PostgresSubscription } from './postgres-subscription';
 import { InlineProjector } from './inline-projector';
-import { appendInline } from './inline-append';
+import { appendInline, requireRevisionSql } from './inline-append';
+import { STREAM_MOVED } from './migrations/1764500000000-append-conditions';
 import { AppendRow, EventRow, SELECT_COLUMNS, appendQuery, toRecordedEvent } from './postgres-event-store.sql';
 
 const EVENTS_CHANNEL = 'es_events';
@@ -77,11 +80,12 @@ export class PostgresEventStore implements EventStore {
   readonly inlineProjections: readonly string[];
   readonly recordsIdempotencyKeys: boolean;
 
-  async append(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+  async append(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision, options: AppendOptions = {}): Promise<AppendResult> {
     if (events.length === 0) throw new Error('append needs at least one event');
+    const unchanged = options.unchanged ?? [];
     for (let attempt = 0; ; attempt++) {
       try {
-        const row = await this.tryAppend(streamName, events, expected);
+        const row = await this.tryAppend(streamName, events, expected, unchanged);
         if (row.last_revision !== null && row.commit !== null && row.last_position !== null) {
           this.wakeSubscribers();
           return {
@@ -99,6 +103,8 @@ export class PostgresEventStore implements EventStore {
         if ((isUniqueViolation(error) && errorTable(error) !== 'es_events') || isDeadlock(error)) {
           if (attempt < 10) continue;
         }
+        const moved = streamMoved(error, unchanged);
+        if (moved) throw moved;
         if (!isUniqueViolation(error)) throw this.translate(error);
         const replay = await this.findPreviousAppend(streamName, events, expected);
         if (replay) return replay;
@@ -145,10 +151,15 @@ export class PostgresEventStore implements EventStore {
     });
   }
 
-  private async tryAppend(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendRow> {
+  private async tryAppend(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision, unchanged: readonly StreamRevision[]): Promise<AppendRow> {
     const plan = this.options.inline?.plan(streamName, events);
-    if (!plan) return (await this.pool.query<AppendRow>(appendQuery(streamName, events, expected, this.recordsIdempotencyKeys))).rows[0];
-    return appendInline(this.pool, plan, streamName, events, expected, this.recordsIdempotencyKeys);
+    if (plan) return appendInline(this.pool, plan, streamName, events, expected, this.recordsIdempotencyKeys, unchanged);
+    const append = appendQuery(streamName, events, expected, this.recordsIdempotencyKeys);
+    if (unchanged.length === 0) return (await this.pool.query<AppendRow>(append)).rows[0];
+    return inTransaction(this.pool, async (client) => {
+      await client.query(unchanged.map(requireRevisionSql).join(';\n'));
+      return (await client.query<AppendRow>(append)).rows[0];
+    });
   }
 
   /**
@@ -322,6 +333,33 @@ export class PostgresEventStore implements EventStore {
 
   private translate(error: unknown): unknown {
     return isConnectionError(error) ? new EventStoreUnavailable(error) : error;
+  }
+}
+
+/** The WrongExpectedRevision of an append refused by `es_require_revision` (one of `unchanged` had moved on). */
+function streamMoved(error: unknown, unchanged: readonly StreamRevision[]): WrongExpectedRevision | undefined {
+  if (typeof error !== 'object' || error === null || !('code' in error) || error.code !== STREAM_MOVED) return undefined;
+  const actual = 'detail' in error ? Number(error.detail) : NaN;
+  const moved = unchanged.find((s) => s.revision !== actual) ?? unchanged[0];
+  if (!moved) return undefined;
+  return new WrongExpectedRevision(moved.streamName, moved.revision === -1 ? 'no_stream' : moved.revision, Number.isInteger(actual) ? (actual === -1 ? 'no_stream' : actual) : 'unknown');
+}
+
+async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+    });
+    throw error;
+  } finally {
+    client.release(broken);
   }
 }
 
