@@ -48,7 +48,7 @@ export async function insertRows(db: Queryable, spec: TableSpec, table: string, 
  * locks, its writes with its COMMIT), each planned once per connection.
  */
 
-/** A statement with one parameter, `$1` of type jsonb. */
+/** A prepared statement; all but `updateIfUnchanged` take one parameter, `$1` of type jsonb. */
 export type PreparedStatement = SqlPreparedStatement;
 
 export interface PreparedRowStatements {
@@ -60,6 +60,14 @@ export interface PreparedRowStatements {
   upsert: PreparedStatement;
   /** A plain INSERT: a row another append created meanwhile fails it on the key. */
   insert: PreparedStatement;
+  /**
+   * Updates the rows in `$1`, each only while it is still the version `$2` names for its key
+   * (`versionKey` → the `xmin` of the transaction that wrote it); raises ROWS_CHANGED
+   * (`es_require_count`) unless all were.
+   */
+  updateIfUnchanged: PreparedStatement;
+  /** Deletes the rows for the keys in `$1` on the same condition. */
+  deleteIfUnchanged: PreparedStatement;
 }
 
 export function preparedRowStatements(spec: TableSpec): PreparedRowStatements {
@@ -77,7 +85,56 @@ export function preparedRowStatements(spec: TableSpec): PreparedRowStatements {
     delete: named('delete', deleteSql(spec, spec.name, keys)),
     upsert: named('upsert', insertSql(spec, spec.name, jsonSource(spec), true)),
     insert: named('insert', insertSql(spec, spec.name, jsonSource(spec), false)),
+    updateIfUnchanged: { name: `rm_update_unchanged_${spec.name}`, parameters: '(jsonb, jsonb)', sql: updateIfUnchangedSql(spec) },
+    deleteIfUnchanged: named(
+      'delete_unchanged',
+      `WITH x AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(${keyColumns}, row_version text)),
+       gone AS (
+         DELETE FROM ${quoteIdent(spec.name)} t USING x
+          WHERE t.ctid = ANY (${addressesOf(spec)}) AND ${versionJoin(spec)}
+         RETURNING 1)
+       SELECT es_require_count((SELECT count(*) FROM gone), (SELECT count(*) FROM x))`,
+    ),
   };
+}
+
+/**
+ * The addresses of the rows for the keys in `x`, each found through the primary key (as
+ * `rowsByKey` finds them), so that a write by key never scans the table.
+ */
+function addressesOf(spec: TableSpec): string {
+  return `ARRAY(SELECT f.ctid FROM x CROSS JOIN LATERAL (SELECT t.ctid FROM ${quoteIdent(spec.name)} t WHERE ${spec.key.map((k) => `t.${quoteIdent(k)} = x.${quoteIdent(k)}`).join(' AND ')} OFFSET 0) f)`;
+}
+
+/** Row `t` is the one of key `x`, still at the version `x.row_version`. */
+function versionJoin(spec: TableSpec): string {
+  return `${spec.key.map((k) => `t.${quoteIdent(k)} = x.${quoteIdent(k)}`).join(' AND ')} AND t.xmin = x.row_version::xid`;
+}
+
+/**
+ * See `PreparedRowStatements.updateIfUnchanged`: an upsert whose update applies only to the version
+ * named for the key in `$2` (key columns as text joined by U+001F, see `versionKey`). A row missing
+ * would be inserted (`xmax` 0), and one of another version not updated: either leaves fewer rows
+ * updated than given, and the statement raises, undoing the insert with the transaction. The upsert's
+ * conflict finds each row through the primary key, whatever the table's size.
+ */
+function updateIfUnchangedSql(spec: TableSpec): string {
+  const list = Object.keys(spec.columns).map(quoteIdent).join(', ');
+  const others = Object.keys(spec.columns).filter((c) => !spec.key.includes(c));
+  // A table of key columns only has nothing to update: the key is set to itself, which still checks the version.
+  const set = (others.length > 0 ? others : spec.key.slice(0, 1)).map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`).join(', ');
+  const key = `concat_ws(chr(31), ${spec.key.map((k) => `t.${quoteIdent(k)}::text`).join(', ')})`;
+  return `WITH written AS (
+    INSERT INTO ${quoteIdent(spec.name)} AS t (${list}) SELECT ${list} FROM ${jsonSource(spec)}
+    ON CONFLICT (${spec.key.map(quoteIdent).join(', ')}) DO UPDATE SET ${set}
+     WHERE t.xmin = ($2::jsonb ->> ${key})::xid
+    RETURNING t.xmax <> 0 AS updated)
+  SELECT es_require_count((SELECT count(*) FROM written WHERE updated), jsonb_array_length($1::jsonb))`;
+}
+
+/** A row's key as `updateIfUnchanged`'s versions name it: the key columns' text joined by U+001F. */
+export function versionKey(spec: TableSpec, row: Record<string, unknown>): string {
+  return spec.key.map((k) => String(row[k])).join('\u001f');
 }
 
 /** `EXECUTE` of a prepared statement with its jsonb argument inlined as an escaped literal. */

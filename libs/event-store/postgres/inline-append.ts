@@ -2,13 +2,17 @@ import { Pool, QueryResult, escapeLiteral } from 'pg';
 import { prepareOnce } from '../../database/prepared-statements';
 import { ExpectedRevision, NewEvent, RecordedEvent, StreamRevision } from '../event-store.port';
 import { InlinePlan } from './inline-projector';
+import { isConnectionError } from './connection-errors';
 import { APPEND_KEYED_SQL, APPEND_ONE_KEYED_SQL, APPEND_ONE_SQL, APPEND_SQL, AppendRow } from './postgres-event-store.sql';
 
 /**
- * Two round trips: BEGIN, the read models' shared locks (before the transaction has an id), the
- * append (a statement prepared once per connection) and the read of the rows it touches, locked in
- * key order; then their writes with COMMIT. Concurrent appends feeding one row queue on it rather
- * than deadlock or lose an update.
+ * One round trip when the plan knows every row the events touch (`InlinePlan.known`): BEGIN, the
+ * read models' shared locks (before the transaction has an id), the append, a check that its event
+ * went in, the writes (each only of the row version they were computed from), the rows' new versions
+ * and COMMIT. Should any check fail (another writer, a rebuild), the transaction rolls back, the rows
+ * are forgotten, and the append is made the two-round-trip way: the append and the read of the rows
+ * it touches, locked in key order; then their writes with COMMIT. Concurrent appends feeding one row
+ * queue on it rather than deadlock or lose an update.
  */
 export async function appendInline(
   pool: Pool,
@@ -22,35 +26,78 @@ export async function appendInline(
 ): Promise<AppendRow> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  const rollback = () =>
+    client.query('ROLLBACK').catch((rollbackError: unknown) => {
+      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+    });
   try {
     const append = APPENDS[events.length === 1 ? 'one' : 'many'][recordKeys ? 'keyed' : 'plain'];
-    await prepareOnce(client, [append, ...plan.prepared]);
-    const statements = ['BEGIN', plan.locks, executeAppend(append.name, streamName, events, expected), ...plan.reads, ...unchanged.map(requireRevisionSql)];
-    const results = resultList(await client.query(statements.join(';\n')));
+    await prepareOnce(client, [append, REQUIRE_REVISION, REQUIRE_INSERTED, ...plan.prepared]);
+    const appendSql = executeAppend(append.name, streamName, events, expected);
+    const checks = unchanged.map((u) => `EXECUTE ${REQUIRE_REVISION.name}(${escapeLiteral(u.streamName)}, ${revisionLiteral(u.revision)})`);
+    if (plan.known) {
+      const inserted = `EXECUTE ${REQUIRE_INSERTED.name}(${escapeLiteral(events[events.length - 1].id)})`;
+      const statements = ['BEGIN', plan.locks, appendSql, inserted, ...plan.known, ...checks, 'COMMIT'];
+      try {
+        plan.useKnown();
+        const results = resultList(await client.query(statements.join(';\n')));
+        const row = results[2].rows[0] as AppendRow;
+        if (row.commit !== null) plan.remember(row.commit);
+        return row;
+      } catch (error) {
+        // A row changed since it was remembered, or the append itself was refused: nothing was written.
+        await rollback();
+        plan.forget();
+        if (broken || isConnectionError(error)) throw error;
+      }
+    }
+    const results = resultList(await client.query(['BEGIN', plan.locks, appendSql, ...plan.reads, ...checks].join(';\n')));
     const row = results[2].rows[0] as AppendRow;
     if (row.commit === null || row.last_revision === null || row.last_position === null) {
       await client.query('ROLLBACK');
       return row;
     }
-    const rowsPerRead = results.slice(3, 3 + plan.reads.length).map((r) => r.rows.map((x: { row: Record<string, unknown> }) => x.row));
-    const writes = plan.writes(rowsPerRead, recordedEvents(streamName, events, row));
+    const writes = plan.writes(lockedRows(results.slice(3, 3 + plan.reads.length)), recordedEvents(streamName, events, row));
     await client.query([...writes, 'COMMIT'].join(';\n'));
+    plan.remember(row.commit);
     return row;
   } catch (error) {
-    await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-    });
+    await rollback();
+    plan.forget();
     throw error;
   } finally {
     client.release(broken);
   }
 }
 
+/** The rows of each lock read (`{ row }` each). */
+function lockedRows(results: readonly QueryResult[]): Array<Array<Record<string, unknown>>> {
+  return results.map((r) => r.rows.map((x: { row: Record<string, unknown> }) => x.row));
+}
+
 /** Raises STREAM_MOVED (aborting the transaction) unless the stream is at the revision. */
 export function requireRevisionSql({ streamName, revision }: StreamRevision): string {
-  if (!Number.isInteger(revision)) throw new Error(`not a stream revision: ${revision}`);
-  return `SELECT es_require_revision(${escapeLiteral(streamName)}, ${revision})`;
+  return `SELECT es_require_revision(${escapeLiteral(streamName)}, ${revisionLiteral(revision)})`;
 }
+
+function revisionLiteral(revision: number): string {
+  if (!Number.isInteger(revision)) throw new Error(`not a stream revision: ${revision}`);
+  return String(revision);
+}
+
+/** `requireRevisionSql`, prepared. */
+const REQUIRE_REVISION = { name: 'es_require_revision_p', parameters: '(text, bigint)', sql: 'SELECT es_require_revision($1, $2)' };
+
+/**
+ * Raises ROWS_CHANGED unless this transaction wrote the event: the append before it went in (a refused
+ * one returns no row and raises nothing). The event may stand in the log already, written by an
+ * earlier attempt of the same append whose answer was lost: that is not this append going in.
+ */
+const REQUIRE_INSERTED = {
+  name: 'es_require_inserted',
+  parameters: '(uuid)',
+  sql: 'SELECT es_require_count((SELECT count(*) FROM es_events WHERE event_id = $1 AND transaction_id = pg_current_xact_id()), 1)',
+};
 
 /** The appends prepared in SQL (per connection), so an inline append can send one with other statements. */
 const APPENDS = {

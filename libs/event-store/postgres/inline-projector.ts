@@ -1,5 +1,5 @@
 import { SqlPreparedStatement } from '../../database/prepared-statements';
-import { NewEvent, RecordedEvent } from '../event-store.port';
+import { ExpectedRevision, NewEvent, RecordedEvent } from '../event-store.port';
 
 /**
  * Read models a PostgreSQL append writes in its own transaction, as Marten's and Emmett's inline
@@ -10,7 +10,7 @@ export interface InlineProjector {
   /** Consumer names of the read models written inline. */
   readonly names: readonly string[];
   /** What an append of these events must do inline, or undefined when they feed no such read model. */
-  plan(streamName: string, events: readonly NewEvent[]): InlinePlan | undefined;
+  plan(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): InlinePlan | undefined;
 }
 
 /** Parameterless statements, so that the store can send several in one round trip. */
@@ -23,4 +23,17 @@ export interface InlinePlan {
   reads: string[];
   /** The writes that bring those rows (one list per read) up to the appended events. */
   writes(rowsPerRead: ReadonlyArray<ReadonlyArray<Record<string, unknown>>>, events: readonly RecordedEvent[]): string[];
+  /**
+   * The writes computed before the append from rows this process wrote last, when it knows every
+   * row the events touch and the projections need nothing the log has yet to give (positions): each
+   * changes its row only while the row is still the version it was computed from, and raises
+   * otherwise, aborting the transaction. Sent with the append in one round trip (then `useKnown`).
+   */
+  known?: string[];
+  /** The store sends `known` rather than `reads` and `writes`. */
+  useKnown(): void;
+  /** After `commit` (the transaction id) committed: the rows written, which the next plan may start from. */
+  remember(commit: string): void;
+  /** After a failed transaction: the rows it touched are no longer known. */
+  forget(): void;
 }

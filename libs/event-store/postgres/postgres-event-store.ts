@@ -152,9 +152,11 @@ export class PostgresEventStore implements EventStore {
   }
 
   private async tryAppend(streamName: string, events: readonly NewEvent[], expected: ExpectedRevision, unchanged: readonly StreamRevision[]): Promise<AppendRow> {
-    const plan = this.options.inline?.plan(streamName, events);
-    if (plan) return appendInline(this.pool, plan, streamName, events, expected, this.recordsIdempotencyKeys, unchanged);
-    const append = appendQuery(streamName, events, expected, this.recordsIdempotencyKeys);
+    const plan = this.options.inline?.plan(streamName, events, expected);
+    // The statement that records a key costs every append that has none a CTE more: only keyed ones run it.
+    const recordKey = this.recordsIdempotencyKeys && typeof events[0].metadata.idempotency_key === 'string';
+    if (plan) return appendInline(this.pool, plan, streamName, events, expected, recordKey, unchanged);
+    const append = appendQuery(streamName, events, expected, recordKey);
     if (unchanged.length === 0) return (await this.pool.query<AppendRow>(append)).rows[0];
     return inTransaction(this.pool, async (client) => {
       await client.query(unchanged.map(requireRevisionSql).join(';\n'));
