@@ -65,7 +65,7 @@ export class InlineProjections implements InlineProjector {
         }),
       ],
       locks: `EXECUTE ${locks.name}`,
-      reads: touched.map((t) => executeWith(statementsOf(t.projection).lock, keysOf(t))),
+      reads: () => touched.map((t) => executeWith(statementsOf(t.projection).lock, keysOf(t))),
       writes: (rowsPerRead, recorded) => {
         written = [];
         return touched.flatMap((t, i) => {
@@ -177,13 +177,13 @@ class PositionNotKnown extends Error {}
 class AbsenceNotChecked extends Error {}
 
 function withUnknownPosition(event: Omit<RecordedEvent, 'position'>): RecordedEvent {
-  const recorded: RecordedEvent = { ...event, position: { commit: 0n, prepare: 0n } };
-  return Object.defineProperty(recorded, 'position', {
-    enumerable: true,
-    get() {
+  // An own, enumerable accessor: a projection that copies the event (spread) reads it too, and throws.
+  return {
+    ...event,
+    get position(): RecordedEvent['position'] {
       throw new PositionNotKnown('the position of an event not yet appended');
     },
-  });
+  };
 }
 
 /**

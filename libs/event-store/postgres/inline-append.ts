@@ -51,13 +51,14 @@ export async function appendInline(
         if (broken || isConnectionError(error)) throw error;
       }
     }
-    const results = resultList(await client.query(['BEGIN', plan.locks, appendSql, ...plan.reads, ...checks].join(';\n')));
+    const reads = plan.reads();
+    const results = resultList(await client.query(['BEGIN', plan.locks, appendSql, ...reads, ...checks].join(';\n')));
     const row = results[2].rows[0] as AppendRow;
     if (row.commit === null || row.last_revision === null || row.last_position === null) {
       await client.query('ROLLBACK');
       return row;
     }
-    const writes = plan.writes(lockedRows(results.slice(3, 3 + plan.reads.length)), recordedEvents(streamName, events, row));
+    const writes = plan.writes(lockedRows(results.slice(3, 3 + reads.length)), recordedEvents(streamName, events, row));
     await client.query([...writes, 'COMMIT'].join(';\n'));
     plan.remember(row.commit);
     return row;

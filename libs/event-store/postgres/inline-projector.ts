@@ -20,7 +20,7 @@ export interface InlinePlan {
   /** Takes the shared locks of the read models the events feed, in a fixed order (before the append): an EXECUTE of one of `prepared`. */
   locks: string;
   /** One per read model: reads and locks the rows the events touch (after the append). */
-  reads: string[];
+  reads(): string[];
   /** The writes that bring those rows (one list per read) up to the appended events. */
   writes(rowsPerRead: ReadonlyArray<ReadonlyArray<Record<string, unknown>>>, events: readonly RecordedEvent[]): string[];
   /**
