@@ -5,6 +5,7 @@ import { LogConsumer } from '../event-store/consumers/log-consumer';
 import { ReadPace, RecordedEvent } from '../event-store/event-store.port';
 import { Position, comparePositions } from '../event-store/position';
 import { touchedRows, writesOf } from './inline-projections';
+import { rollback } from '../database/rollback';
 import { PreparedRowStatements, executeWith, preparedRowStatements } from './row-sql';
 import { JsonRow, RowProjection } from './row-projection';
 
@@ -126,9 +127,7 @@ export class ProjectionConsumer implements LogConsumer {
       if (reached) this.followed = reached;
       this.passedAt = Date.now();
     } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-      });
+      broken = await rollback(client);
       throw error;
     } finally {
       client.release(broken);

@@ -3,6 +3,7 @@ import { prepareOnce } from '../../database/prepared-statements';
 import { ExpectedRevision, NewEvent, RecordedEvent, StreamRevision } from '../event-store.port';
 import { InlinePlan } from './inline-projector';
 import { isConnectionError } from './connection-errors';
+import { rollback } from '../../database/rollback';
 import { APPEND_KEYED_SQL, APPEND_ONE_KEYED_SQL, APPEND_ONE_SQL, APPEND_SQL, AppendRow } from './postgres-event-store.sql';
 
 /**
@@ -26,10 +27,6 @@ export async function appendInline(
 ): Promise<AppendRow> {
   const client = await pool.connect();
   let broken: Error | undefined;
-  const rollback = () =>
-    client.query('ROLLBACK').catch((rollbackError: unknown) => {
-      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-    });
   try {
     const append = APPENDS[events.length === 1 ? 'one' : 'many'][recordKeys ? 'keyed' : 'plain'];
     await prepareOnce(client, [append, REQUIRE_REVISION, REQUIRE_INSERTED, ...plan.prepared]);
@@ -46,7 +43,7 @@ export async function appendInline(
         return row;
       } catch (error) {
         // A row changed since it was remembered, or the append itself was refused: nothing was written.
-        await rollback();
+        broken = await rollback(client);
         plan.forget();
         if (broken || isConnectionError(error)) throw error;
       }
@@ -63,7 +60,7 @@ export async function appendInline(
     plan.remember(row.commit);
     return row;
   } catch (error) {
-    await rollback();
+    broken ??= await rollback(client);
     plan.forget();
     throw error;
   } finally {

@@ -25,6 +25,7 @@ import { PostgresNotificationListener } from './postgres-notification-listener';
 import { LogScan, LogScanner, PostgresSubscription } from './postgres-subscription';
 import { InlineProjector } from './inline-projector';
 import { appendInline, requireRevisionSql } from './inline-append';
+import { rollback } from '../../database/rollback';
 import { STREAM_MOVED } from './migrations/1764500000000-append-conditions';
 import { AppendRow, EventRow, SELECT_COLUMNS, appendQuery, toRecordedEvent } from './postgres-event-store.sql';
 
@@ -356,9 +357,7 @@ async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promis
     await client.query('COMMIT');
     return result;
   } catch (error) {
-    await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-    });
+    broken = await rollback(client);
     throw error;
   } finally {
     client.release(broken);
