@@ -30,7 +30,7 @@ export class InlineProjections implements InlineProjector {
   private readonly projections: readonly RowProjection[];
   private readonly statements = new Map<string, PreparedRowStatements>();
   private readonly lockStatements = new Map<string, SqlPreparedStatement>();
-  /** By projection and key: the row as this process last wrote or read it, and its version (null: no row). */
+  /** By projection and key: the row as this process's last append touching it left it, and its version (null: no row). */
   private readonly knownRows = new Map<string, KnownRow>();
   readonly names: readonly string[];
 

@@ -8,12 +8,13 @@ import { APPEND_KEYED_SQL, APPEND_ONE_KEYED_SQL, APPEND_ONE_SQL, APPEND_SQL, App
 
 /**
  * One round trip when the plan knows every row the events touch (`InlinePlan.known`): BEGIN, the
- * read models' shared locks (before the transaction has an id), the append, a check that its event
- * went in, the writes (each only of the row version they were computed from), the rows' new versions
- * and COMMIT. Should any check fail (another writer, a rebuild), the transaction rolls back, the rows
- * are forgotten, and the append is made the two-round-trip way: the append and the read of the rows
- * it touches, locked in key order; then their writes with COMMIT. Concurrent appends feeding one row
- * queue on it rather than deadlock or lose an update.
+ * read models' shared locks (before the transaction has an id), the append, a check that this
+ * transaction wrote its event, the writes (each only of the row version they were computed from),
+ * the other streams' checks and COMMIT. Should any check fail (another writer, a rebuild), the
+ * transaction rolls back, the rows are forgotten, and the append is made the two-round-trip way:
+ * BEGIN, the locks, the append and the read of the rows it touches, locked in key order; then their
+ * writes with COMMIT. Concurrent appends feeding one row queue on it rather than deadlock or lose an
+ * update. Either way, once committed, the plan remembers the rows written.
  */
 export async function appendInline(
   pool: Pool,
