@@ -1,5 +1,6 @@
 import { CommandContext, CommandOutcome, runCommand } from '../application/command-runner';
 import { loadCurrent } from '../application/aggregates';
+import { DomainError } from '../domain/domain-error';
 import { LoadedAggregate } from '../application/snapshot-loader';
 import { Infrastructure } from '../infrastructure/infrastructure';
 import { ProviderState, VersionState } from '../providers/provider.decider';
@@ -65,8 +66,13 @@ export async function runTenantInstallationCommand(
   const recent = infrastructure.recentInstallations.get(streamName);
   let decided: Decided | undefined;
   if (recent) {
-    // Any failure here happened before the append or was the append's own refusal: nothing was written.
-    decided = await decideAndAppend(infrastructure, target, context, commandFor, needsInstallation, recent).catch(() => undefined);
+    // A refusal (the decider's, the config's, or the store's: a stale revision) wrote nothing and may
+    // come from the stale state; any other error (the database gone mid-append) may follow a commit,
+    // and deciding again could do the command twice, so it is the answer.
+    decided = await decideAndAppend(infrastructure, target, context, commandFor, needsInstallation, recent).catch((error: unknown) => {
+      if (error instanceof DomainError) return undefined;
+      throw error;
+    });
     if (!decided || (decided.outcome.appended === 0 && !decided.outcome.replayed)) {
       infrastructure.recentInstallations.forget(streamName);
       decided = undefined;

@@ -114,6 +114,33 @@ describe('provider facts: read models by key give what the folded stream gives',
     expect(versionsOf(await facts.load(provider, ['1.1.0']))).toEqual(['1.1.0', '2.0.0']);
   });
 
+  it("answers a command with the provider stream's revision it read, and only a command that allows it with what it remembers", async () => {
+    const aggregates = aggregatesIn(db.pool, store, { idempotencyRetentionMs: 3_600_000, onBackgroundError: () => undefined });
+    const provider = { prefix: 'acme', name: `mem-${randomUUID().slice(0, 8)}` };
+    const publish = (version: string) => {
+      const now = new Date().toISOString();
+      return runCommand(aggregates, providerDecider, providerStream(provider), commandOf({ kind: 'publish', version, schema: false }, provider, now), { actor: 'test', correlationId: randomUUID(), idempotencyScope: 'acme', now });
+    };
+    await publish('1.0.0');
+    await publish('1.1.0');
+    const facts = new ReadModelProviderFacts(db.pool, { load: () => Promise.reject(new Error('the read models should have answered')) });
+    const latestOf = (state: ProviderState) => latestVersion(state)?.version;
+    const first = await facts.loadForCommand(provider, ['1.0.0'], 'tenant-a', { remembered: true });
+    expect(first.revision).toBe(1);
+    expect(latestOf(first.state)).toBe('1.1.0');
+
+    await publish('2.0.0');
+    // Remembered: the answer at revision 1, which the command's append then requires (and finds moved).
+    const remembered = await facts.loadForCommand(provider, ['1.0.0'], 'tenant-a', { remembered: true });
+    expect(remembered.revision).toBe(1);
+    expect(latestOf(remembered.state)).toBe('1.1.0');
+    const fresh = await facts.loadForCommand(provider, ['1.0.0'], 'tenant-a', { remembered: false });
+    expect(fresh.revision).toBe(2);
+    expect(latestOf(fresh.state)).toBe('2.0.0');
+    // A version the memory lacks is read, not guessed.
+    expect((await facts.loadForCommand(provider, ['1.1.0'], 'tenant-a', { remembered: true })).revision).toBe(2);
+  });
+
   it('asks the stream when the rows lack a version named (a writer without the inline read models)', async () => {
     const aggregates = aggregatesIn(db.pool, store, { idempotencyRetentionMs: 3_600_000, onBackgroundError: () => undefined });
     const provider = { prefix: 'acme', name: `bare-${randomUUID().slice(0, 8)}` };

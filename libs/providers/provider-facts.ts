@@ -74,7 +74,7 @@ export class ReadModelProviderFacts implements ProviderFacts {
      * Asked when the rows lack the provider or a version named: a mistaken name (a 404 to come) or
      * events some writer appended without the inline read models (a tool, a test). The stream decides.
      */
-    private readonly fallback: ProviderFacts,
+    private readonly fallback: Pick<ProviderFacts, 'load'>,
   ) {}
 
   async load(provider: ProviderId, versions: ReadonlyArray<string | null | undefined>, installedBy?: string): Promise<ProviderState> {
