@@ -199,23 +199,23 @@ function knownWritesOf({ projection, relevant, keys }: TouchedRows, knownRows: R
   for (const r of relevant) current.set(r.key, projection.evolve(current.get(r.key) ?? null, r.event));
   const inserts: JsonRow[] = [];
   const updates: JsonRow[] = [];
-  const deletes: Array<Record<string, string>> = [];
+  const deletes: JsonRow[] = [];
   const versions: Record<string, string> = {};
   for (const [key, keyValues] of keys) {
     const row = current.get(key);
     const version = stored.get(key)?.version ?? null;
     if (row && version === null) inserts.push(row);
-    else if (row && version !== null) {
-      updates.push(row);
-      versions[versionKey(projection.table, keyValues)] = version;
-    } else if (version !== null) deletes.push({ ...keyValues, row_version: version });
     // No row before, none after: nothing to write would check that the row is still absent.
-    else throw new AbsenceNotChecked();
+    else if (version === null) throw new AbsenceNotChecked();
+    else {
+      (row ? updates : deletes).push(row ?? keyValues);
+      versions[versionKey(projection.table, keyValues)] = version;
+    }
   }
   return {
     statements: [
-      ...(deletes.length ? [executeWith(statements.deleteIfUnchanged, deletes)] : []),
-      ...(updates.length ? [`EXECUTE ${statements.updateIfUnchanged.name}(${escapeLiteral(JSON.stringify(updates))}, ${escapeLiteral(JSON.stringify(versions))})`] : []),
+      ...(deletes.length ? [executeWith(statements.deleteIfUnchanged, deletes, versions)] : []),
+      ...(updates.length ? [executeWith(statements.updateIfUnchanged, updates, versions)] : []),
       ...(inserts.length ? [executeWith(statements.insert, inserts)] : []),
     ],
     rows: current,

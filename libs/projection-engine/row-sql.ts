@@ -48,7 +48,7 @@ export async function insertRows(db: Queryable, spec: TableSpec, table: string, 
  * locks, its writes with its COMMIT), each planned once per connection.
  */
 
-/** A prepared statement; all but `updateIfUnchanged` take one parameter, `$1` of type jsonb. */
+/** A prepared statement: `$1` of type jsonb, and for the two `…IfUnchanged` the versions `$2`, jsonb too. */
 export type PreparedStatement = SqlPreparedStatement;
 
 export interface PreparedRowStatements {
@@ -66,14 +66,14 @@ export interface PreparedRowStatements {
    * (`es_require_count`) unless all were.
    */
   updateIfUnchanged: PreparedStatement;
-  /** Deletes the rows for the keys in `$1` on the same condition. */
+  /** Deletes the rows for the keys in `$1` on the same condition (`$2`). */
   deleteIfUnchanged: PreparedStatement;
 }
 
 export function preparedRowStatements(spec: TableSpec): PreparedRowStatements {
   const keyColumns = spec.key.map((k) => `${quoteIdent(k)} ${spec.columns[k]}`).join(', ');
   const keys = `jsonb_to_recordset($1::jsonb) AS k(${keyColumns})`;
-  const named = (what: string, sql: string): PreparedStatement => ({ name: `rm_${what}_${spec.name}`, parameters: '(jsonb)', sql });
+  const named = (what: string, sql: string, parameters = '(jsonb)'): PreparedStatement => ({ name: `rm_${what}_${spec.name}`, parameters, sql });
   return {
     // Locked in key order: the keys are sorted, and each row is locked as its key's lookup finds it.
     lock: named(
@@ -85,30 +85,20 @@ export function preparedRowStatements(spec: TableSpec): PreparedRowStatements {
     delete: named('delete', deleteSql(spec, spec.name, keys)),
     upsert: named('upsert', insertSql(spec, spec.name, jsonSource(spec), true)),
     insert: named('insert', insertSql(spec, spec.name, jsonSource(spec), false)),
-    updateIfUnchanged: { name: `rm_update_unchanged_${spec.name}`, parameters: '(jsonb, jsonb)', sql: updateIfUnchangedSql(spec) },
+    updateIfUnchanged: named('update_unchanged', updateIfUnchangedSql(spec), '(jsonb, jsonb)'),
+    // The rows found by key as `delete` finds them, each deleted only at the version `$2` names for it.
     deleteIfUnchanged: named(
       'delete_unchanged',
-      `WITH x AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(${keyColumns}, row_version text)),
-       gone AS (
-         DELETE FROM ${quoteIdent(spec.name)} t USING x
-          WHERE t.ctid = ANY (${addressesOf(spec)}) AND ${versionJoin(spec)}
-         RETURNING 1)
-       SELECT es_require_count((SELECT count(*) FROM gone), (SELECT count(*) FROM x))`,
+      `WITH gone AS (${deleteSql(spec, spec.name, keys)} AND xmin = ($2::jsonb ->> ${versionKeySql(spec)})::xid RETURNING 1)
+       SELECT es_require_count((SELECT count(*) FROM gone), jsonb_array_length($1::jsonb))`,
+      '(jsonb, jsonb)',
     ),
   };
 }
 
-/**
- * The addresses of the rows for the keys in `x`, each found through the primary key (as
- * `rowsByKey` finds them), so that a write by key never scans the table.
- */
-function addressesOf(spec: TableSpec): string {
-  return `ARRAY(SELECT f.ctid FROM x CROSS JOIN LATERAL (SELECT t.ctid FROM ${quoteIdent(spec.name)} t WHERE ${spec.key.map((k) => `t.${quoteIdent(k)} = x.${quoteIdent(k)}`).join(' AND ')} OFFSET 0) f)`;
-}
-
-/** Row `t` is the one of key `x`, still at the version `x.row_version`. */
-function versionJoin(spec: TableSpec): string {
-  return `${spec.key.map((k) => `t.${quoteIdent(k)} = x.${quoteIdent(k)}`).join(' AND ')} AND t.xmin = x.row_version::xid`;
+/** `versionKey` in SQL, of the table's row (unqualified columns, or `alias.`). */
+function versionKeySql(spec: TableSpec, alias = ''): string {
+  return `concat_ws(chr(31), ${spec.key.map((k) => `${alias}${quoteIdent(k)}::text`).join(', ')})`;
 }
 
 /**
@@ -123,11 +113,10 @@ function updateIfUnchangedSql(spec: TableSpec): string {
   const others = Object.keys(spec.columns).filter((c) => !spec.key.includes(c));
   // A table of key columns only has nothing to update: the key is set to itself, which still checks the version.
   const set = (others.length > 0 ? others : spec.key.slice(0, 1)).map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`).join(', ');
-  const key = `concat_ws(chr(31), ${spec.key.map((k) => `t.${quoteIdent(k)}::text`).join(', ')})`;
   return `WITH written AS (
     INSERT INTO ${quoteIdent(spec.name)} AS t (${list}) SELECT ${list} FROM ${jsonSource(spec)}
     ON CONFLICT (${spec.key.map(quoteIdent).join(', ')}) DO UPDATE SET ${set}
-     WHERE t.xmin = ($2::jsonb ->> ${key})::xid
+     WHERE t.xmin = ($2::jsonb ->> ${versionKeySql(spec, 't.')})::xid
     RETURNING t.xmax <> 0 AS updated)
   SELECT es_require_count((SELECT count(*) FROM written WHERE updated), jsonb_array_length($1::jsonb))`;
 }
@@ -137,9 +126,9 @@ export function versionKey(spec: TableSpec, row: Record<string, unknown>): strin
   return spec.key.map((k) => String(row[k])).join('\u001f');
 }
 
-/** `EXECUTE` of a prepared statement with its jsonb argument inlined as an escaped literal. */
-export function executeWith(statement: PreparedStatement, value: unknown): string {
-  return `EXECUTE ${statement.name}(${escapeLiteral(JSON.stringify(value))})`;
+/** `EXECUTE` of a prepared statement with its jsonb arguments inlined as escaped literals. */
+export function executeWith(statement: PreparedStatement, ...values: unknown[]): string {
+  return `EXECUTE ${statement.name}(${values.map((v) => escapeLiteral(JSON.stringify(v))).join(', ')})`;
 }
 
 /** Column types whose COPY text form is `String(value)` (jsonb: its JSON). Others take the JSON path. */
