@@ -5,7 +5,7 @@ import { LogConsumer } from '../event-store/consumers/log-consumer';
 import { ReadPace, RecordedEvent } from '../event-store/event-store.port';
 import { Position, comparePositions } from '../event-store/position';
 import { touchedRows, writesOf } from './inline-projections';
-import { rollback } from '../database/rollback';
+import { rollback } from '../database/transaction';
 import { PreparedRowStatements, executeWith, preparedRowStatements } from './row-sql';
 import { JsonRow, RowProjection } from './row-projection';
 

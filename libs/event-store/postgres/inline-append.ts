@@ -3,7 +3,7 @@ import { prepareOnce } from '../../database/prepared-statements';
 import { ExpectedRevision, NewEvent, RecordedEvent, StreamRevision } from '../event-store.port';
 import { InlinePlan } from './inline-projector';
 import { isConnectionError } from './connection-errors';
-import { rollback } from '../../database/rollback';
+import { rollback } from '../../database/transaction';
 import { APPEND_KEYED_SQL, APPEND_ONE_KEYED_SQL, APPEND_ONE_SQL, APPEND_SQL, AppendRow } from './postgres-event-store.sql';
 
 /**
@@ -32,7 +32,7 @@ export async function appendInline(
     const append = APPENDS[events.length === 1 ? 'one' : 'many'][recordKeys ? 'keyed' : 'plain'];
     await prepareOnce(client, [append, REQUIRE_REVISION, REQUIRE_INSERTED, ...plan.prepared]);
     const appendSql = executeAppend(append.name, streamName, events, expected);
-    const checks = unchanged.map((u) => `EXECUTE ${REQUIRE_REVISION.name}(${escapeLiteral(u.streamName)}, ${revisionLiteral(u.revision)})`);
+    const checks = unchanged.map(requireRevision);
     if (plan.known) {
       const inserted = `EXECUTE ${REQUIRE_INSERTED.name}(${escapeLiteral(events[events.length - 1].id)})`;
       const statements = ['BEGIN', plan.locks, appendSql, inserted, ...plan.known, ...checks, 'COMMIT'];
@@ -74,18 +74,14 @@ function lockedRows(results: readonly QueryResult[]): Array<Array<Record<string,
   return results.map((r) => r.rows.map((x: { row: Record<string, unknown> }) => x.row));
 }
 
-/** Raises STREAM_MOVED (aborting the transaction) unless the stream is at the revision. */
-export function requireRevisionSql({ streamName, revision }: StreamRevision): string {
-  return `SELECT es_require_revision(${escapeLiteral(streamName)}, ${revisionLiteral(revision)})`;
-}
+/** Raises STREAM_MOVED (aborting the transaction) unless the stream is at the revision: `es_require_revision`, prepared. */
+export const REQUIRE_REVISION = { name: 'es_require_revision_p', parameters: '(text, bigint)', sql: 'SELECT es_require_revision($1, $2)' };
 
-function revisionLiteral(revision: number): string {
+/** The EXECUTE of REQUIRE_REVISION for one stream (on a connection it is prepared on). */
+export function requireRevision({ streamName, revision }: StreamRevision): string {
   if (!Number.isInteger(revision)) throw new Error(`not a stream revision: ${revision}`);
-  return String(revision);
+  return `EXECUTE ${REQUIRE_REVISION.name}(${escapeLiteral(streamName)}, ${revision})`;
 }
-
-/** `requireRevisionSql`, prepared. */
-const REQUIRE_REVISION = { name: 'es_require_revision_p', parameters: '(text, bigint)', sql: 'SELECT es_require_revision($1, $2)' };
 
 /**
  * Raises ROWS_CHANGED unless this transaction wrote the event: the append before it went in (a refused

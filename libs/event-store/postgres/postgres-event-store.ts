@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Pool, PoolClient } from 'pg';
+import { Pool } from 'pg';
 import {
   CountEventsQuery,
   AppendResult,
@@ -24,8 +24,9 @@ import { countEvents } from './postgres-event-count';
 import { PostgresNotificationListener } from './postgres-notification-listener';
 import { LogScan, LogScanner, PostgresSubscription } from './postgres-subscription';
 import { InlineProjector } from './inline-projector';
-import { appendInline, requireRevisionSql } from './inline-append';
-import { rollback } from '../../database/rollback';
+import { REQUIRE_REVISION, appendInline, requireRevision } from './inline-append';
+import { inTransaction } from '../../database/transaction';
+import { prepareOnce } from '../../database/prepared-statements';
 import { STREAM_MOVED } from './migrations/1764500000000-append-conditions';
 import { AppendRow, EventRow, SELECT_COLUMNS, appendQuery, toRecordedEvent } from './postgres-event-store.sql';
 
@@ -160,7 +161,8 @@ export class PostgresEventStore implements EventStore {
     const append = appendQuery(streamName, events, expected, recordKey);
     if (unchanged.length === 0) return (await this.pool.query<AppendRow>(append)).rows[0];
     return inTransaction(this.pool, async (client) => {
-      await client.query(unchanged.map(requireRevisionSql).join(';\n'));
+      await prepareOnce(client, [REQUIRE_REVISION]);
+      await client.query(unchanged.map(requireRevision).join(';\n'));
       return (await client.query<AppendRow>(append)).rows[0];
     });
   }
@@ -346,22 +348,6 @@ function streamMoved(error: unknown, unchanged: readonly StreamRevision[]): Wron
   const moved = unchanged.find((s) => s.revision !== actual) ?? unchanged[0];
   if (!moved) return undefined;
   return new WrongExpectedRevision(moved.streamName, moved.revision === -1 ? 'no_stream' : moved.revision, Number.isInteger(actual) ? (actual === -1 ? 'no_stream' : actual) : 'unknown');
-}
-
-async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    broken = await rollback(client);
-    throw error;
-  } finally {
-    client.release(broken);
-  }
 }
 
 function errorTable(error: unknown): string | undefined {
