@@ -4,6 +4,7 @@ import { Queryable, quoteIdent } from '../database/sql';
 import { TableSpec } from '../database/table-spec';
 import { copyIn, copyLines } from './copy-in';
 import { JsonRow } from './row-projection';
+import { requireCountSql } from '../event-store/postgres/migrations/1764500000000-append-conditions';
 
 /**
  * The statements that read and write a projection's rows by key, for the live writer and the
@@ -90,7 +91,7 @@ export function preparedRowStatements(spec: TableSpec): PreparedRowStatements {
     deleteIfUnchanged: named(
       'delete_unchanged',
       `WITH gone AS (${deleteSql(spec, spec.name, keys)} AND xmin = ($2::jsonb ->> ${versionKeySql(spec)})::xid RETURNING 1)
-       SELECT es_require_count((SELECT count(*) FROM gone), jsonb_array_length($1::jsonb))`,
+       ${requireCountSql('(SELECT count(*) FROM gone)', 'jsonb_array_length($1::jsonb)')}`,
       '(jsonb, jsonb)',
     ),
   };
@@ -118,7 +119,7 @@ function updateIfUnchangedSql(spec: TableSpec): string {
     ON CONFLICT (${spec.key.map(quoteIdent).join(', ')}) DO UPDATE SET ${set}
      WHERE t.xmin = ($2::jsonb ->> ${versionKeySql(spec, 't.')})::xid
     RETURNING t.xmax <> 0 AS updated)
-  SELECT es_require_count((SELECT count(*) FROM written WHERE updated), jsonb_array_length($1::jsonb))`;
+  ${requireCountSql('(SELECT count(*) FROM written WHERE updated)', 'jsonb_array_length($1::jsonb)')}`;
 }
 
 /** A row's key as `updateIfUnchanged`'s versions name it: the key columns' text joined by U+001F. */

@@ -4,6 +4,7 @@ import { ExpectedRevision, NewEvent, RecordedEvent, StreamRevision } from '../ev
 import { InlinePlan } from './inline-projector';
 import { isConnectionError } from './connection-errors';
 import { rollback } from '../../database/transaction';
+import { requireCountSql } from './migrations/1764500000000-append-conditions';
 import { APPEND_KEYED_SQL, APPEND_ONE_KEYED_SQL, APPEND_ONE_SQL, APPEND_SQL, AppendRow } from './postgres-event-store.sql';
 
 /**
@@ -74,8 +75,17 @@ function lockedRows(results: readonly QueryResult[]): Array<Array<Record<string,
   return results.map((r) => r.rows.map((x: { row: Record<string, unknown> }) => x.row));
 }
 
-/** Raises STREAM_MOVED (aborting the transaction) unless the stream is at the revision: `es_require_revision`, prepared. */
-export const REQUIRE_REVISION = { name: 'es_require_revision_p', parameters: '(text, bigint)', sql: 'SELECT es_require_revision($1, $2)' };
+/**
+ * Raises STREAM_MOVED (aborting the transaction) unless the stream is at the revision, prepared. The
+ * revision is compared in plain SQL; `es_require_revision` (PL/pgSQL, which costs a call's setup on
+ * every run) is called only to raise.
+ */
+export const REQUIRE_REVISION = {
+  name: 'es_require_revision_p',
+  parameters: '(text, bigint)',
+  sql: `SELECT CASE WHEN coalesce((SELECT stream_revision FROM es_events WHERE stream_name = $1 ORDER BY stream_revision DESC LIMIT 1), -1) = $2
+                THEN NULL ELSE es_require_revision($1, $2) END`,
+};
 
 /** The EXECUTE of REQUIRE_REVISION for one stream (on a connection it is prepared on). */
 export function requireRevision({ streamName, revision }: StreamRevision): string {
@@ -91,7 +101,7 @@ export function requireRevision({ streamName, revision }: StreamRevision): strin
 const REQUIRE_INSERTED = {
   name: 'es_require_inserted',
   parameters: '(uuid)',
-  sql: 'SELECT es_require_count((SELECT count(*) FROM es_events WHERE event_id = $1 AND transaction_id = pg_current_xact_id()), 1)',
+  sql: requireCountSql('(SELECT count(*) FROM es_events WHERE event_id = $1 AND transaction_id = pg_current_xact_id())', '1'),
 };
 
 /** The appends prepared in SQL (per connection), so an inline append can send one with other statements. */

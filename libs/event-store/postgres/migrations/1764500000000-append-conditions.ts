@@ -34,3 +34,12 @@ export const appendConditionsMigration: SqlMigration = {
       END $$`,
   ],
 };
+
+/**
+ * A SELECT that raises ROWS_CHANGED unless `actual` equals `expected` (SQL expressions): compared in
+ * plain SQL, `es_require_count` (PL/pgSQL, whose call costs its setup on every run) called only to raise.
+ */
+export function requireCountSql(actual: string, expected: string): string {
+  return `SELECT CASE WHEN c.actual = c.expected THEN NULL ELSE es_require_count(c.actual, c.expected) END
+    FROM (SELECT ${actual} AS actual, ${expected} AS expected) AS c`;
+}
