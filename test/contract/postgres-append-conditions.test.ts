@@ -77,4 +77,18 @@ describe('PostgreSQL appends that require other streams unchanged', () => {
     await expect(inline.append('tally-a', [newEvent('Tallied')], 0, { unchanged: [{ streamName: 'tally-b', revision: -1 }] })).rejects.toBeInstanceOf(WrongExpectedRevision);
     expect(await tallied('tally-a')).toBe(1);
   });
+
+  it('an append of several events from remembered rows (one round trip) checks the other streams too', async () => {
+    await inline.append('tally-m', [newEvent('Tallied')], 'no_stream');
+    // The row is remembered now: these go in one round trip, their condition checked by the append.
+    await inline.append('tally-m', [newEvent('Tallied'), newEvent('Tallied')], 0, { unchanged: [{ streamName: 'tally-n', revision: -1 }] });
+    expect(await tallied('tally-m')).toBe(3);
+    await inline.append('tally-n', [newEvent('Noted')], 'no_stream');
+    const refused = inline.append('tally-m', [newEvent('Tallied'), newEvent('Tallied')], 2, { unchanged: [{ streamName: 'tally-n', revision: -1 }] });
+    await expect(refused).rejects.toMatchObject({ streamName: 'tally-n', expected: 'no_stream', actual: 0 });
+    expect(await tallied('tally-m')).toBe(3);
+    expect(await inline.readStream('tally-m')).toHaveLength(3);
+    await inline.append('tally-m', [newEvent('Tallied'), newEvent('Tallied')], 2, { unchanged: [{ streamName: 'tally-n', revision: 0 }] });
+    expect(await tallied('tally-m')).toBe(5);
+  });
 });

@@ -69,6 +69,18 @@ describe('PostgreSQL inline appends from remembered rows', () => {
     expect(await bucket('one')).toEqual({ n: 3, last_revision: '2' });
   });
 
+  it('checks the streams the decision read in the same round trip, and writes nothing once one moved', async () => {
+    await a.append('s-u', [newEvent('Added', { bucket: 'u' })], 'no_stream');
+    queries = [];
+    await a.append('s-u', [newEvent('Added', { bucket: 'u' })], 0, { unchanged: [{ streamName: 'other-u', revision: -1 }] });
+    expect(roundTrips()).toBe(1);
+    await b.append('other-u', [newEvent('Noted')], 'no_stream');
+    const refused = a.append('s-u', [newEvent('Added', { bucket: 'u' })], 1, { unchanged: [{ streamName: 'other-u', revision: -1 }] });
+    await expect(refused).rejects.toMatchObject({ streamName: 'other-u', expected: 'no_stream', actual: 0 });
+    expect(await bucket('u')).toEqual({ n: 2, last_revision: '1' });
+    expect(await a.readStream('s-u')).toHaveLength(2);
+  });
+
   it('reads a row another process changed again (two round trips) and counts exactly', async () => {
     await a.append('s-2', [newEvent('Added', { bucket: 'shared' })], 'no_stream');
     for (let i = 0; i < 3; i++) {

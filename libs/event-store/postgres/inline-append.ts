@@ -1,17 +1,16 @@
 import { Pool, QueryResult, escapeLiteral } from 'pg';
-import { prepareOnce } from '../../database/prepared-statements';
+import { SqlPreparedStatement, prepareOnce } from '../../database/prepared-statements';
 import { ExpectedRevision, NewEvent, RecordedEvent, StreamRevision } from '../event-store.port';
 import { InlinePlan } from './inline-projector';
 import { isConnectionError } from './connection-errors';
 import { rollback } from '../../database/transaction';
-import { requireCountSql } from './migrations/1764500000000-append-conditions';
-import { APPEND_KEYED_SQL, APPEND_ONE_KEYED_SQL, APPEND_ONE_SQL, APPEND_SQL, AppendRow } from './postgres-event-store.sql';
+import { AppendCondition, AppendRow, appendOneSql, appendSql } from './postgres-event-store.sql';
 
 /**
  * One round trip when the plan knows every row the events touch (`InlinePlan.known`): BEGIN, the
- * read models' shared locks (before the transaction has an id), the append, a check that this
- * transaction wrote its event, the writes (each only of the row version they were computed from),
- * the other streams' checks and COMMIT. Should any check fail (another writer, a rebuild), the
+ * read models' shared locks (before the transaction has an id), the checked append (it inserts only
+ * while the other streams are unchanged, and raises unless it inserted), the writes (each only of the
+ * row version they were computed from) and COMMIT. Should any check fail (another writer, a rebuild), the
  * transaction rolls back, the rows are forgotten, and the append is made the two-round-trip way:
  * BEGIN, the locks, the append and the read of the rows it touches, locked in key order; then their
  * writes with COMMIT. Concurrent appends feeding one row queue on it rather than deadlock or lose an
@@ -24,19 +23,19 @@ export async function appendInline(
   events: readonly NewEvent[],
   expected: ExpectedRevision,
   recordKeys: boolean,
-  /** Other streams that must still be at these revisions (`AppendOptions.unchanged`), checked after the append. */
+  /** Other streams that must still be at these revisions (`AppendOptions.unchanged`), checked in the append's transaction. */
   unchanged: readonly StreamRevision[] = [],
 ): Promise<AppendRow> {
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    const append = APPENDS[events.length === 1 ? 'one' : 'many'][recordKeys ? 'keyed' : 'plain'];
-    await prepareOnce(client, [append, REQUIRE_REVISION, REQUIRE_INSERTED, ...plan.prepared]);
-    const appendSql = executeAppend(append.name, streamName, events, expected);
-    const checks = unchanged.map(requireRevision);
+    const one = events.length === 1;
+    const append = appendStatement(one, recordKeys, 'expectation');
+    const checked = appendStatement(one, recordKeys, 'checked');
+    await prepareOnce(client, [append, checked, REQUIRE_REVISION, ...plan.prepared]);
     if (plan.known) {
-      const inserted = `EXECUTE ${REQUIRE_INSERTED.name}(${escapeLiteral(events[events.length - 1].id)})`;
-      const statements = ['BEGIN', plan.locks, appendSql, inserted, ...plan.known, ...checks, 'COMMIT'];
+      // The checked append raises unless it inserted: the writes after it never follow a refused append.
+      const statements = ['BEGIN', plan.locks, executeAppend(checked.name, streamName, events, expected, unchanged), ...plan.known, 'COMMIT'];
       try {
         plan.useKnown();
         const results = resultList(await client.query(statements.join(';\n')));
@@ -50,6 +49,8 @@ export async function appendInline(
         if (broken || isConnectionError(error)) throw error;
       }
     }
+    const appendSql = executeAppend(append.name, streamName, events, expected);
+    const checks = unchanged.map(requireRevision);
     const reads = plan.reads();
     const results = resultList(await client.query(['BEGIN', plan.locks, appendSql, ...reads, ...checks].join(';\n')));
     const row = results[2].rows[0] as AppendRow;
@@ -94,29 +95,27 @@ export function requireRevision({ streamName, revision }: StreamRevision): strin
 }
 
 /**
- * Raises ROWS_CHANGED unless this transaction wrote the event: the append before it went in (a refused
- * one returns no row and raises nothing). The event may stand in the log already, written by an
- * earlier attempt of the same append whose answer was lost: that is not this append going in.
+ * An append prepared in SQL (per connection), so an inline append can send it with other statements.
+ * The `checked` one also takes the other streams' names and revisions (text[], bigint[]).
  */
-const REQUIRE_INSERTED = {
-  name: 'es_require_inserted',
-  parameters: '(uuid)',
-  sql: requireCountSql('(SELECT count(*) FROM es_events WHERE event_id = $1 AND transaction_id = pg_current_xact_id())', '1'),
-};
+function appendStatement(one: boolean, recordKeys: boolean, condition: AppendCondition): SqlPreparedStatement {
+  const name = `es_append_inline${one ? '_one' : ''}${recordKeys ? '_keyed' : ''}${condition === 'checked' ? '_checked' : ''}`;
+  let statement = APPENDS.get(name);
+  if (!statement) {
+    const columns = one ? '(text, uuid, text, text, text, text, bigint' : '(text, uuid[], text[], text[], text[], text, bigint';
+    statement = {
+      name,
+      sql: one ? appendOneSql(recordKeys, condition) : appendSql(recordKeys, condition),
+      parameters: `${columns}${condition === 'checked' ? ', text[], bigint[]' : ''})`,
+    };
+    APPENDS.set(name, statement);
+  }
+  return statement;
+}
 
-/** The appends prepared in SQL (per connection), so an inline append can send one with other statements. */
-const APPENDS = {
-  many: {
-    plain: { name: 'es_append_inline', sql: APPEND_SQL, parameters: '(text, uuid[], text[], text[], text[], text, bigint)' },
-    keyed: { name: 'es_append_inline_keyed', sql: APPEND_KEYED_SQL, parameters: '(text, uuid[], text[], text[], text[], text, bigint)' },
-  },
-  one: {
-    plain: { name: 'es_append_inline_one', sql: APPEND_ONE_SQL, parameters: '(text, uuid, text, text, text, text, bigint)' },
-    keyed: { name: 'es_append_inline_one_keyed', sql: APPEND_ONE_KEYED_SQL, parameters: '(text, uuid, text, text, text, text, bigint)' },
-  },
-};
+const APPENDS = new Map<string, SqlPreparedStatement>();
 
-function executeAppend(statement: string, streamName: string, events: readonly NewEvent[], expected: ExpectedRevision): string {
+function executeAppend(statement: string, streamName: string, events: readonly NewEvent[], expected: ExpectedRevision, unchanged?: readonly StreamRevision[]): string {
   const array = (values: string[], type: string) => `ARRAY[${values.map(escapeLiteral).join(', ')}]::${type}[]`;
   const each = (values: string[], type: string) => (values.length === 1 ? escapeLiteral(values[0]) : array(values, type));
   const args = [
@@ -128,6 +127,10 @@ function executeAppend(statement: string, streamName: string, events: readonly N
     escapeLiteral(typeof expected === 'number' ? 'exact' : expected),
     typeof expected === 'number' && Number.isInteger(expected) ? String(expected) : 'NULL',
   ];
+  if (unchanged) {
+    for (const { revision } of unchanged) if (!Number.isInteger(revision)) throw new Error(`not a stream revision: ${revision}`);
+    args.push(`${array(unchanged.map((u) => u.streamName), 'text')}`, `ARRAY[${unchanged.map((u) => String(u.revision)).join(', ')}]::bigint[]`);
+  }
   return `EXECUTE ${statement}(${args.join(', ')})`;
 }
 

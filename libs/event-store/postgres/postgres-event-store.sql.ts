@@ -64,14 +64,37 @@ function recordKey(metadata: string): string {
 )`;
 }
 
+/**
+ * How an append is conditioned. `checked`: the events go in only while the expectation holds and
+ * every stream named in $8 (text[]) is still at its revision in $9 (bigint[]) (`AppendOptions.unchanged`),
+ * and the statement raises ROWS_CHANGED when it inserted nothing, whatever the reason, so that what
+ * follows it in the same simple query (an inline append's read-model writes) never runs after a
+ * refused append. The caller learns why by making the append again the ordinary way.
+ */
+export type AppendCondition = 'expectation' | 'checked';
+
+/** The condition of an append's INSERT … SELECT: the expectation, and for `checked` the other streams. */
+function insertsWhen(condition: AppendCondition): string {
+  if (condition === 'expectation') return EXPECTATION_HOLDS;
+  return `${EXPECTATION_HOLDS}
+    AND NOT EXISTS (SELECT FROM unnest($8::text[], $9::bigint[]) AS u(stream, rev)
+                     WHERE coalesce((SELECT stream_revision FROM es_events WHERE stream_name = u.stream
+                                      ORDER BY stream_revision DESC LIMIT 1), -1) <> u.rev)`;
+}
+
+/** For `checked`, a last column that raises ROWS_CHANGED unless `ins` holds a row (PL/pgSQL only to raise). */
+function raisesUnlessInserted(condition: AppendCondition, inserted: string): string {
+  return condition === 'checked' ? `,\n       CASE WHEN ${inserted} THEN NULL ELSE es_require_count(0, 1) END AS inserted` : '';
+}
+
 /** Any number of events, as arrays ($2 ids, $3 types, $4 data, $5 metadata, JSON as text). */
-export function appendSql(recordKeys: boolean): string {
+export function appendSql(recordKeys: boolean, condition: AppendCondition = 'expectation'): string {
   return `
 WITH ${CURRENT_REVISION}, ins AS (
   INSERT INTO es_events (stream_name, stream_revision, event_id, event_type, data, metadata)
   SELECT $1, cur.rev + e.ord, e.id, e.type, e.data::jsonb, e.metadata::jsonb
   FROM cur, unnest($2::uuid[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS e(id, type, data, metadata, ord)
-  WHERE ${EXPECTATION_HOLDS}
+  WHERE ${insertsWhen(condition)}
   ORDER BY e.ord
   RETURNING stream_revision, transaction_id, global_position
 )${recordKeys ? recordKey('($5::text[])[1]::jsonb') : ''}
@@ -79,24 +102,24 @@ SELECT (SELECT rev FROM cur)::text AS current_revision,
        (SELECT max(stream_revision) FROM ins)::text AS last_revision,
        (SELECT transaction_id FROM ins LIMIT 1)::text AS commit,
        (SELECT max(global_position) FROM ins)::text AS last_position,
-       (SELECT array_agg(global_position ORDER BY stream_revision) FROM ins)::text[] AS positions`;
+       (SELECT array_agg(global_position ORDER BY stream_revision) FROM ins)::text[] AS positions${raisesUnlessInserted(condition, 'EXISTS (SELECT FROM ins)')}`;
 }
 
 /**
  * One event, as scalars ($2 id, $3 type, $4 data, $5 metadata): most appends carry one, and arrays
  * cost both sides an encoding, a parse and an unnest. The result has no `positions`.
  */
-export function appendOneSql(recordKeys: boolean): string {
+export function appendOneSql(recordKeys: boolean, condition: AppendCondition = 'expectation'): string {
   return `
 WITH ${CURRENT_REVISION}, ins AS (
   INSERT INTO es_events (stream_name, stream_revision, event_id, event_type, data, metadata)
   SELECT $1, cur.rev + 1, $2::uuid, $3::text, $4::jsonb, $5::jsonb
   FROM cur
-  WHERE ${EXPECTATION_HOLDS}
+  WHERE ${insertsWhen(condition)}
   RETURNING stream_revision, transaction_id, global_position
 )${recordKeys ? recordKey('$5::jsonb') : ''}
 SELECT cur.rev::text AS current_revision, ins.stream_revision::text AS last_revision,
-       ins.transaction_id::text AS commit, ins.global_position::text AS last_position
+       ins.transaction_id::text AS commit, ins.global_position::text AS last_position${raisesUnlessInserted(condition, 'ins.stream_revision IS NOT NULL')}
   FROM cur LEFT JOIN ins ON true`;
 }
 
