@@ -233,71 +233,82 @@ export async function benchCommands(api: RunningApi, apiOff: RunningApi, databas
   const load = (url: string, requests: typeof installs, amount?: number, durationSec = o.durationSec, withHeaders = headers) =>
     runAutocannon({ url, connections: o.connections, durationSec, method: 'POST', headers: withHeaders, paths: ['/'], requests, amount });
 
-  // Baseline: the bare app, same paths and bodies, on a pool as large as the API's.
+  // Baseline: the bare app, same paths and bodies, on a pool as large as the API's. Its upgrade/downgrade
+  // runs in rounds interleaved with ours (bare, ours, ours without inline read models, and again), so
+  // the machine's drift over the run weighs on both sides alike.
   const basePool = createPool(databaseUrl, api.infrastructure.config.databasePoolSize, 'bench-baseline');
-  let baseInstall: Measured;
-  let baseChange: Measured;
-  let notifySamples: number[];
-  try {
-    const bare = await startBaselineApp(basePool, api.infrastructure.config);
-    try {
-      baseInstall = httpMeasured(await load(bare.baseUrl, installs, installs.length));
-      let running = true;
-      const notifies = notifyRoundTrips(databaseUrl, () => !running);
-      const out = await load(bare.baseUrl, changes, undefined, o.baselineDurationSec).finally(() => {
-        running = false;
-      });
-      notifySamples = await notifies;
-      if (out.non2xx || out.errors) throw new Error(`baseline app answered ${out.non2xx} non-2xx, ${out.errors} errors`);
-      baseChange = httpMeasured(out);
-    } finally {
-      await bare.close();
-    }
-  } finally {
+  const bare = await startBaselineApp(basePool, api.infrastructure.config).catch(async (error: unknown) => {
     await basePool.end();
-  }
-
-  // Ours: the real API; installs first (they prepare the installations), then upgrade/downgrade.
-  rss.reset();
-  const installOut = await load(api.baseUrl, installs, installs.length);
-  const installPeak = rss.peakMb();
-  if (installOut.ok !== installs.length) throw new Error(`install phase: ${installOut.ok} of ${installs.length} installs answered 2xx (${installOut.non2xx} non-2xx)`);
-  const ours = httpMeasured(installOut);
-  const installOffOut = await load(apiOff.baseUrl, installs, installs.length, undefined, headersOff);
-  if (installOffOut.ok !== installs.length) throw new Error(`install phase without inline: ${installOffOut.ok} of ${installs.length} answered 2xx`);
-
-  rss.reset();
-  const lag = await startLagProbe(apiOff, o.log);
-  const series = new RssSeries(1000);
-  series.start();
-  const snapshots = heapSnapshots(series, o.durationSec, o.log);
-  const contention = watchContention(api);
-  // Each round is whole rotations (every installation up, then down again), so the next round,
-  // starting over at the first upgrade, finds every installation where the rotation expects it.
-  // Ours runs about `durationSec` in all: each round's rotations are sized from ours' latest rate
-  // (the install phase's, then the previous round's) to fill its share of the time left.
+    throw error;
+  });
+  const baseRounds: WorkerOutput[] = [];
+  const notifySamples: number[] = [];
   const rounds: WorkerOutput[] = [];
   const roundsOff: WorkerOutput[] = [];
   const perRounds: number[] = [];
-  let rate = ours.ops_per_sec;
-  // Each round starts once the other API's read models have caught up with its last round: the two
-  // share this process, and one's leftover work would otherwise be counted against the other.
-  for (let round = 0; round < ROUNDS; round++) {
-    const secondsLeft = o.durationSec - rounds.reduce((t, r) => t + r.elapsedMs / 1000, 0);
-    const perRound = changes.length * Math.max(1, Math.round((rate * secondsLeft) / (ROUNDS - round) / changes.length));
-    perRounds.push(perRound);
-    await caughtUp(apiOff);
-    o.log(`command_http round ${round + 1} of ${ROUNDS}: ${perRound} requests each side`);
-    const out = await load(api.baseUrl, changes, perRound);
-    rounds.push(out);
-    rate = out.ok / (out.elapsedMs / 1000);
-    await caughtUp(api);
-    roundsOff.push(await lag.sampling(() => load(apiOff.baseUrl, changes, perRound, undefined, headersOff)));
+  let baseInstall: Measured;
+  let ours: Measured;
+  let installOut: WorkerOutput;
+  let installPeak: number;
+  let series: RssSeries;
+  let lag: Awaited<ReturnType<typeof startLagProbe>>;
+  let contended: ReturnType<ReturnType<typeof watchContention>>;
+  try {
+    baseInstall = httpMeasured(await load(bare.baseUrl, installs, installs.length));
+
+    // Ours: the real API; installs first (they prepare the installations), then upgrade/downgrade.
+    rss.reset();
+    installOut = await load(api.baseUrl, installs, installs.length);
+    installPeak = rss.peakMb();
+    if (installOut.ok !== installs.length) throw new Error(`install phase: ${installOut.ok} of ${installs.length} installs answered 2xx (${installOut.non2xx} non-2xx)`);
+    ours = httpMeasured(installOut);
+    const installOffOut = await load(apiOff.baseUrl, installs, installs.length, undefined, headersOff);
+    if (installOffOut.ok !== installs.length) throw new Error(`install phase without inline: ${installOffOut.ok} of ${installs.length} answered 2xx`);
+
+    rss.reset();
+    lag = await startLagProbe(apiOff, o.log);
+    series = new RssSeries(1000);
+    series.start();
+    const snapshots = heapSnapshots(series, o.durationSec, o.log);
+    const contention = watchContention(api);
+    // Each round is whole rotations (every installation up, then down again), so the next round,
+    // starting over at the first upgrade, finds every installation where the rotation expects it.
+    // Ours runs about `durationSec` in all: each round's rotations are sized from ours' latest rate
+    // (the install phase's, then the previous round's) to fill its share of the time left.
+    let rate = ours.ops_per_sec;
+    const bareSeconds = Math.max(1, Math.round(o.baselineDurationSec / ROUNDS));
+    // Each round starts once the other API's read models have caught up with its last round: the two
+    // share this process, and one's leftover work would otherwise be counted against the other.
+    for (let r = 0; r < ROUNDS; r++) {
+      const secondsLeft = o.durationSec - rounds.reduce((t, x) => t + x.elapsedMs / 1000, 0);
+      const perRound = changes.length * Math.max(1, Math.round((rate * secondsLeft) / (ROUNDS - r) / changes.length));
+      perRounds.push(perRound);
+      await caughtUp(apiOff);
+      await caughtUp(api);
+      o.log(`command_http round ${r + 1} of ${ROUNDS}: bare app ${bareSeconds} s, then ${perRound} requests on each API`);
+      let running = true;
+      const notifies = notifyRoundTrips(databaseUrl, () => !running);
+      const baseOut = await load(bare.baseUrl, changes, undefined, bareSeconds).finally(() => {
+        running = false;
+      });
+      notifySamples.push(...(await notifies));
+      if (baseOut.non2xx || baseOut.errors) throw new Error(`baseline app answered ${baseOut.non2xx} non-2xx, ${baseOut.errors} errors`);
+      baseRounds.push(baseOut);
+      const out = await load(api.baseUrl, changes, perRound);
+      rounds.push(out);
+      rate = out.ok / (out.elapsedMs / 1000);
+      await caughtUp(api);
+      roundsOff.push(await lag.sampling(() => load(apiOff.baseUrl, changes, perRound, undefined, headersOff)));
+    }
+    contended = contention();
+    snapshots.stop();
+  } finally {
+    await bare.close();
+    await basePool.end();
   }
+  const baseChange = httpMeasured(merged(baseRounds));
   const changeOut = merged(rounds);
   const changeOffOut = merged(roundsOff);
-  const contended = contention();
-  snapshots.stop();
   const rssSeries = series.stop();
   const { lags, unseen } = await lag.finish();
   const changePeak = rss.peakMb();
@@ -311,7 +322,7 @@ export async function benchCommands(api: RunningApi, apiOff: RunningApi, databas
   // Inline read models may cost at most 10 % of command_http's ratio (issue 16).
   const inlineCostOk = changeRatio >= 0.9 * changeOffRatio;
   const lagMeasured = summarise(lags, changeOffOut.elapsedMs);
-  const notifyMeasured = summarise(notifySamples, o.baselineDurationSec * 1000);
+  const notifyMeasured = summarise(notifySamples, merged(baseRounds).elapsedMs);
   // Whether the rate holds over a long run (the streams grow: every command reads its whole stream).
   const windowS = changeOut.elapsedMs > 120_000 ? 60 : 1;
   const reqPerSecByWindow: number[] = [];
@@ -325,8 +336,8 @@ export async function benchCommands(api: RunningApi, apiOff: RunningApi, databas
     {
       ...common,
       duration_s: round(changeOut.elapsedMs / 1000, 1),
-      rounds: `${ROUNDS} rounds of ${perRounds.join(', ')} requests, interleaved with the same API without inline read models`,
-      baseline_duration_s: o.baselineDurationSec,
+      rounds: `${ROUNDS} rounds, each the bare app for ${Math.max(1, Math.round(o.baselineDurationSec / ROUNDS))} s, then ${perRounds.join(', ')} requests on ours, then as many on the same API without inline read models`,
+      baseline_duration_s: round(merged(baseRounds).elapsedMs / 1000, 1),
       req_per_s_by_window: reqPerSecByWindow,
       window_s: windowS,
       endpoint: 'POST /providers/installed/{p}/{n}/upgrade then …/downgrade, rotating over the installations',
@@ -377,7 +388,7 @@ export async function benchCommands(api: RunningApi, apiOff: RunningApi, databas
         appends_never_seen: unseen,
         p99_vs_notify_p99: round(lagMeasured.p99_ms / notifyMeasured.p99_ms, 2),
         ...contended,
-        baseline: 'bare LISTEN/NOTIFY: pg_notify commit → notification received, every 5 ms during the baseline run',
+        baseline: 'bare LISTEN/NOTIFY: pg_notify commit → notification received, every 5 ms during the baseline rounds',
         ratio_note: 'ops/s ratio of samples; not meaningful for this benchmark, the target is p99 only',
       },
       lagMeasured,
