@@ -4,7 +4,7 @@ import { EventStore, NewEvent } from '../libs/event-store/event-store.port';
 import { EventStoreDbEventStore } from '../libs/event-store/eventstoredb/eventstoredb-event-store';
 import { PostgresEventStore } from '../libs/event-store/postgres/postgres-event-store';
 import { EventStoreDbServer } from './eventstoredb-server';
-import { BenchResult, Measured, RssSampler, round, timedLoop } from './stats';
+import { BenchResult, Measured, RssSampler, TimedSamples, round, summariseRounds, timedLoop, timedSamples } from './stats';
 
 export const WRITERS = 16;
 
@@ -33,53 +33,71 @@ function newEvent(i: number): NewEvent {
   };
 }
 
+/** Rounds of each side, alternating (baseline first), as append_1_peer's: the machine's drift weighs on both alike. */
+const ROUNDS = 3;
+
 /**
- * `WRITERS` concurrent loops for `durationMs`, each appending `batch` fresh events per call to its own
- * stream of `store` at the exact expected revision, events built and serialised inside the timed call.
+ * `WRITERS` concurrent loops, each appending `batch` fresh events per call to its own stream of
+ * `store` at the exact expected revision (continued across rounds), events built and serialised
+ * inside the timed call.
  */
-async function measureAppends(store: EventStore, streamPrefix: string, batch: number, durationMs: number): Promise<Measured> {
+function appendsTo(store: EventStore, streamPrefix: string, batch: number): (worker: number) => Promise<void> {
   const revisions = new Array<number>(WRITERS).fill(-1);
-  return timedLoop(durationMs, WRITERS, async (worker) => {
+  return async (worker) => {
     const expected = revisions[worker] === -1 ? 'no_stream' : revisions[worker];
     const result = await store.append(`${streamPrefix}-${worker}`, events(batch), expected);
     revisions[worker] = result.nextExpectedRevision;
-  });
+  };
+}
+
+/** `WRITERS` concurrent loops of `appendsTo` for `durationMs`. */
+async function measureAppends(store: EventStore, streamPrefix: string, batch: number, durationMs: number): Promise<Measured> {
+  return timedLoop(durationMs, WRITERS, appendsTo(store, streamPrefix, batch));
 }
 
 export const events = (n: number) => Array.from({ length: n }, (_, i) => newEvent(i));
 const nameOf = (batch: number) => `append_${batch}`;
 
-/** One run of ours (PostgresEventStore.append) and of the baseline (raw INSERT), `batch` events per call. */
+/**
+ * Ours (PostgresEventStore.append) against the baseline (raw INSERT), `batch` events per call, in
+ * `ROUNDS` interleaved rounds of `durationMs / ROUNDS` per side.
+ */
 export async function benchAppend(pool: Pool, rss: RssSampler, batch: number, durationMs: number): Promise<BenchResult> {
   const store = new PostgresEventStore(pool);
   const runId = randomUUID().slice(0, 8);
   const rawRevisions = new Array<number>(WRITERS).fill(-1);
 
   const rawSql = buildInsert(batch);
-  const baseline = async (): Promise<Measured> =>
-    timedLoop(durationMs, WRITERS, async (worker) => {
-      const stream = `bench-raw-${runId}-${batch}-${worker}`;
-      const batchEvents = events(batch);
-      const params: unknown[] = [];
-      for (const e of batchEvents) {
-        rawRevisions[worker] += 1;
-        params.push(stream, rawRevisions[worker], e.id, e.type, JSON.stringify(e.data), JSON.stringify(e.metadata));
-      }
-      await pool.query(rawSql, params);
-    });
+  const baseline = async (worker: number): Promise<void> => {
+    const stream = `bench-raw-${runId}-${batch}-${worker}`;
+    const batchEvents = events(batch);
+    const params: unknown[] = [];
+    for (const e of batchEvents) {
+      rawRevisions[worker] += 1;
+      params.push(stream, rawRevisions[worker], e.id, e.type, JSON.stringify(e.data), JSON.stringify(e.metadata));
+    }
+    await pool.query(rawSql, params);
+  };
+  const ours = appendsTo(store, `bench-${runId}-${batch}`, batch);
 
-  // A short warm-up of each side (connections, plans, caches), then the measured runs: baseline first.
+  // A short warm-up (connections, plans, caches), then the measured rounds, baseline first in each.
   const warm = Math.min(500, durationMs / 4);
   await timedLoop(warm, WRITERS, async () => void (await pool.query('SELECT 1')));
   rss.reset();
-  const base = await baseline();
-  const measured = await measureAppends(store, `bench-${runId}-${batch}`, batch, durationMs);
+  const baseRounds: TimedSamples[] = [];
+  const ourRounds: TimedSamples[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    baseRounds.push(await timedSamples(durationMs / ROUNDS, WRITERS, baseline));
+    ourRounds.push(await timedSamples(durationMs / ROUNDS, WRITERS, ours));
+  }
   await store.close();
+  const base = summariseRounds(baseRounds);
+  const measured = summariseRounds(ourRounds);
 
   const ratio = round(measured.ops_per_sec / base.ops_per_sec, 3);
   return {
     name: nameOf(batch),
-    parameters: { target_store: 'postgresql', events_per_append: batch, writers: WRITERS, distinct_streams: true, duration_s: durationMs / 1000, expected_revision: 'exact', baseline: `INSERT of ${batch} row(s) into bench_raw_events` },
+    parameters: { target_store: 'postgresql', events_per_append: batch, writers: WRITERS, distinct_streams: true, duration_s: durationMs / 1000, rounds: `${ROUNDS} × ${round(durationMs / ROUNDS / 1000, 2)} s per side, interleaved (baseline first)`, expected_revision: 'exact', baseline: `INSERT of ${batch} row(s) into bench_raw_events` },
     ...measured,
     peak_rss_mb: rss.peakMb(),
     baseline: base,
