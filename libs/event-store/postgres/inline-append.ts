@@ -4,7 +4,7 @@ import { ExpectedRevision, NewEvent, RecordedEvent, StreamRevision } from '../ev
 import { InlinePlan } from './inline-projector';
 import { isConnectionError } from './connection-errors';
 import { rollback } from '../../database/transaction';
-import { AppendCondition, AppendRow, appendOneSql, appendSql } from './postgres-event-store.sql';
+import { AppendCondition, AppendRow, REQUIRE_REVISION, appendOneSql, appendSql, requireRevision, revisionLiteral } from './postgres-event-store.sql';
 
 /**
  * One round trip when the plan knows every row the events touch (`InlinePlan.known`): BEGIN, the
@@ -77,24 +77,6 @@ function lockedRows(results: readonly QueryResult[]): Array<Array<Record<string,
 }
 
 /**
- * Raises STREAM_MOVED (aborting the transaction) unless the stream is at the revision, prepared. The
- * revision is compared in plain SQL; `es_require_revision` (PL/pgSQL, which costs a call's setup on
- * every run) is called only to raise.
- */
-export const REQUIRE_REVISION = {
-  name: 'es_require_revision_p',
-  parameters: '(text, bigint)',
-  sql: `SELECT CASE WHEN coalesce((SELECT stream_revision FROM es_events WHERE stream_name = $1 ORDER BY stream_revision DESC LIMIT 1), -1) = $2
-                THEN NULL ELSE es_require_revision($1, $2) END`,
-};
-
-/** The EXECUTE of REQUIRE_REVISION for one stream (on a connection it is prepared on). */
-export function requireRevision({ streamName, revision }: StreamRevision): string {
-  if (!Number.isInteger(revision)) throw new Error(`not a stream revision: ${revision}`);
-  return `EXECUTE ${REQUIRE_REVISION.name}(${escapeLiteral(streamName)}, ${revision})`;
-}
-
-/**
  * An append prepared in SQL (per connection), so an inline append can send it with other statements.
  * The `checked` one also takes the other streams' names and revisions (text[], bigint[]).
  */
@@ -128,8 +110,7 @@ function executeAppend(statement: string, streamName: string, events: readonly N
     typeof expected === 'number' && Number.isInteger(expected) ? String(expected) : 'NULL',
   ];
   if (unchanged) {
-    for (const { revision } of unchanged) if (!Number.isInteger(revision)) throw new Error(`not a stream revision: ${revision}`);
-    args.push(`${array(unchanged.map((u) => u.streamName), 'text')}`, `ARRAY[${unchanged.map((u) => String(u.revision)).join(', ')}]::bigint[]`);
+    args.push(array(unchanged.map((u) => u.streamName), 'text'), `ARRAY[${unchanged.map((u) => revisionLiteral(u.revision)).join(', ')}]::bigint[]`);
   }
   return `EXECUTE ${statement}(${args.join(', ')})`;
 }

@@ -1,4 +1,6 @@
-import { ExpectedRevision, NewEvent, RecordedEvent } from '../event-store.port';
+import { escapeLiteral } from 'pg';
+import { SqlPreparedStatement } from '../../database/prepared-statements';
+import { ExpectedRevision, NewEvent, RecordedEvent, StreamRevision } from '../event-store.port';
 
 export interface EventRow {
   commit: string;
@@ -35,11 +37,35 @@ export interface AppendRow {
  * statement (bench/README.md). See `wakeSubscribers`.
  */
 
-/** The stream's last revision (-1: no stream), read through the (stream_name, stream_revision) key. */
-const CURRENT_REVISION = `cur AS (
-  SELECT coalesce((SELECT stream_revision FROM es_events WHERE stream_name = $1
-                   ORDER BY stream_revision DESC LIMIT 1), -1) AS rev
-)`;
+/** The last revision of the stream `streamName` (an SQL expression) names, -1 when it has none, read through the (stream_name, stream_revision) key. */
+function lastRevisionSql(streamName: string): string {
+  return `coalesce((SELECT stream_revision FROM es_events WHERE stream_name = ${streamName} ORDER BY stream_revision DESC LIMIT 1), -1)`;
+}
+
+/** The appended stream's last revision. */
+const CURRENT_REVISION = `cur AS (SELECT ${lastRevisionSql('$1')} AS rev)`;
+
+/**
+ * Raises STREAM_MOVED (aborting the transaction) unless the stream is at the revision, prepared. The
+ * revision is compared in plain SQL; `es_require_revision` (PL/pgSQL, which costs a call's setup on
+ * every run) is called only to raise.
+ */
+export const REQUIRE_REVISION: SqlPreparedStatement = {
+  name: 'es_require_revision_p',
+  parameters: '(text, bigint)',
+  sql: `SELECT CASE WHEN ${lastRevisionSql('$1')} = $2 THEN NULL ELSE es_require_revision($1, $2) END`,
+};
+
+/** A stream revision as an SQL literal, checked to be one. */
+export function revisionLiteral(revision: number): string {
+  if (!Number.isInteger(revision)) throw new Error(`not a stream revision: ${revision}`);
+  return String(revision);
+}
+
+/** The EXECUTE of REQUIRE_REVISION for one stream (on a connection it is prepared on). */
+export function requireRevision({ streamName, revision }: StreamRevision): string {
+  return `EXECUTE ${REQUIRE_REVISION.name}(${escapeLiteral(streamName)}, ${revisionLiteral(revision)})`;
+}
 
 /** Whether the expectation ($6: exact, any, no_stream, stream_exists; $7 the exact revision) holds. */
 const EXPECTATION_HOLDS = `CASE $6::text
@@ -77,9 +103,7 @@ export type AppendCondition = 'expectation' | 'checked';
 function insertsWhen(condition: AppendCondition): string {
   if (condition === 'expectation') return EXPECTATION_HOLDS;
   return `${EXPECTATION_HOLDS}
-    AND NOT EXISTS (SELECT FROM unnest($8::text[], $9::bigint[]) AS u(stream, rev)
-                     WHERE coalesce((SELECT stream_revision FROM es_events WHERE stream_name = u.stream
-                                      ORDER BY stream_revision DESC LIMIT 1), -1) <> u.rev)`;
+    AND NOT EXISTS (SELECT FROM unnest($8::text[], $9::bigint[]) AS u(stream, rev) WHERE ${lastRevisionSql('u.stream')} <> u.rev)`;
 }
 
 /** For `checked`, a last column that raises ROWS_CHANGED unless `ins` holds a row (PL/pgSQL only to raise). */

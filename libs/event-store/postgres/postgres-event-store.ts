@@ -24,11 +24,11 @@ import { countEvents } from './postgres-event-count';
 import { PostgresNotificationListener } from './postgres-notification-listener';
 import { LogScan, LogScanner, PostgresSubscription } from './postgres-subscription';
 import { InlineProjector } from './inline-projector';
-import { REQUIRE_REVISION, appendInline, requireRevision } from './inline-append';
+import { appendInline } from './inline-append';
 import { inTransaction } from '../../database/transaction';
 import { prepareOnce } from '../../database/prepared-statements';
 import { STREAM_MOVED } from './migrations/1764500000000-append-conditions';
-import { AppendRow, EventRow, SELECT_COLUMNS, appendQuery, toRecordedEvent } from './postgres-event-store.sql';
+import { AppendRow, EventRow, REQUIRE_REVISION, SELECT_COLUMNS, appendQuery, requireRevision, toRecordedEvent } from './postgres-event-store.sql';
 
 const EVENTS_CHANNEL = 'es_events';
 const UNIQUE_VIOLATION = '23505';
